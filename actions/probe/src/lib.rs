@@ -1,0 +1,123 @@
+//! A test-only provider that does whatever its `Mode` configuration says, including what a
+//! hostile action would try. The host's sandbox tests run it; it is never a built-in provider.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use sandpipe_action_sdk::object_store;
+use sandpipe_action_sdk::{Action, Failure, FailureKind, Outcome, Request, export_action, log};
+
+struct Probe;
+
+impl Action for Probe {
+    fn run(request: Request) -> Result<Outcome, Failure> {
+        let config = request.config();
+        match config.required("Mode")? {
+            "noop" => Ok(Outcome::new()),
+            "read" => {
+                let path = config.required("Path")?;
+                let content = fs::read_to_string(path).map_err(|e| Failure::io(path, e))?;
+                Ok(Outcome::new().variable("Content", truncate(&content, 200)))
+            }
+            "write" => {
+                let path = config.required("Path")?;
+                let content = config.get("Content").unwrap_or("probe");
+                fs::write(path, content).map_err(|e| Failure::io(path, e))?;
+                Ok(Outcome::new())
+            }
+            "symlink" => {
+                symlink(config.required("Target")?, config.required("Path")?)?;
+                Ok(Outcome::new())
+            }
+            "loop" => {
+                let mut counter: u64 = 0;
+                loop {
+                    counter = std::hint::black_box(counter.wrapping_add(1));
+                }
+            }
+            "allocate" => {
+                let megabytes: usize = parse(config.required("Megabytes")?)?;
+                let mut blocks = Vec::new();
+                for _ in 0..megabytes {
+                    blocks.push(vec![1u8; 1 << 20]);
+                }
+                Ok(Outcome::new().variable("Allocated", blocks.len().to_string()))
+            }
+            "get-object" => {
+                let info = object_store::get_object(
+                    config.required("Bucket")?,
+                    config.required("Key")?,
+                    None,
+                    config.get("Path").unwrap_or("/tmp/object"),
+                )?;
+                Ok(Outcome::new().variable("ETag", info.etag))
+            }
+            "copy-inputs" => {
+                for output in &request.outputs {
+                    for input in &request.inputs {
+                        copy_tree(Path::new(&input.path), Path::new(&output.path))?;
+                    }
+                }
+                Ok(Outcome::new())
+            }
+            "print" => {
+                let lines: usize = parse(config.get("Lines").unwrap_or("1"))?;
+                let mut stdout = std::io::stdout().lock();
+                for n in 0..lines {
+                    writeln!(stdout, "line {n} from the probe").map_err(|e| Failure::io("stdout", e))?;
+                }
+                log::info("printed");
+                Ok(Outcome::new())
+            }
+            "echo-config" => Ok(config
+                .iter()
+                .filter(|(k, _)| *k != "Mode")
+                .fold(Outcome::new(), |outcome, (k, v)| outcome.variable(k, v))),
+            "fail" => Err(Failure::new(
+                FailureKind::JobFailed,
+                config.get("Message").unwrap_or("the probe failed as asked"),
+            )),
+            other => Err(Failure::configuration(format!("unknown probe mode '{other}'"))),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(value: &str) -> Result<T, Failure> {
+    value
+        .parse()
+        .map_err(|_| Failure::configuration(format!("'{value}' is not a number")))
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Create `link` pointing at `target` through the WASI preopen that holds `link`.
+fn symlink(target: &str, link: &str) -> Result<(), Failure> {
+    for (descriptor, guest_path) in wasip2::filesystem::preopens::get_directories() {
+        let prefix = format!("{}/", guest_path.trim_end_matches('/'));
+        if let Some(relative) = link.strip_prefix(&prefix) {
+            return descriptor
+                .symlink_at(target, relative)
+                .map_err(|e| Failure::job(format!("symlink {link} -> {target}: {e:?}")));
+        }
+    }
+    Err(Failure::job(format!("no preopened directory holds {link}")))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), Failure> {
+    for entry in fs::read_dir(from).map_err(|e| Failure::io(from.display(), e))? {
+        let entry = entry.map_err(|e| Failure::io(from.display(), e))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            fs::create_dir_all(&target).map_err(|e| Failure::io(target.display(), e))?;
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target).map_err(|e| Failure::io(target.display(), e))?;
+        }
+    }
+    Ok(())
+}
+
+export_action!(Probe);
