@@ -1,0 +1,6 @@
+//! Storage that lives on the host: the embedded S3 emulation and artifact archives.
+
+pub mod archive;
+pub mod s3;
+
+pub use s3::{LocalS3, ObjectInfo, PutOptions, S3Error};
