@@ -45,9 +45,15 @@ impl Action for Probe {
                 Ok(Outcome::new().variable("Allocated", blocks.len().to_string()))
             }
             "get-object" => {
+                // `Object` is `bucket/key`: the key name does not grant the bucket, so tests
+                // can aim at a bucket the configuration does not name.
+                let object = config.required("Object")?;
+                let (bucket, key) = object
+                    .split_once('/')
+                    .ok_or_else(|| Failure::configuration("Object must be bucket/key"))?;
                 let info = object_store::get_object(
-                    config.required("Bucket")?,
-                    config.required("Key")?,
+                    bucket,
+                    key,
                     None,
                     config.get("Path").unwrap_or("/tmp/object"),
                 )?;
@@ -65,7 +71,8 @@ impl Action for Probe {
                 let lines: usize = parse(config.get("Lines").unwrap_or("1"))?;
                 let mut stdout = std::io::stdout().lock();
                 for n in 0..lines {
-                    writeln!(stdout, "line {n} from the probe").map_err(|e| Failure::io("stdout", e))?;
+                    writeln!(stdout, "line {n} from the probe")
+                        .map_err(|e| Failure::io("stdout", e))?;
                 }
                 log::info("printed");
                 Ok(Outcome::new())
@@ -78,7 +85,9 @@ impl Action for Probe {
                 FailureKind::JobFailed,
                 config.get("Message").unwrap_or("the probe failed as asked"),
             )),
-            other => Err(Failure::configuration(format!("unknown probe mode '{other}'"))),
+            other => Err(Failure::configuration(format!(
+                "unknown probe mode '{other}'"
+            ))),
         }
     }
 }

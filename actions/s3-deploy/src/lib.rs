@@ -31,7 +31,10 @@ impl Action for S3Deploy {
                 ));
             }
             let object = object_store::put_object(bucket, &key, &input.archive, &options)?;
-            log::info(format!("uploaded s3://{bucket}/{key} ({} bytes)", object.size));
+            log::info(format!(
+                "uploaded s3://{bucket}/{key} ({} bytes)",
+                object.size
+            ));
             return Ok(Outcome::new().summary(format!("Deployed artifact to s3://{bucket}/{key}")));
         }
 
@@ -53,13 +56,18 @@ impl Action for S3Deploy {
             let key = format!("{prefix}{relative}");
             let options = PutOptions {
                 content_type: Some(
-                    mime_guess::from_path(relative).first_or_octet_stream().to_string(),
+                    mime_guess::from_path(relative)
+                        .first_or_octet_stream()
+                        .to_string(),
                 ),
                 ..options.clone()
             };
             let source = format!("{}/{relative}", input.path);
             let object = object_store::put_object(bucket, &key, &source, &options)?;
-            log::info(format!("uploaded s3://{bucket}/{key} ({} bytes)", object.size));
+            log::info(format!(
+                "uploaded s3://{bucket}/{key} ({} bytes)",
+                object.size
+            ));
         }
         Ok(Outcome::new().summary(format!(
             "Deployed {} file(s) to s3://{bucket}/{prefix}",
@@ -81,7 +89,11 @@ fn collect_files(dir: &Path, relative: &str, files: &mut Vec<String>) -> Result<
     for entry in entries {
         let entry = entry.map_err(|e| Failure::io(dir.display(), e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let path = if relative.is_empty() { name } else { format!("{relative}/{name}") };
+        let path = if relative.is_empty() {
+            name
+        } else {
+            format!("{relative}/{name}")
+        };
         let file_type = entry.file_type().map_err(|e| Failure::io(&path, e))?;
         if file_type.is_dir() {
             collect_files(&entry.path(), &path, files)?;

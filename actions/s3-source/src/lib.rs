@@ -30,13 +30,17 @@ impl Action for S3Source {
 
         let file_name = artifact_file_name(key);
         let destination = format!("{}/{}", output.path, file_name);
-        let object = object_store::get_object(bucket, key, None, &destination).map_err(|e| match e {
-            Error::NoSuchKey(_) => Failure::revision_unavailable(format!(
-                "the object '{key}' does not exist in bucket '{bucket}'"
-            )),
-            other => Failure::from(other),
-        })?;
-        let version_id = object.version_id.clone().unwrap_or_else(|| "null".to_string());
+        let object =
+            object_store::get_object(bucket, key, None, &destination).map_err(|e| match e {
+                Error::NoSuchKey(_) => Failure::revision_unavailable(format!(
+                    "the object '{key}' does not exist in bucket '{bucket}'"
+                )),
+                other => Failure::from(other),
+            })?;
+        let version_id = object
+            .version_id
+            .clone()
+            .unwrap_or_else(|| "null".to_string());
         log::info(format!(
             "fetched s3://{bucket}/{key} version {version_id} ({} bytes, ETag {})",
             object.size, object.etag
@@ -71,7 +75,10 @@ impl Action for S3Source {
 /// The last path segment of the key, which is what the artifact file is called when a
 /// consumer unpacks a non-zip object.
 fn artifact_file_name(key: &str) -> String {
-    match key.rsplit('/').find(|segment| !segment.is_empty() && *segment != "." && *segment != "..") {
+    match key
+        .rsplit('/')
+        .find(|segment| !segment.is_empty() && *segment != "." && *segment != "..")
+    {
         Some(segment) => segment.to_string(),
         None => "object".to_string(),
     }

@@ -37,9 +37,11 @@ impl PipelineDeclaration {
             return Some(store);
         }
         let stores = self.artifact_stores.as_ref()?;
-        stores
-            .get(region)
-            .or_else(|| (stores.len() == 1).then(|| stores.values().next()).flatten())
+        stores.get(region).or_else(|| {
+            (stores.len() == 1)
+                .then(|| stores.values().next())
+                .flatten()
+        })
     }
 
     pub fn actions(&self) -> impl Iterator<Item = (&StageDeclaration, &ActionDeclaration)> {

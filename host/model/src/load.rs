@@ -88,8 +88,8 @@ pub fn parse_document(file: &str, text: &str, yaml: bool) -> Result<LoadedPipeli
             #[serde(default)]
             metadata: Option<serde_json::Value>,
         }
-        let wrapper: Wrapper = deserialize_with_path(value)
-            .map_err(|(path, message)| shape_error(path, message))?;
+        let wrapper: Wrapper =
+            deserialize_with_path(value).map_err(|(path, message)| shape_error(path, message))?;
         Ok(LoadedPipeline {
             pipeline: wrapper.pipeline,
             root: "pipeline",
@@ -163,7 +163,10 @@ mod tests {
             bare.pipeline
         );
         let get = format!(r#"{{"pipeline":{BARE},"metadata":{{"pipelineArn":"arn"}}}}"#);
-        assert_eq!(parse_document("f.json", &get, false).unwrap().root, "pipeline");
+        assert_eq!(
+            parse_document("f.json", &get, false).unwrap().root,
+            "pipeline"
+        );
     }
 
     #[test]
@@ -178,11 +181,12 @@ mod tests {
 
     #[test]
     fn reports_the_path_of_an_unknown_field() {
-        let text = BARE.replace("\"runOrder\"", "x").replace(
-            r#""name":"a","#,
-            r#""name":"a","runOrdr":1,"#,
-        );
-        let error = parse_document("f.json", &text, false).unwrap_err().to_string();
+        let text = BARE
+            .replace("\"runOrder\"", "x")
+            .replace(r#""name":"a","#, r#""name":"a","runOrdr":1,"#);
+        let error = parse_document("f.json", &text, false)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("f.json: stages[0].actions[0].runOrdr: unknown field `runOrdr`"),
             "{error}"
@@ -205,15 +209,22 @@ mod tests {
         let error = parse_document("f.yaml", "name: p\nstages: [\n", true)
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("f.yaml: invalid YAML at line "), "{error}");
+        assert!(
+            error.starts_with("f.yaml: invalid YAML at line "),
+            "{error}"
+        );
     }
 
     #[test]
     fn reports_a_bad_enum_value_with_its_path() {
         let text = BARE.replace("\"Source\"", "\"Sauce\"");
-        let error = parse_document("f.json", &text, false).unwrap_err().to_string();
+        let error = parse_document("f.json", &text, false)
+            .unwrap_err()
+            .to_string();
         assert!(
-            error.starts_with("f.json: stages[0].actions[0].actionTypeId.category: unknown variant `Sauce`"),
+            error.starts_with(
+                "f.json: stages[0].actions[0].actionTypeId.category: unknown variant `Sauce`"
+            ),
             "{error}"
         );
     }

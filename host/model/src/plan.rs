@@ -73,8 +73,14 @@ mod tests {
         assert_eq!(
             plan.stages[1].groups,
             vec![
-                RunGroup { run_order: 1, actions: vec![1, 2] },
-                RunGroup { run_order: 5, actions: vec![0] },
+                RunGroup {
+                    run_order: 1,
+                    actions: vec![1, 2]
+                },
+                RunGroup {
+                    run_order: 5,
+                    actions: vec![0]
+                },
             ]
         );
     }

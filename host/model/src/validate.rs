@@ -80,7 +80,12 @@ pub fn validate(pipeline: &PipelineDeclaration, root: &str) -> Vec<Problem> {
 
     for (s, stage) in pipeline.stages.iter().enumerate() {
         let stage_path = format!("stages[{s}]");
-        check_name(&mut problems, &format!("{stage_path}.name"), &stage.name, INVALID_STAGE);
+        check_name(
+            &mut problems,
+            &format!("{stage_path}.name"),
+            &stage.name,
+            INVALID_STAGE,
+        );
         if !stage_names.insert(stage.name.as_str()) {
             problems.add(
                 format!("{stage_path}.name"),
@@ -102,7 +107,12 @@ pub fn validate(pipeline: &PipelineDeclaration, root: &str) -> Vec<Problem> {
         let mut action_names = BTreeSet::new();
         for (a, action) in stage.actions.iter().enumerate() {
             let path = format!("{stage_path}.actions[{a}]");
-            check_name(&mut problems, &format!("{path}.name"), &action.name, INVALID_ACTION);
+            check_name(
+                &mut problems,
+                &format!("{path}.name"),
+                &action.name,
+                INVALID_ACTION,
+            );
             if !action_names.insert(action.name.as_str()) {
                 problems.add(
                     format!("{path}.name"),
@@ -156,9 +166,7 @@ pub fn validate(pipeline: &PipelineDeclaration, root: &str) -> Vec<Problem> {
                 for reference in variables::references(value) {
                     let known = match reference.namespace {
                         CODEPIPELINE_NAMESPACE => reference.name == "PipelineExecutionId",
-                        PIPELINE_VARIABLES_NAMESPACE => {
-                            declared_variables.contains(reference.name)
-                        }
+                        PIPELINE_VARIABLES_NAMESPACE => declared_variables.contains(reference.name),
                         ns => namespaces
                             .get(ns)
                             .is_some_and(|&(ps, po)| ps < s || (ps == s && po < run_order)),
@@ -297,7 +305,9 @@ mod tests {
         );
         assert_eq!(
             problems(&json),
-            vec!["stages: InvalidStructureException: Pipeline has only 1 stage(s). There should be a minimum of 2 stages in a pipeline"]
+            vec![
+                "stages: InvalidStructureException: Pipeline has only 1 stage(s). There should be a minimum of 2 stages in a pipeline"
+            ]
         );
     }
 }

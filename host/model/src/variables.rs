@@ -94,13 +94,18 @@ mod tests {
 
     #[test]
     fn leaves_malformed_text_alone() {
-        assert_eq!(resolve("#{ not a ref } #{", |_| None).unwrap(), "#{ not a ref } #{");
+        assert_eq!(
+            resolve("#{ not a ref } #{", |_| None).unwrap(),
+            "#{ not a ref } #{"
+        );
         assert!(references("#{nodot}").is_empty());
     }
 
     #[test]
     fn reports_the_unresolved_reference() {
-        let error = resolve("x #{A.b} #{C.d}", |r| (r.namespace == "A").then(|| "1".into()));
+        let error = resolve("x #{A.b} #{C.d}", |r| {
+            (r.namespace == "A").then(|| "1".into())
+        });
         assert_eq!(error.unwrap_err().to_string(), "#{C.d}");
     }
 }

@@ -83,7 +83,11 @@ enum Entry {
 }
 
 /// Write the tree under `dir` as a deterministic zip.
-pub fn pack_dir<W: Write + Seek>(dir: &Dir, out: W, limits: &Limits) -> Result<Summary, ArchiveError> {
+pub fn pack_dir<W: Write + Seek>(
+    dir: &Dir,
+    out: W,
+    limits: &Limits,
+) -> Result<Summary, ArchiveError> {
     let mut entries = Vec::new();
     collect(dir, "", limits, &mut entries)?;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -101,7 +105,10 @@ pub fn pack_dir<W: Write + Seek>(dir: &Dir, out: W, limits: &Limits) -> Result<S
             }
             Entry::File { executable } => {
                 let mut file = dir
-                    .open_with(&path, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+                    .open_with(
+                        &path,
+                        OpenOptions::new().read(true).follow(FollowSymlinks::No),
+                    )
                     .map_err(io_error(format!("reading '{path}'")))?;
                 let size = file
                     .metadata()
@@ -110,7 +117,9 @@ pub fn pack_dir<W: Write + Seek>(dir: &Dir, out: W, limits: &Limits) -> Result<S
                 let mode = if executable { 0o755 } else { 0o644 };
                 zip.start_file(
                     &path,
-                    options.unix_permissions(mode).large_file(size >= u32::MAX as u64),
+                    options
+                        .unix_permissions(mode)
+                        .large_file(size >= u32::MAX as u64),
                 )?;
                 let remaining = limits.max_bytes - summary.bytes;
                 summary.bytes += copy_limited(&mut file, &mut zip, remaining, limits.max_bytes)
@@ -136,15 +145,17 @@ fn collect(
     for item in listing {
         let item = item.map_err(io_error(format!("listing '{}'", display_dir(prefix))))?;
         let raw_name = item.file_name();
-        let name = raw_name
-            .to_str()
-            .ok_or_else(|| ArchiveError::NonUtf8Name(format!("{prefix}{}", raw_name.to_string_lossy())))?;
+        let name = raw_name.to_str().ok_or_else(|| {
+            ArchiveError::NonUtf8Name(format!("{prefix}{}", raw_name.to_string_lossy()))
+        })?;
         let path = format!("{prefix}{name}");
         if path.len() > limits.max_path_bytes {
             return Err(ArchiveError::PathTooLong(path));
         }
         // DirEntry::file_type does not follow symbolic links.
-        let file_type = item.file_type().map_err(io_error(format!("inspecting '{path}'")))?;
+        let file_type = item
+            .file_type()
+            .map_err(io_error(format!("inspecting '{path}'")))?;
         if entries.len() >= limits.max_entries {
             return Err(ArchiveError::TooManyEntries(limits.max_entries));
         }
@@ -162,7 +173,12 @@ fn collect(
                 .map_err(io_error(format!("inspecting '{path}'")))?
                 .permissions()
                 .mode();
-            entries.push((path, Entry::File { executable: mode & 0o111 != 0 }));
+            entries.push((
+                path,
+                Entry::File {
+                    executable: mode & 0o111 != 0,
+                },
+            ));
         } else {
             return Err(ArchiveError::SpecialFile {
                 path,
@@ -198,7 +214,11 @@ pub fn is_zip<R: Read + Seek>(mut reader: R) -> bool {
 }
 
 /// Unpack a zip into `into`, refusing entries that escape it and symbolic links.
-pub fn extract_zip<R: Read + Seek>(reader: R, into: &Dir, limits: &Limits) -> Result<Summary, ArchiveError> {
+pub fn extract_zip<R: Read + Seek>(
+    reader: R,
+    into: &Dir,
+    limits: &Limits,
+) -> Result<Summary, ArchiveError> {
     let mut archive = ZipArchive::new(reader)?;
     if archive.len() > limits.max_entries {
         return Err(ArchiveError::TooManyEntries(limits.max_entries));
@@ -348,12 +368,18 @@ mod tests {
 
         let target = scratch.path().join("out");
         std::fs::create_dir(&target).unwrap();
-        let summary = extract_zip(io::Cursor::new(zip_one), &dir(&target), &Limits::default()).unwrap();
+        let summary =
+            extract_zip(io::Cursor::new(zip_one), &dir(&target), &Limits::default()).unwrap();
         assert_eq!(summary.files, 3);
-        assert_eq!(std::fs::read_to_string(target.join("sub/a.txt")).unwrap(), "ay");
+        assert_eq!(
+            std::fs::read_to_string(target.join("sub/a.txt")).unwrap(),
+            "ay"
+        );
         assert!(target.join("sub/empty").is_dir());
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(target.join("run.sh")).unwrap().permissions(),
+            &std::fs::metadata(target.join("run.sh"))
+                .unwrap()
+                .permissions(),
         );
         assert_eq!(mode & 0o111, 0o111);
     }
@@ -378,7 +404,13 @@ mod tests {
         std::fs::remove_file(root.join("d/etc")).unwrap();
         let fifo = std::ffi::CString::new(root.join("pipe").to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc_mkfifo(fifo.as_ptr(), 0o644) }, 0);
-        assert!(matches!(pack(&root), Err(ArchiveError::SpecialFile { kind: "named pipe", .. })));
+        assert!(matches!(
+            pack(&root),
+            Err(ArchiveError::SpecialFile {
+                kind: "named pipe",
+                ..
+            })
+        ));
     }
 
     unsafe extern "C" {
@@ -391,9 +423,18 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         tree(scratch.path());
         let mut out = io::Cursor::new(Vec::new());
-        let small = Limits { max_bytes: 4, ..Limits::default() };
-        assert!(matches!(pack_dir(&dir(scratch.path()), &mut out, &small), Err(ArchiveError::TooLarge(4))));
-        let few = Limits { max_entries: 2, ..Limits::default() };
+        let small = Limits {
+            max_bytes: 4,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            pack_dir(&dir(scratch.path()), &mut out, &small),
+            Err(ArchiveError::TooLarge(4))
+        ));
+        let few = Limits {
+            max_entries: 2,
+            ..Limits::default()
+        };
         assert!(matches!(
             pack_dir(&dir(scratch.path()), io::Cursor::new(Vec::new()), &few),
             Err(ArchiveError::TooManyEntries(2))
@@ -417,12 +458,28 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let target = scratch.path().join("in");
         std::fs::create_dir(&target).unwrap();
-        for name in ["../escaped.txt", "/tmp/absolute.txt", "a/../../escaped.txt", "..\\win.txt"] {
-            let result = extract_zip(io::Cursor::new(zip_with(name, false)), &dir(&target), &Limits::default());
-            assert!(matches!(result, Err(ArchiveError::UnsafeEntry(n)) if n == name), "{name}");
+        for name in [
+            "../escaped.txt",
+            "/tmp/absolute.txt",
+            "a/../../escaped.txt",
+            "..\\win.txt",
+        ] {
+            let result = extract_zip(
+                io::Cursor::new(zip_with(name, false)),
+                &dir(&target),
+                &Limits::default(),
+            );
+            assert!(
+                matches!(result, Err(ArchiveError::UnsafeEntry(n)) if n == name),
+                "{name}"
+            );
         }
         assert!(!scratch.path().join("escaped.txt").exists());
-        let result = extract_zip(io::Cursor::new(zip_with("link", true)), &dir(&target), &Limits::default());
+        let result = extract_zip(
+            io::Cursor::new(zip_with("link", true)),
+            &dir(&target),
+            &Limits::default(),
+        );
         assert!(matches!(result, Err(ArchiveError::SymlinkEntry(_))));
         assert!(!target.join("link").exists());
     }
@@ -434,7 +491,10 @@ mod tests {
         zip.start_file("big", SimpleFileOptions::default()).unwrap();
         zip.write_all(&vec![0u8; 1 << 20]).unwrap();
         let bytes = zip.finish().unwrap().into_inner();
-        let limits = Limits { max_bytes: 1000, ..Limits::default() };
+        let limits = Limits {
+            max_bytes: 1000,
+            ..Limits::default()
+        };
         let result = extract_zip(io::Cursor::new(bytes), &dir(scratch.path()), &limits);
         assert!(matches!(result, Err(ArchiveError::TooLarge(1000))));
         assert!(!is_zip(io::Cursor::new(b"Hello LocalStack!\n".to_vec())));

@@ -231,7 +231,11 @@ impl LocalS3 {
 
     pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
         let mut buckets = Vec::new();
-        for entry in self.root.entries().map_err(S3Error::io("listing buckets"))? {
+        for entry in self
+            .root
+            .entries()
+            .map_err(S3Error::io("listing buckets"))?
+        {
             let entry = entry.map_err(S3Error::io("listing buckets"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if validate_bucket_name(&name).is_ok()
@@ -296,7 +300,8 @@ impl LocalS3 {
                     return Err(error);
                 }
             };
-            file.sync_all().map_err(S3Error::io(format!("uploading {key}")))?;
+            file.sync_all()
+                .map_err(S3Error::io(format!("uploading {key}")))?;
             (etag, size)
         };
 
@@ -331,7 +336,12 @@ impl LocalS3 {
         Ok(index.versions[0].info(key, true))
     }
 
-    pub fn head_object(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<ObjectInfo> {
+    pub fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<ObjectInfo> {
         let bucket_dir = self.bucket(bucket)?;
         let (info, _) = find_version(&bucket_dir, bucket, key, version)?;
         Ok(info)
@@ -435,10 +445,16 @@ impl LocalS3 {
         let bucket = self.bucket(bucket_name)?;
         let prefix = query.prefix.as_deref().unwrap_or("");
         let mut latest = Vec::new();
-        for shard in bucket.read_dir("objects").map_err(S3Error::io(bucket_name))? {
+        for shard in bucket
+            .read_dir("objects")
+            .map_err(S3Error::io(bucket_name))?
+        {
             let shard = shard.map_err(S3Error::io(bucket_name))?;
             let shard_path = Path::new("objects").join(shard.file_name());
-            for key_entry in bucket.read_dir(&shard_path).map_err(S3Error::io(bucket_name))? {
+            for key_entry in bucket
+                .read_dir(&shard_path)
+                .map_err(S3Error::io(bucket_name))?
+            {
                 let key_entry = key_entry.map_err(S3Error::io(bucket_name))?;
                 let key_dir = shard_path.join(key_entry.file_name());
                 let Some(index) = read_index(&bucket, &key_dir.to_string_lossy())? else {
@@ -447,7 +463,10 @@ impl LocalS3 {
                 if let Some(newest) = index.versions.first()
                     && !newest.is_delete_marker()
                     && index.key.starts_with(prefix)
-                    && query.start_after.as_deref().is_none_or(|after| index.key.as_str() > after)
+                    && query
+                        .start_after
+                        .as_deref()
+                        .is_none_or(|after| index.key.as_str() > after)
                 {
                     latest.push(newest.info(&index.key, true));
                 }
@@ -491,10 +510,16 @@ impl LocalS3 {
     pub fn list_versions(&self, bucket_name: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let bucket = self.bucket(bucket_name)?;
         let mut all = Vec::new();
-        for shard in bucket.read_dir("objects").map_err(S3Error::io(bucket_name))? {
+        for shard in bucket
+            .read_dir("objects")
+            .map_err(S3Error::io(bucket_name))?
+        {
             let shard = shard.map_err(S3Error::io(bucket_name))?;
             let shard_path = Path::new("objects").join(shard.file_name());
-            for key_entry in bucket.read_dir(&shard_path).map_err(S3Error::io(bucket_name))? {
+            for key_entry in bucket
+                .read_dir(&shard_path)
+                .map_err(S3Error::io(bucket_name))?
+            {
                 let key_entry = key_entry.map_err(S3Error::io(bucket_name))?;
                 let key_dir = shard_path.join(key_entry.file_name());
                 if let Some(index) = read_index(&bucket, &key_dir.to_string_lossy())?
@@ -506,7 +531,11 @@ impl LocalS3 {
                 }
             }
         }
-        all.sort_by(|a, b| a.key.cmp(&b.key).then(b.last_modified.cmp(&a.last_modified)));
+        all.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(b.last_modified.cmp(&a.last_modified))
+        });
         Ok(all)
     }
 
@@ -598,7 +627,10 @@ fn new_version_id(versioning: Versioning) -> Option<String> {
     (versioning == Versioning::Enabled).then(|| {
         // Sortable by time first, like S3's opaque ids are unique: millis + randomness.
         let millis = jiff::Timestamp::now().as_millisecond();
-        format!("{millis:013x}{}", &uuid::Uuid::new_v4().simple().to_string()[..19])
+        format!(
+            "{millis:013x}{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..19]
+        )
     })
 }
 
@@ -613,10 +645,12 @@ fn read_index(bucket: &Dir, key_dir: &str) -> Result<Option<KeyIndex>> {
 
 fn read_json<T: serde::de::DeserializeOwned>(dir: &Dir, path: &str) -> Result<Option<T>> {
     match dir.read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| S3Error::Io {
-            context: format!("reading {path}"),
-            source: io::Error::new(io::ErrorKind::InvalidData, e),
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| S3Error::Io {
+                context: format!("reading {path}"),
+                source: io::Error::new(io::ErrorKind::InvalidData, e),
+            }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(S3Error::io(format!("reading {path}"))(e)),
     }
@@ -626,7 +660,9 @@ fn read_json<T: serde::de::DeserializeOwned>(dir: &Dir, path: &str) -> Result<Op
 fn write_json_atomically<T: Serialize>(dir: &Dir, path: &str, value: &T) -> Result<()> {
     let tmp = format!("{path}.{}.tmp", uuid::Uuid::new_v4().simple());
     let bytes = serde_json::to_vec_pretty(value).expect("index types always serialize");
-    let mut file = dir.create(&tmp).map_err(S3Error::io(format!("writing {path}")))?;
+    let mut file = dir
+        .create(&tmp)
+        .map_err(S3Error::io(format!("writing {path}")))?;
     file.write_all(&bytes)
         .and_then(|()| file.sync_all())
         .map_err(S3Error::io(format!("writing {path}")))?;
@@ -651,7 +687,11 @@ fn lock(bucket: &Dir) -> Result<File> {
 }
 
 /// Copy at most `max_bytes`, returning the quoted MD5 ETag and the size.
-fn copy_hashing(source: &mut dyn Read, sink: &mut dyn Write, max_bytes: u64) -> Result<(String, u64)> {
+fn copy_hashing(
+    source: &mut dyn Read,
+    sink: &mut dyn Write,
+    max_bytes: u64,
+) -> Result<(String, u64)> {
     let mut hasher = Md5::new();
     let mut buffer = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -744,8 +784,13 @@ mod tests {
         assert_ne!(first.version_id, second.version_id);
         assert_eq!(first.etag, "\"f97c5d29941bfb1b2fdab0874906ab82\"");
         assert_eq!(read(&s3, "src", "dir/file", None), b"two");
-        assert_eq!(read(&s3, "src", "dir/file", first.version_id.as_deref()), b"one");
-        let head = s3.head_object("src", "dir/file", first.version_id.as_deref()).unwrap();
+        assert_eq!(
+            read(&s3, "src", "dir/file", first.version_id.as_deref()),
+            b"one"
+        );
+        let head = s3
+            .head_object("src", "dir/file", first.version_id.as_deref())
+            .unwrap();
         assert!(!head.is_latest);
 
         let deleted = s3.delete_object("src", "dir/file", None).unwrap();
@@ -755,7 +800,10 @@ mod tests {
             Err(S3Error::NoSuchKey { .. })
         ));
         assert_eq!(s3.list_versions("src", "").unwrap().len(), 3);
-        assert_eq!(read(&s3, "src", "dir/file", second.version_id.as_deref()), b"two");
+        assert_eq!(
+            read(&s3, "src", "dir/file", second.version_id.as_deref()),
+            b"two"
+        );
     }
 
     #[test]
@@ -767,7 +815,12 @@ mod tests {
         assert_eq!(second.version_id, None);
         assert_eq!(s3.list_versions("plain", "").unwrap().len(), 1);
         s3.delete_object("plain", "k", None).unwrap();
-        assert!(s3.list_objects("plain", &ListQuery::default()).unwrap().objects.is_empty());
+        assert!(
+            s3.list_objects("plain", &ListQuery::default())
+                .unwrap()
+                .objects
+                .is_empty()
+        );
         // No data file is left behind.
         let leftovers = walkdir_files(&dir.path().join("s3/plain/objects"));
         assert_eq!(leftovers, Vec::<String>::new());
@@ -795,7 +848,13 @@ mod tests {
             put(&s3, "b-1", key, key.as_bytes());
         }
         let all = s3
-            .list_objects("b-1", &ListQuery { max_keys: 1000, ..Default::default() })
+            .list_objects(
+                "b-1",
+                &ListQuery {
+                    max_keys: 1000,
+                    ..Default::default()
+                },
+            )
             .unwrap();
         let keys: Vec<_> = all.objects.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["a/1", "a/2", "b", "c/x/y", "d"]);
@@ -803,14 +862,29 @@ mod tests {
         let grouped = s3
             .list_objects(
                 "b-1",
-                &ListQuery { delimiter: Some("/".into()), max_keys: 1000, ..Default::default() },
+                &ListQuery {
+                    delimiter: Some("/".into()),
+                    max_keys: 1000,
+                    ..Default::default()
+                },
             )
             .unwrap();
         assert_eq!(grouped.common_prefixes, ["a/", "c/"]);
-        assert_eq!(grouped.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["b", "d"]);
+        assert_eq!(
+            grouped
+                .objects
+                .iter()
+                .map(|o| o.key.as_str())
+                .collect::<Vec<_>>(),
+            ["b", "d"]
+        );
 
         let mut pages = Vec::new();
-        let mut query = ListQuery { delimiter: Some("/".into()), max_keys: 1, ..Default::default() };
+        let mut query = ListQuery {
+            delimiter: Some("/".into()),
+            max_keys: 1,
+            ..Default::default()
+        };
         loop {
             let page = s3.list_objects("b-1", &query).unwrap();
             pages.extend(page.common_prefixes.clone());
@@ -826,14 +900,38 @@ mod tests {
     #[test]
     fn refuses_bad_names_missing_buckets_and_oversized_uploads() {
         let (_dir, s3) = store();
-        assert!(matches!(s3.create_bucket("Bad_Name"), Err(S3Error::InvalidBucketName(_))));
-        assert!(matches!(s3.create_bucket("192.168.1.1"), Err(S3Error::InvalidBucketName(_))));
-        assert!(matches!(s3.bucket_info("nope"), Err(S3Error::NoSuchBucket(_))));
-        assert!(matches!(s3.bucket_info("../etc"), Err(S3Error::NoSuchBucket(_))));
+        assert!(matches!(
+            s3.create_bucket("Bad_Name"),
+            Err(S3Error::InvalidBucketName(_))
+        ));
+        assert!(matches!(
+            s3.create_bucket("192.168.1.1"),
+            Err(S3Error::InvalidBucketName(_))
+        ));
+        assert!(matches!(
+            s3.bucket_info("nope"),
+            Err(S3Error::NoSuchBucket(_))
+        ));
+        assert!(matches!(
+            s3.bucket_info("../etc"),
+            Err(S3Error::NoSuchBucket(_))
+        ));
         s3.create_bucket("small").unwrap();
-        assert!(matches!(s3.create_bucket("small"), Err(S3Error::BucketAlreadyOwnedByYou(_))));
-        let result = s3.put_object("small", "k", &mut &[0u8; 100][..], PutOptions::default(), 10);
+        assert!(matches!(
+            s3.create_bucket("small"),
+            Err(S3Error::BucketAlreadyOwnedByYou(_))
+        ));
+        let result = s3.put_object(
+            "small",
+            "k",
+            &mut &[0u8; 100][..],
+            PutOptions::default(),
+            10,
+        );
         assert!(matches!(result, Err(S3Error::EntityTooLarge(_))));
-        assert!(matches!(s3.head_object("small", "k", None), Err(S3Error::NoSuchKey { .. })));
+        assert!(matches!(
+            s3.head_object("small", "k", None),
+            Err(S3Error::NoSuchKey { .. })
+        ));
     }
 }

@@ -1,0 +1,310 @@
+//! The `log` import and the capture of the guest's stdout and stderr. Everything the guest
+//! says becomes [`ActionEvent`]s: sanitised (no terminal escape sequences or control
+//! characters reach the operator's terminal), split into lines, and bounded per execution.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+use crate::bindings::sandpipe::action::log as wit;
+use crate::state::ActionState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Something an action said or reported while running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionEvent {
+    Log {
+        level: LogLevel,
+        message: String,
+    },
+    Output {
+        stream: OutputStream,
+        line: String,
+    },
+    Progress {
+        percent: Option<u8>,
+        summary: String,
+    },
+}
+
+/// Where an execution's events go (the engine writes them to the action log and the
+/// progress view).
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: ActionEvent);
+}
+
+/// Longest line kept whole; longer output is split.
+const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// The shared, bounded log of one execution.
+pub(crate) struct LogCapture {
+    sink: Arc<dyn EventSink>,
+    state: Mutex<CaptureState>,
+}
+
+struct CaptureState {
+    remaining: usize,
+    truncated: bool,
+    partial: [Vec<u8>; 2],
+}
+
+impl LogCapture {
+    pub(crate) fn new(sink: Arc<dyn EventSink>, budget: usize) -> Arc<Self> {
+        Arc::new(LogCapture {
+            sink,
+            state: Mutex::new(CaptureState {
+                remaining: budget,
+                truncated: false,
+                partial: [Vec::new(), Vec::new()],
+            }),
+        })
+    }
+
+    /// Charge `bytes` against the budget; false once it is spent (after one marker event).
+    fn charge(&self, state: &mut CaptureState, bytes: usize) -> bool {
+        if bytes <= state.remaining {
+            state.remaining -= bytes;
+            return true;
+        }
+        state.remaining = 0;
+        if !state.truncated {
+            state.truncated = true;
+            self.sink.emit(ActionEvent::Log {
+                level: LogLevel::Warn,
+                message: "log limit reached: further output from this action is dropped".into(),
+            });
+        }
+        false
+    }
+
+    pub(crate) fn log(&self, level: LogLevel, message: &str) {
+        let mut state = self.state.lock().unwrap();
+        if self.charge(&mut state, message.len()) {
+            self.sink.emit(ActionEvent::Log {
+                level,
+                message: sanitize(message.as_bytes()),
+            });
+        }
+    }
+
+    pub(crate) fn progress(&self, percent: Option<u8>, summary: &str) {
+        let mut state = self.state.lock().unwrap();
+        if self.charge(&mut state, summary.len()) {
+            self.sink.emit(ActionEvent::Progress {
+                percent: percent.map(|p| p.min(100)),
+                summary: sanitize(summary.as_bytes()),
+            });
+        }
+    }
+
+    fn write(&self, stream: OutputStream, mut bytes: &[u8]) {
+        let mut state = self.state.lock().unwrap();
+        if !self.charge(&mut state, bytes.len()) {
+            return;
+        }
+        let index = stream as usize;
+        while !bytes.is_empty() {
+            let (chunk, rest, complete) = match bytes.iter().position(|&b| b == b'\n') {
+                Some(newline) => (&bytes[..newline], &bytes[newline + 1..], true),
+                None => (bytes, &[][..], false),
+            };
+            state.partial[index].extend_from_slice(chunk);
+            if complete || state.partial[index].len() >= MAX_LINE_BYTES {
+                let line = std::mem::take(&mut state.partial[index]);
+                self.sink.emit(ActionEvent::Output {
+                    stream,
+                    line: sanitize(&line),
+                });
+            }
+            bytes = rest;
+        }
+    }
+
+    /// Emit whatever partial lines remain (the guest's last output without a newline).
+    pub(crate) fn flush(&self) {
+        let mut state = self.state.lock().unwrap();
+        for (index, stream) in [OutputStream::Stdout, OutputStream::Stderr]
+            .into_iter()
+            .enumerate()
+        {
+            let line = std::mem::take(&mut state.partial[index]);
+            if !line.is_empty() {
+                self.sink.emit(ActionEvent::Output {
+                    stream,
+                    line: sanitize(&line),
+                });
+            }
+        }
+    }
+}
+
+/// Text safe to print on a terminal: ANSI/VT escape sequences removed, other control
+/// characters (except tab) replaced, invalid UTF-8 replaced.
+pub fn sanitize(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.peek() {
+                // CSI: parameters and intermediates up to a final byte in @..~
+                Some('[') => {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC and other string sequences: up to BEL or ESC \
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    chars.next();
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.peek() == Some(&'\\')) {
+                            chars.next_if_eq(&'\\');
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    chars.next();
+                }
+            },
+            '\t' => out.push(c),
+            '\r' => {}
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The guest's stdout or stderr.
+pub(crate) struct CapturedOutput {
+    pub(crate) capture: Arc<LogCapture>,
+    pub(crate) stream: OutputStream,
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(CaptureWriter {
+            capture: self.capture.clone(),
+            stream: self.stream,
+        })
+    }
+}
+
+struct CaptureWriter {
+    capture: Arc<LogCapture>,
+    stream: OutputStream,
+}
+
+impl AsyncWrite for CaptureWriter {
+    /// Always accepts everything: over the budget, output is dropped rather than making the
+    /// guest's write fail or trap.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.capture.write(self.stream, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl wit::Host for ActionState {
+    async fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            wit::Level::Trace => LogLevel::Trace,
+            wit::Level::Debug => LogLevel::Debug,
+            wit::Level::Info => LogLevel::Info,
+            wit::Level::Warn => LogLevel::Warn,
+            wit::Level::Error => LogLevel::Error,
+        };
+        self.log.log(level, &message);
+        Ok(())
+    }
+
+    async fn progress(&mut self, percent: Option<u8>, summary: String) -> wasmtime::Result<()> {
+        self.log.progress(percent, &summary);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<ActionEvent>>);
+    impl EventSink for Collect {
+        fn emit(&self, event: ActionEvent) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    #[test]
+    fn strips_escape_sequences_and_controls() {
+        assert_eq!(sanitize(b"\x1b[31mred\x1b[0m plain"), "red plain");
+        assert_eq!(sanitize(b"title\x1b]0;pwned\x07 ok"), "title ok");
+        assert_eq!(sanitize(b"bell\x07 tab\tend\r"), "bell\u{fffd} tab\tend");
+        assert_eq!(sanitize(b"bad \xff utf8"), "bad \u{fffd} utf8");
+    }
+
+    #[test]
+    fn splits_lines_and_stops_at_the_budget() {
+        let sink = Arc::new(Collect::default());
+        let capture = LogCapture::new(sink.clone(), 20);
+        capture.write(OutputStream::Stdout, b"one\ntw");
+        capture.write(OutputStream::Stdout, b"o\nthree");
+        capture.write(OutputStream::Stdout, b"0123456789");
+        capture.flush();
+        let events = sink.0.lock().unwrap().clone();
+        let line = |l: &str| ActionEvent::Output {
+            stream: OutputStream::Stdout,
+            line: l.into(),
+        };
+        assert_eq!(events[0], line("one"));
+        assert_eq!(events[1], line("two"));
+        assert!(matches!(
+            &events[2],
+            ActionEvent::Log {
+                level: LogLevel::Warn,
+                ..
+            }
+        ));
+        assert_eq!(events[3], line("three"));
+        assert_eq!(events.len(), 4);
+    }
+}

@@ -1,0 +1,277 @@
+//! The `object-store` import: S3 calls against the embedded store, scoped to the buckets the
+//! operator's pipeline names in this action's configuration, with data moving between the
+//! store and sandbox files in bounded chunks.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::fs::OpenOptions;
+use sandpipe_store::s3::{self, ListQuery, LocalS3, S3Error, Versioning};
+
+use crate::bindings::sandpipe::action::object_store::{
+    self as wit, BucketInfo, Error, ListPage, ListRequest, ObjectInfo, PutOptions,
+};
+use crate::sandbox::Sandbox;
+use crate::state::ActionState;
+
+/// What one execution may reach in the object store.
+pub struct ObjectAccess {
+    pub(crate) store: Arc<LocalS3>,
+    pub(crate) buckets: BTreeSet<String>,
+    pub(crate) sandbox: Arc<Sandbox>,
+    pub(crate) max_object_bytes: u64,
+}
+
+impl ObjectAccess {
+    fn check_bucket(&self, bucket: &str) -> Result<(), Error> {
+        if self.buckets.contains(bucket) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(format!(
+                "bucket '{bucket}' is not named in this action's configuration"
+            )))
+        }
+    }
+}
+
+/// Configuration properties whose values name buckets the action may use: `S3Bucket`,
+/// `BucketName` and any other key ending in `Bucket` or `BucketName`.
+pub fn granted_buckets<'a>(
+    configuration: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeSet<String> {
+    configuration
+        .into_iter()
+        .filter(|(key, _)| key.ends_with("Bucket") || key.ends_with("BucketName"))
+        .map(|(_, value)| value.to_string())
+        .collect()
+}
+
+fn convert_error(error: S3Error) -> Error {
+    match error {
+        S3Error::NoSuchBucket(bucket) => Error::NoSuchBucket(bucket),
+        S3Error::NoSuchKey { key, .. } => Error::NoSuchKey(key),
+        S3Error::NoSuchVersion { version, .. } => Error::NoSuchVersion(version),
+        S3Error::InvalidArgument(m) | S3Error::InvalidBucketName(m) => Error::InvalidArgument(m),
+        S3Error::EntityTooLarge(m) => Error::LimitExceeded(m),
+        other @ (S3Error::BucketAlreadyOwnedByYou(_) | S3Error::BucketNotEmpty(_)) => {
+            Error::InvalidArgument(other.to_string())
+        }
+        S3Error::Io { .. } => Error::Io(error.to_string()),
+    }
+}
+
+fn convert_info(info: s3::ObjectInfo) -> ObjectInfo {
+    ObjectInfo {
+        key: info.key,
+        version_id: info.version_id,
+        etag: info.etag,
+        size: info.size,
+        last_modified: info.last_modified,
+        content_type: info.content_type,
+        metadata: info.metadata.into_iter().collect(),
+        is_latest: info.is_latest,
+    }
+}
+
+/// Run blocking store and file work off the async executor.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> wasmtime::Result<Result<T, Error>> {
+    Ok(tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(Error::Io(format!("host task failed: {e}")))))
+}
+
+impl wit::Host for ActionState {
+    async fn head_bucket(&mut self, bucket: String) -> wasmtime::Result<Result<BucketInfo, Error>> {
+        if let Err(e) = self.objects.check_bucket(&bucket) {
+            return Ok(Err(e));
+        }
+        let store = self.objects.store.clone();
+        blocking(move || {
+            let info = store.bucket_info(&bucket).map_err(convert_error)?;
+            Ok(BucketInfo {
+                name: info.name,
+                versioning_enabled: info.versioning == Versioning::Enabled,
+            })
+        })
+        .await
+    }
+
+    async fn head_object(
+        &mut self,
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
+        if let Err(e) = self.objects.check_bucket(&bucket) {
+            return Ok(Err(e));
+        }
+        let store = self.objects.store.clone();
+        blocking(move || {
+            store
+                .head_object(&bucket, &key, version_id.as_deref())
+                .map(convert_info)
+                .map_err(convert_error)
+        })
+        .await
+    }
+
+    async fn get_object(
+        &mut self,
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+        destination: String,
+    ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
+        if let Err(e) = self.objects.check_bucket(&bucket) {
+            return Ok(Err(e));
+        }
+        let (dir, relative) = match self.objects.sandbox.resolve(&destination, true) {
+            Ok(resolved) => resolved,
+            Err(reason) => return Ok(Err(Error::InvalidPath(reason))),
+        };
+        if relative.as_os_str().is_empty() {
+            return Ok(Err(Error::InvalidPath(format!(
+                "'{destination}' is a directory"
+            ))));
+        }
+        let store = self.objects.store.clone();
+        let max_bytes = self.objects.max_object_bytes;
+        blocking(move || {
+            let (info, file) = store
+                .open_object(&bucket, &key, version_id.as_deref())
+                .map_err(convert_error)?;
+            if info.size > max_bytes {
+                return Err(Error::LimitExceeded(format!(
+                    "object '{key}' is {} bytes; the limit is {max_bytes}",
+                    info.size
+                )));
+            }
+            if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+                dir.create_dir_all(parent)
+                    .map_err(|e| Error::InvalidPath(format!("{destination}: {e}")))?;
+            }
+            let mut target = dir
+                .open_with(
+                    &relative,
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .follow(FollowSymlinks::No),
+                )
+                .map_err(|e| Error::InvalidPath(format!("{destination}: {e}")))?;
+            copy_exact(&mut file.into_std(), &mut target, info.size)
+                .map_err(|e| Error::Io(format!("writing {destination}: {e}")))?;
+            Ok(convert_info(info))
+        })
+        .await
+    }
+
+    async fn put_object(
+        &mut self,
+        bucket: String,
+        key: String,
+        source: String,
+        options: PutOptions,
+    ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
+        if let Err(e) = self.objects.check_bucket(&bucket) {
+            return Ok(Err(e));
+        }
+        let (dir, relative) = match self.objects.sandbox.resolve(&source, false) {
+            Ok(resolved) => resolved,
+            Err(reason) => return Ok(Err(Error::InvalidPath(reason))),
+        };
+        let store = self.objects.store.clone();
+        let max_bytes = self.objects.max_object_bytes;
+        blocking(move || {
+            let file = dir
+                .open(&relative)
+                .map_err(|e| Error::InvalidPath(format!("{source}: {e}")))?;
+            let is_file = file
+                .metadata()
+                .map_err(|e| Error::InvalidPath(format!("{source}: {e}")))?
+                .is_file();
+            if !is_file {
+                return Err(Error::InvalidPath(format!(
+                    "'{source}' is not a regular file"
+                )));
+            }
+            let options = s3::PutOptions {
+                content_type: options.content_type,
+                cache_control: options.cache_control,
+                canned_acl: options.canned_acl,
+                kms_key_id: options.kms_key_id,
+                metadata: options.metadata.into_iter().collect(),
+            };
+            store
+                .put_object(&bucket, &key, &mut file.into_std(), options, max_bytes)
+                .map(convert_info)
+                .map_err(convert_error)
+        })
+        .await
+    }
+
+    async fn list_objects(
+        &mut self,
+        request: ListRequest,
+    ) -> wasmtime::Result<Result<ListPage, Error>> {
+        if let Err(e) = self.objects.check_bucket(&request.bucket) {
+            return Ok(Err(e));
+        }
+        let store = self.objects.store.clone();
+        blocking(move || {
+            let query = ListQuery {
+                prefix: request.prefix,
+                delimiter: request.delimiter,
+                max_keys: request.max_keys.clamp(1, 1000) as usize,
+                start_after: request.continuation_token,
+            };
+            let page = store
+                .list_objects(&request.bucket, &query)
+                .map_err(convert_error)?;
+            Ok(ListPage {
+                objects: page.objects.into_iter().map(convert_info).collect(),
+                common_prefixes: page.common_prefixes,
+                next_continuation_token: page.next_start_after,
+            })
+        })
+        .await
+    }
+}
+
+/// Copy exactly `size` bytes (the object may not grow while being read).
+fn copy_exact(source: &mut dyn Read, target: &mut dyn Write, size: u64) -> io::Result<()> {
+    let copied = io::copy(&mut source.take(size), target)?;
+    if copied == size {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "object shorter than its size",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_only_bucket_properties() {
+        let config = [
+            ("S3Bucket", "source"),
+            ("BucketName", "target"),
+            ("ArtifactBucket", "more"),
+            ("S3ObjectKey", "not-a-bucket"),
+        ];
+        let granted = granted_buckets(config);
+        assert_eq!(
+            granted.into_iter().collect::<Vec<_>>(),
+            ["more", "source", "target"]
+        );
+    }
+}

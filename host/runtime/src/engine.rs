@@ -1,0 +1,137 @@
+//! The wasmtime engine shared by every execution in the process, and loading components.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::{Action, ActionPre};
+use crate::cache::{CacheOutcome, ComponentCache};
+use crate::state::ActionState;
+
+/// How often the epoch advances; deadlines are checked at this granularity.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The largest component the host will compile (untrusted input; compiling is costly).
+const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+/// Interfaces a component may import: its own world and the WASI p2 interfaces Rust's
+/// standard library uses. Sockets are linked but the WASI context denies every use.
+const ALLOWED_IMPORT_PACKAGES: &[&str] = &[
+    "sandpipe:action/log@0.1",
+    "sandpipe:action/object-store@0.1",
+    "sandpipe:action/types@0.1",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:sockets/",
+];
+
+/// One compiled, type-checked provider component, ready to instantiate.
+#[derive(Clone)]
+pub struct LoadedComponent {
+    pub(crate) pre: ActionPre<ActionState>,
+    pub digest: [u8; 32],
+    pub cache: CacheOutcome,
+}
+
+/// The engine, linker and component caches of this process.
+pub struct ActionEngine {
+    pub(crate) engine: Engine,
+    linker: Linker<ActionState>,
+    cache: ComponentCache,
+    loaded: Mutex<HashMap<[u8; 32], LoadedComponent>>,
+}
+
+impl ActionEngine {
+    /// Build the engine. `cache_dir` holds compiled components across runs (`None`: none).
+    pub fn new(cache_dir: Option<std::path::PathBuf>) -> anyhow::Result<Arc<Self>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // GC, threads, stack switching and component-model async are not compiled in at all
+        // (wasmtime is built without those features): less attack surface.
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::<ActionState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Action::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(&mut linker, |s| s)?;
+
+        spawn_epoch_ticker(&engine);
+        Ok(Arc::new(ActionEngine {
+            engine,
+            linker,
+            cache: ComponentCache::new(cache_dir),
+            loaded: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Compile (or load from cache) and type-check a component. Imports outside the action
+    /// world are refused here, before anything runs.
+    pub async fn load(self: &Arc<Self>, wasm: Arc<[u8]>) -> anyhow::Result<LoadedComponent> {
+        if wasm.len() > MAX_COMPONENT_BYTES {
+            bail!(
+                "the component is {} bytes; the limit is {MAX_COMPONENT_BYTES}",
+                wasm.len()
+            );
+        }
+        let digest: [u8; 32] = Sha256::digest(&wasm).into();
+        if let Some(loaded) = self.loaded.lock().unwrap().get(&digest) {
+            return Ok(loaded.clone());
+        }
+        let this = self.clone();
+        let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<LoadedComponent> {
+            let (component, cache) = this.cache.load_or_compile(&this.engine, &wasm, &digest)?;
+            this.audit_imports(&component)?;
+            let instance_pre = this
+                .linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .context("linking the component")?;
+            let pre = ActionPre::new(instance_pre)
+                .map_err(anyhow::Error::from)
+                .context("the component does not export sandpipe:action/runner@0.1")?;
+            Ok(LoadedComponent { pre, digest, cache })
+        })
+        .await??;
+        self.loaded.lock().unwrap().insert(digest, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn audit_imports(&self, component: &Component) -> anyhow::Result<()> {
+        let ty = component.component_type();
+        for (name, item) in ty.imports(&self.engine) {
+            let allowed = matches!(item.ty, ComponentItem::ComponentInstance(_))
+                && ALLOWED_IMPORT_PACKAGES
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix));
+            if !allowed {
+                bail!("the component imports '{name}', which sandpipe does not grant to actions");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Advance the engine's epoch every tick for as long as the engine lives.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("sandpipe-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}

@@ -1,0 +1,29 @@
+//! The store data of one action execution.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::capabilities::log::LogCapture;
+use crate::capabilities::object_store::ObjectAccess;
+use crate::limits::StoreLimiter;
+
+pub struct ActionState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: StoreLimiter,
+    pub(crate) log: Arc<LogCapture>,
+    pub(crate) objects: ObjectAccess,
+}
+
+impl WasiView for ActionState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl crate::bindings::sandpipe::action::types::Host for ActionState {}

@@ -1,0 +1,367 @@
+//! The sandbox, exercised with the test-only probe component: what a hostile action tries,
+//! and what it gets.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sandpipe_runtime::bindings::{ActionType, Category};
+use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
+use sandpipe_runtime::{
+    ActionEngine, ActionEvent, ActionFailure, EventSink, ExecutionLimits, FailureKind,
+    InputArtifact, Invocation, LoadedComponent, Outcome, OutputArtifact, Request, Sandbox,
+};
+use sandpipe_store::LocalS3;
+
+#[derive(Default)]
+struct Events(Mutex<Vec<ActionEvent>>);
+
+impl EventSink for Events {
+    fn emit(&self, event: ActionEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+struct Harness {
+    scratch: tempfile::TempDir,
+    engine: Arc<ActionEngine>,
+    probe: LoadedComponent,
+    s3: Arc<LocalS3>,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let scratch = tempfile::tempdir().unwrap();
+        let engine = ActionEngine::new(sandpipe_runtime::ComponentCache::default_dir()).unwrap();
+        let wasm: Arc<[u8]> = std::fs::read(PROBE_COMPONENT_PATH).unwrap().into();
+        let probe = engine.load(wasm).await.unwrap();
+        let s3 = Arc::new(LocalS3::open(&scratch.path().join("s3")).unwrap());
+        Harness {
+            scratch,
+            engine,
+            probe,
+            s3,
+        }
+    }
+
+    /// Run the probe with `config`, one input `Given` holding `secret.txt`, one output `Out`.
+    async fn run(
+        &self,
+        name: &str,
+        config: &[(&str, &str)],
+        limits: ExecutionLimits,
+    ) -> (
+        Result<Outcome, ActionFailure>,
+        Vec<ActionEvent>,
+        std::path::PathBuf,
+    ) {
+        let root = self.scratch.path().join(name);
+        let mut sandbox = Sandbox::create(&root).unwrap();
+        let (tree, archive) = sandbox.add_input("Given").unwrap();
+        std::fs::write(tree.join("secret.txt"), "given").unwrap();
+        std::fs::write(archive, "archive").unwrap();
+        let out = sandbox.add_output("Out").unwrap();
+        let configuration: Vec<(String, String)> = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let buckets = sandpipe_runtime::granted_buckets(config.iter().copied());
+        let (in_path, archive_path) = Sandbox::input_paths("Given");
+        let request = Request {
+            pipeline: "p".into(),
+            stage: "s".into(),
+            action: name.into(),
+            execution_id: "e".into(),
+            action_type: ActionType {
+                category: Category::Build,
+                owner: "Custom".into(),
+                provider: "Probe".into(),
+                version: "1".into(),
+            },
+            configuration,
+            inputs: vec![InputArtifact {
+                name: "Given".into(),
+                path: in_path,
+                archive: archive_path,
+                revision: None,
+            }],
+            outputs: vec![OutputArtifact {
+                name: "Out".into(),
+                path: Sandbox::output_path("Out"),
+            }],
+            continuation_token: None,
+        };
+        let events = Arc::new(Events::default());
+        let result = self
+            .engine
+            .execute(
+                &self.probe,
+                Invocation {
+                    request,
+                    sandbox: Arc::new(sandbox),
+                    buckets: buckets.into_iter().collect::<BTreeSet<_>>(),
+                    object_store: self.s3.clone(),
+                    limits,
+                    events: events.clone(),
+                },
+            )
+            .await;
+        let events = events.0.lock().unwrap().clone();
+        (result, events, out)
+    }
+}
+
+fn quick() -> ExecutionLimits {
+    ExecutionLimits {
+        timeout: Duration::from_secs(20),
+        ..ExecutionLimits::default()
+    }
+}
+
+fn failure_message(result: &Result<Outcome, ActionFailure>) -> String {
+    match result {
+        Ok(outcome) => panic!("expected a failure, got {outcome:?}"),
+        Err(failure) => failure.message.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_only_what_it_was_given() {
+    let h = Harness::new().await;
+    let (result, _, _) = h
+        .run(
+            "given",
+            &[("Mode", "read"), ("Path", "/in/Given/secret.txt")],
+            quick(),
+        )
+        .await;
+    let outcome = result.unwrap();
+    assert_eq!(
+        outcome.output_variables,
+        [("Content".to_string(), "given".to_string())]
+    );
+
+    for (name, path) in [
+        ("passwd", "/etc/passwd"),
+        ("other-input", "/in/Other/secret.txt"),
+        ("dotdot", "/in/Given/../../../../etc/passwd"),
+        ("out-escape", "/out/Out/../../in/Given/secret.txt"),
+        (
+            "host-path",
+            &format!("{}/given/in/Given/secret.txt", h.scratch.path().display()),
+        ),
+    ] {
+        let (result, _, _) = h
+            .run(name, &[("Mode", "read"), ("Path", path)], quick())
+            .await;
+        let message = failure_message(&result);
+        assert!(message.starts_with(path), "{name}: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cannot_write_inputs_or_outside_outputs() {
+    let h = Harness::new().await;
+    let (result, _, _) = h
+        .run(
+            "write-in",
+            &[("Mode", "write"), ("Path", "/in/Given/secret.txt")],
+            quick(),
+        )
+        .await;
+    failure_message(&result);
+    assert_eq!(
+        std::fs::read_to_string(h.scratch.path().join("write-in/in/Given/secret.txt")).unwrap(),
+        "given"
+    );
+    let (result, _, _) = h
+        .run(
+            "write-up",
+            &[("Mode", "write"), ("Path", "/out/Out/../escaped")],
+            quick(),
+        )
+        .await;
+    failure_message(&result);
+    assert!(!h.scratch.path().join("write-up/out/escaped").exists());
+    let (result, _, out) = h
+        .run(
+            "write-ok",
+            &[("Mode", "write"), ("Path", "/out/Out/ok.txt")],
+            quick(),
+        )
+        .await;
+    result.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("ok.txt")).unwrap(),
+        "probe"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_it_creates_does_not_reach_outside() {
+    let h = Harness::new().await;
+    // The link itself may be created (it is only a name), but nothing reads through it.
+    let (_, _, out) = h
+        .run(
+            "symlink",
+            &[
+                ("Mode", "symlink"),
+                ("Path", "/out/Out/passwd"),
+                ("Target", "/etc/passwd"),
+            ],
+            quick(),
+        )
+        .await;
+    let (result, _, _) = h
+        .run(
+            "through",
+            &[("Mode", "read"), ("Path", "/out/Out/passwd")],
+            quick(),
+        )
+        .await;
+    failure_message(&result);
+    if let Ok(target) = std::fs::read_link(out.join("passwd")) {
+        assert_eq!(target, Path::new("/etc/passwd"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_loop_stops_at_its_deadline_while_another_action_finishes() {
+    let h = Harness::new().await;
+    let short = ExecutionLimits {
+        timeout: Duration::from_millis(1500),
+        ..ExecutionLimits::default()
+    };
+    let started = Instant::now();
+    let looping = h.run("loop", &[("Mode", "loop")], short);
+    let busy_neighbour = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let result = h.run("neighbour", &[("Mode", "noop")], quick()).await;
+        (result.0, started.elapsed())
+    };
+    let ((looped, _, _), (neighbour, neighbour_done)) = tokio::join!(looping, busy_neighbour);
+    let elapsed = started.elapsed();
+    assert_eq!(
+        failure_message(&looped),
+        "the action did not finish within its timeout of 1.5s and was stopped"
+    );
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    neighbour.unwrap();
+    assert!(
+        neighbour_done < Duration::from_millis(1500),
+        "neighbour waited for the loop: {neighbour_done:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocating_past_the_memory_limit_fails_with_a_limit_error() {
+    let h = Harness::new().await;
+    let limits = ExecutionLimits {
+        memory_bytes: 64 << 20,
+        ..quick()
+    };
+    let (result, _, _) = h
+        .run(
+            "alloc-ok",
+            &[("Mode", "allocate"), ("Megabytes", "16")],
+            limits,
+        )
+        .await;
+    result.unwrap();
+    let (result, _, _) = h
+        .run(
+            "alloc-big",
+            &[("Mode", "allocate"), ("Megabytes", "200")],
+            limits,
+        )
+        .await;
+    let message = failure_message(&result);
+    assert!(
+        message.starts_with("the action exceeded its memory limit of 64 MiB"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_not_named_in_the_configuration_are_denied() {
+    let h = Harness::new().await;
+    h.s3.create_bucket("granted").unwrap();
+    h.s3.create_bucket("secret").unwrap();
+    for bucket in ["granted", "secret"] {
+        h.s3.put_object(bucket, "k", &mut &b"data"[..], Default::default(), u64::MAX)
+            .unwrap();
+    }
+    // The configuration names `granted` (a key ending in Bucket); the probe reads `secret`.
+    let (result, _, _) = h
+        .run(
+            "denied",
+            &[
+                ("Mode", "get-object"),
+                ("Object", "secret/k"),
+                ("TargetBucket", "granted"),
+            ],
+            quick(),
+        )
+        .await;
+    let failure = result.unwrap_err();
+    assert_eq!(failure.kind, FailureKind::PermissionError);
+    assert_eq!(
+        failure.message,
+        "access denied: bucket 'secret' is not named in this action's configuration"
+    );
+
+    let (result, _, out) = h
+        .run(
+            "allowed",
+            &[
+                ("Mode", "get-object"),
+                ("Object", "granted/k"),
+                ("TargetBucket", "granted"),
+                ("Path", "/out/Out/k"),
+            ],
+            quick(),
+        )
+        .await;
+    result.unwrap();
+    assert_eq!(std::fs::read(out.join("k")).unwrap(), b"data");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_is_captured_line_by_line_and_bounded() {
+    let h = Harness::new().await;
+    let (result, events, _) = h
+        .run("print", &[("Mode", "print"), ("Lines", "3")], quick())
+        .await;
+    result.unwrap();
+    let lines: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ActionEvent::Output { line, .. } => Some(line.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "line 0 from the probe",
+            "line 1 from the probe",
+            "line 2 from the probe"
+        ]
+    );
+
+    let limits = ExecutionLimits {
+        log_bytes: 1000,
+        ..quick()
+    };
+    let (result, events, _) = h
+        .run("flood", &[("Mode", "print"), ("Lines", "100000")], limits)
+        .await;
+    result.unwrap();
+    let kept: usize = events
+        .iter()
+        .filter(|e| matches!(e, ActionEvent::Output { .. }))
+        .count();
+    assert!(kept < 60, "{kept} lines kept");
+    assert!(events.iter().any(|e| matches!(e, ActionEvent::Log { message, .. } if message.starts_with("log limit reached"))));
+}
