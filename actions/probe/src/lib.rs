@@ -109,7 +109,7 @@ fn symlink(target: &str, link: &str) -> Result<(), Failure> {
         if let Some(relative) = link.strip_prefix(&prefix) {
             return descriptor
                 .symlink_at(target, relative)
-                .map_err(|e| Failure::job(format!("symlink {link} -> {target}: {e:?}")));
+                .map_err(|e| Failure::job(format!("symlink {link} -> {target}: {}", e.name())));
         }
     }
     Err(Failure::job(format!("no preopened directory holds {link}")))

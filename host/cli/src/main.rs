@@ -1,1 +1,60 @@
-fn main() {}
+//! `sandpipe`: run AWS CodePipeline pipelines on your own machine, every action provider a
+//! sandboxed WebAssembly component.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod progress;
+mod run;
+mod s3;
+
+#[derive(Parser)]
+#[command(name = "sandpipe", version, about, long_about = None)]
+struct Cli {
+    /// Where sandpipe keeps its state: the S3 emulation, execution records and logs.
+    #[arg(
+        long,
+        global = true,
+        default_value = ".sandpipe",
+        env = "SANDPIPE_STATE_DIR"
+    )]
+    state_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline: create-pipeline --cli-input-json input, get-pipeline output, or a bare
+    /// declaration, in JSON or YAML.
+    Run(run::RunArgs),
+    /// S3 high-level commands on the embedded store (like `aws s3`).
+    S3 {
+        #[command(subcommand)]
+        command: s3::S3Command,
+    },
+    /// S3 API calls on the embedded store (like `aws s3api`).
+    S3api {
+        #[command(subcommand)]
+        command: s3::S3ApiCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(&cli.state_dir, args),
+        Command::S3 { command } => s3::s3(&cli.state_dir, command),
+        Command::S3api { command } => s3::s3api(&cli.state_dir, command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("sandpipe: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,13 @@
+//! The engine: takes a planned pipeline and runs it, action by action, through the wasm
+//! runtime, keeping artifacts in the artifact store and a record of every execution.
 
+pub mod artifacts;
+pub mod events;
+pub mod executor;
+pub mod providers;
+pub mod record;
+
+pub use events::{NoObserver, RunEvent, RunObserver};
+pub use executor::{RunError, RunOptions, Runner, failure_code};
+pub use providers::ProviderRegistry;
+pub use record::{ActionStatus, ExecutionRecord, ExecutionStatus, RecordStore, StageStatus};

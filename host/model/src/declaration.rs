@@ -171,6 +171,35 @@ impl fmt::Display for ActionTypeId {
     }
 }
 
+impl std::str::FromStr for ActionTypeId {
+    type Err = String;
+
+    /// `Category/Owner/Provider/Version`, as sandpipe prints it.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let [category, owner, provider, version] = parts.as_slice() else {
+            return Err(format!(
+                "'{text}' is not an action type: write Category/Owner/Provider/Version, \
+                 e.g. Build/Custom/MyTool/1"
+            ));
+        };
+        fn enum_value<T: serde::de::DeserializeOwned>(
+            value: &str,
+            what: &str,
+            text: &str,
+        ) -> Result<T, String> {
+            serde_json::from_value(serde_json::Value::String(value.to_string()))
+                .map_err(|_| format!("'{value}' is not a valid {what} in '{text}'"))
+        }
+        Ok(ActionTypeId {
+            category: enum_value(category, "category", text)?,
+            owner: enum_value(owner, "owner", text)?,
+            provider: provider.to_string(),
+            version: version.to_string(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Category {
     Source,

@@ -10,11 +10,8 @@ use crate::declaration::PipelineDeclaration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read: {error}")]
+    Read { file: String, error: std::io::Error },
     #[error("{file}: invalid {format} at line {line}, column {column}: {message}")]
     Syntax {
         file: String,
@@ -41,9 +38,9 @@ pub struct LoadedPipeline {
 
 pub fn load_file(path: &Path) -> Result<LoadedPipeline, LoadError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
         file: file.clone(),
-        source,
+        error,
     })?;
     let yaml = matches!(
         path.extension().and_then(|e| e.to_str()),

@@ -267,7 +267,9 @@ fn truncate(text: &str, max: usize) -> String {
 
 pub fn format_duration(duration: Duration) -> String {
     let seconds = duration.as_secs_f64();
-    if seconds < 60.0 {
+    if seconds < 1.0 {
+        format!("{}ms", duration.as_millis())
+    } else if seconds < 60.0 {
         format!("{seconds:.1}s")
     } else if seconds < 3600.0 {
         format!("{:.0}m", seconds / 60.0)

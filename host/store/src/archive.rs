@@ -56,18 +56,20 @@ pub enum ArchiveError {
     #[error("zip entry '{0}' is a symbolic link, which artifacts may not hold")]
     SymlinkEntry(String),
     #[error("not a valid zip file: {0}")]
-    Zip(#[from] zip::result::ZipError),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: io::Error,
-    },
+    Zip(zip::result::ZipError),
+    #[error("{context}: {error}")]
+    Io { context: String, error: io::Error },
 }
 
 fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> ArchiveError {
     let context = context.into();
-    move |source| ArchiveError::Io { context, source }
+    move |error| ArchiveError::Io { context, error }
+}
+
+impl From<zip::result::ZipError> for ArchiveError {
+    fn from(error: zip::result::ZipError) -> Self {
+        ArchiveError::Zip(error)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -319,9 +321,9 @@ enum CopyError {
 impl CopyError {
     fn with_context(self, path: &str) -> ArchiveError {
         match self {
-            CopyError::Io(source) => ArchiveError::Io {
+            CopyError::Io(error) => ArchiveError::Io {
                 context: format!("copying '{path}'"),
-                source,
+                error,
             },
             CopyError::TooLarge(limit) => ArchiveError::TooLarge(limit),
         }

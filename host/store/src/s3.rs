@@ -41,18 +41,14 @@ pub enum S3Error {
     InvalidArgument(String),
     #[error("EntityTooLarge: {0}")]
     EntityTooLarge(String),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{context}: {error}")]
+    Io { context: String, error: io::Error },
 }
 
 impl S3Error {
     fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> S3Error {
         let context = context.into();
-        move |source| S3Error::Io { context, source }
+        move |error| S3Error::Io { context, error }
     }
 }
 
@@ -649,7 +645,7 @@ fn read_json<T: serde::de::DeserializeOwned>(dir: &Dir, path: &str) -> Result<Op
             .map(Some)
             .map_err(|e| S3Error::Io {
                 context: format!("reading {path}"),
-                source: io::Error::new(io::ErrorKind::InvalidData, e),
+                error: io::Error::new(io::ErrorKind::InvalidData, e),
             }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(S3Error::io(format!("reading {path}"))(e)),

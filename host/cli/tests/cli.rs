@@ -1,0 +1,533 @@
+//! End-to-end tests of the `sandpipe` binary: real pipelines, real components, a fresh state
+//! directory per test.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+const PROBE: &str = sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
+
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        Workspace {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// Run sandpipe in this workspace (its default state dir is `./.sandpipe`).
+    fn sandpipe(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("SANDPIPE_STATE_DIR")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.sandpipe(args);
+        assert!(
+            output.status.success(),
+            "sandpipe {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.sandpipe(args);
+        assert!(
+            !output.status.success(),
+            "sandpipe {args:?} succeeded but should have failed:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
+    /// The seed tutorial's buckets: a versioned source bucket, a target and an artifact store.
+    fn tutorial_buckets(&self) {
+        self.ok(&["s3", "mb", "s3://source-bucket"]);
+        self.ok(&["s3", "mb", "s3://target-bucket"]);
+        self.ok(&[
+            "s3api",
+            "put-bucket-versioning",
+            "--bucket",
+            "source-bucket",
+            "--versioning-configuration",
+            "Status=Enabled",
+        ]);
+        self.ok(&["s3", "mb", "s3://artifact-store-bucket"]);
+    }
+
+    fn get(&self, url: &str) -> Vec<u8> {
+        let output = self.sandpipe(&["s3", "cp", url, "-"]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    fn list(&self, url: &str) -> String {
+        self.ok(&["s3", "ls", url, "--recursive"])
+    }
+
+    fn records(&self) -> Vec<serde_json::Value> {
+        let dir = self.path(".sandpipe/executions");
+        let mut records: Vec<serde_json::Value> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                serde_json::from_slice(
+                    &std::fs::read(e.unwrap().path().join("record.json")).unwrap(),
+                )
+                .unwrap()
+            })
+            .collect();
+        records.sort_by_key(|r| r["startTime"].as_str().unwrap().to_string());
+        records
+    }
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/s3-to-s3/pipeline.json")
+}
+
+#[test]
+fn the_seed_tutorial_runs_from_an_empty_state_dir() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("file", "Hello LocalStack!\n");
+    let upload = ws.ok(&["s3", "cp", "file", "s3://source-bucket"]);
+    assert_eq!(upload.trim(), "upload: file to s3://source-bucket/file");
+
+    let output = ws.ok(&["run", example().to_str().unwrap()]);
+    assert!(output.contains("Succeeded"), "{output}");
+    assert_eq!(
+        ws.get("s3://target-bucket/output-artifact-file"),
+        b"Hello LocalStack!\n"
+    );
+
+    let record = &ws.records()[0];
+    assert_eq!(record["status"], "Succeeded");
+    let source = &record["stages"][0]["actions"][0];
+    assert_eq!(source["outputVariables"]["ObjectKey"], "file");
+    assert_eq!(source["outputVariables"]["BucketName"], "source-bucket");
+    assert_eq!(
+        source["outputVariables"]["ETag"],
+        hex::encode(md5_of(b"Hello LocalStack!\n"))
+    );
+    let artifact = &source["outputArtifacts"][0];
+    assert_eq!(
+        artifact["sha256"],
+        hex::encode(Sha256::digest(b"Hello LocalStack!\n"))
+    );
+    assert_eq!(
+        artifact["key"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["pipeline", "intermedia"]
+    );
+    assert_eq!(
+        record["stages"][1]["actions"][0]["inputArtifacts"][0]["sha256"],
+        artifact["sha256"]
+    );
+}
+
+fn md5_of(bytes: &[u8]) -> Vec<u8> {
+    // The S3 ETag of a single-part upload is the content's MD5.
+    let ws = Workspace::new();
+    ws.ok(&["s3", "mb", "s3://md5"]);
+    ws.write("f", bytes);
+    ws.ok(&["s3", "cp", "f", "s3://md5/f"]);
+    let head: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["s3api", "head-object", "--bucket", "md5", "--key", "f"]))
+            .unwrap();
+    hex::decode(head["ETag"].as_str().unwrap().trim_matches('"')).unwrap()
+}
+
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(content.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// A two-stage S3 source → S3 deploy pipeline, with the deploy configuration given.
+fn s3_pipeline(source_bucket: &str, key: &str, deploy: &str) -> String {
+    format!(
+        r#"{{"pipeline":{{"name":"site","roleArn":"arn:aws:iam::000000000000:role/r",
+          "artifactStore":{{"type":"S3","location":"artifact-store-bucket"}},
+          "stages":[
+            {{"name":"Source","actions":[{{"name":"Fetch","actionTypeId":{{"category":"Source","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{{"S3Bucket":"{source_bucket}","S3ObjectKey":"{key}","PollForSourceChanges":"false"}},
+              "outputArtifacts":[{{"name":"Site"}}]}}]}},
+            {{"name":"Deploy","actions":[{{"name":"Publish","actionTypeId":{{"category":"Deploy","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{deploy},"inputArtifacts":[{{"name":"Site"}}]}}]}}]}}}}"#
+    )
+}
+
+#[test]
+fn a_zip_source_with_extract_true_lands_unpacked() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write(
+        "site.zip",
+        zip_of(&[("index.html", "<h1>hi</h1>"), ("css/site.css", "h1{}")]),
+    );
+    ws.ok(&["s3", "cp", "site.zip", "s3://source-bucket/site.zip"]);
+    let pipeline = s3_pipeline(
+        "source-bucket",
+        "site.zip",
+        r#"{"BucketName":"target-bucket","Extract":"true","ObjectKey":"www","CacheControl":"max-age=60"}"#,
+    );
+    let file = ws.write("pipeline.json", pipeline);
+    ws.ok(&["run", file.to_str().unwrap()]);
+    assert_eq!(ws.get("s3://target-bucket/www/index.html"), b"<h1>hi</h1>");
+    assert_eq!(ws.get("s3://target-bucket/www/css/site.css"), b"h1{}");
+    let head: serde_json::Value = serde_json::from_str(&ws.ok(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "target-bucket",
+        "--key",
+        "www/index.html",
+    ]))
+    .unwrap();
+    assert_eq!(head["ContentType"], "text/html");
+    assert_eq!(head["CacheControl"], "max-age=60");
+}
+
+#[test]
+fn yaml_pipelines_run_too() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("file", "yaml!");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket/file"]);
+    let yaml = r#"
+name: yaml-pipeline
+roleArn: arn:aws:iam::000000000000:role/r
+artifactStore: {type: S3, location: artifact-store-bucket}
+stages:
+  - name: Source
+    actions:
+      - name: Fetch
+        actionTypeId: {category: Source, owner: AWS, provider: S3, version: "1"}
+        configuration: {S3Bucket: source-bucket, S3ObjectKey: file, PollForSourceChanges: false}
+        outputArtifacts: [{name: Out}]
+  - name: Deploy
+    actions:
+      - name: Put
+        actionTypeId: {category: Deploy, owner: AWS, provider: S3, version: "1"}
+        configuration: {BucketName: target-bucket, Extract: false, ObjectKey: "copy-#{codepipeline.PipelineExecutionId}"}
+        inputArtifacts: [{name: Out}]
+"#;
+    let file = ws.write("pipeline.yaml", yaml);
+    ws.ok(&["run", file.to_str().unwrap()]);
+    let id = ws.records()[0]["pipelineExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ws.get(&format!("s3://target-bucket/copy-{id}")), b"yaml!");
+}
+
+/// Source → probe build (copies its input into a zip artifact) → deploy that zip.
+fn build_pipeline(build_config: &str) -> String {
+    format!(
+        r#"{{"name":"built","roleArn":"arn:aws:iam::000000000000:role/r",
+          "artifactStore":{{"type":"S3","location":"artifact-store-bucket"}},
+          "stages":[
+            {{"name":"Source","actions":[{{"name":"Fetch","actionTypeId":{{"category":"Source","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{{"S3Bucket":"source-bucket","S3ObjectKey":"src.zip"}},"outputArtifacts":[{{"name":"Src"}}]}}]}},
+            {{"name":"Build","actions":[{{"name":"Compile","actionTypeId":{{"category":"Build","owner":"Custom","provider":"Probe","version":"1"}},
+              "configuration":{build_config},"inputArtifacts":[{{"name":"Src"}}],"outputArtifacts":[{{"name":"Bin"}}]}}]}},
+            {{"name":"Deploy","actions":[{{"name":"Put","actionTypeId":{{"category":"Deploy","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{{"BucketName":"target-bucket","Extract":"false","ObjectKey":"bin.zip"}},"inputArtifacts":[{{"name":"Bin"}}]}}]}}]}}"#
+    )
+}
+
+fn probe_grant() -> String {
+    format!("Build/Custom/Probe/1={PROBE}")
+}
+
+#[test]
+fn the_same_inputs_give_the_same_artifact_digests() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("b.txt", "bee"), ("a/x.txt", "ex")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let file = ws.write("pipeline.json", build_pipeline(r#"{"Mode":"copy-inputs"}"#));
+    let grant = probe_grant();
+    let run = ["run", file.to_str().unwrap(), "--provider", &grant];
+    ws.ok(&run);
+    let first = ws.get("s3://target-bucket/bin.zip");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ws.ok(&run);
+    let second = ws.get("s3://target-bucket/bin.zip");
+    assert_eq!(Sha256::digest(&first), Sha256::digest(&second));
+
+    let records = ws.records();
+    let digests = |record: &serde_json::Value| -> Vec<String> {
+        record["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["actions"].as_array().unwrap().clone())
+            .flat_map(|a| a["outputArtifacts"].as_array().cloned().unwrap_or_default())
+            .map(|o| o["sha256"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(digests(&records[0]).len(), 2);
+    assert_eq!(digests(&records[0]), digests(&records[1]));
+    assert_ne!(
+        records[0]["pipelineExecutionId"],
+        records[1]["pipelineExecutionId"]
+    );
+}
+
+#[test]
+fn symlinks_in_outputs_never_reach_outside_and_the_run_says_why() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    // A link out of the sandbox cannot even be created.
+    let file = ws.write(
+        "outside.json",
+        build_pipeline(r#"{"Mode":"symlink","Path":"/out/Bin/passwd","Target":"/etc/passwd"}"#),
+    );
+    let output = ws.fails(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
+    assert!(
+        output.contains("JobFailed: symlink /out/Bin/passwd -> /etc/passwd: not-permitted"),
+        "{output}"
+    );
+
+    // A link inside the output is created, but the packager refuses it rather than follow it.
+    let file = ws.write(
+        "inside.json",
+        build_pipeline(r#"{"Mode":"symlink","Path":"/out/Bin/link","Target":"elsewhere"}"#),
+    );
+    let output = ws.fails(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
+    assert!(
+        output.contains("output artifact 'Bin': 'link' is a symbolic link; artifacts may hold only regular files and directories"),
+        "{output}"
+    );
+    assert_eq!(ws.list("s3://target-bucket/"), "");
+    for record in ws.records() {
+        assert_eq!(record["stages"][1]["actions"][0]["status"], "Failed");
+        assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");
+    }
+}
+
+#[test]
+fn a_looping_action_stops_at_its_deadline_while_its_neighbour_finishes() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let pipeline = build_pipeline(r#"{"Mode":"loop"}"#).replace(
+        r#""outputArtifacts":[{"name":"Bin"}]}]}"#,
+        r#""outputArtifacts":[{"name":"Bin"}]},
+           {"name":"Neighbour","actionTypeId":{"category":"Build","owner":"Custom","provider":"Probe","version":"1"},
+            "configuration":{"Mode":"copy-inputs"},"inputArtifacts":[{"name":"Src"}],"outputArtifacts":[{"name":"Other"}]}]}"#,
+    );
+    let file = ws.write("pipeline.json", pipeline);
+    let started = std::time::Instant::now();
+    let output = ws.fails(&[
+        "run",
+        file.to_str().unwrap(),
+        "--provider",
+        &probe_grant(),
+        "--action-timeout",
+        "2s",
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        output.contains("the action did not finish within its timeout of 2.0s and was stopped"),
+        "{output}"
+    );
+    let build = &ws.records()[0]["stages"][1];
+    assert_eq!(build["actions"][0]["status"], "Failed");
+    assert_eq!(build["actions"][1]["status"], "Succeeded");
+    assert_eq!(build["status"], "Failed");
+    assert_eq!(
+        ws.records()[0]["stages"][2]["actions"][0]["status"],
+        "NotStarted"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_clear_error_and_writes_nothing() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+
+    let output = ws.fails(&["run", "missing.json"]);
+    assert_eq!(
+        output.trim(),
+        "sandpipe: missing.json: cannot read: No such file or directory (os error 2)"
+    );
+
+    let file = ws.write(
+        "broken.json",
+        "{\n  \"pipeline\": {\n    \"name\": \"p\",,\n",
+    );
+    let output = ws.fails(&["run", file.to_str().unwrap()]);
+    assert!(
+        output
+            .trim()
+            .ends_with("broken.json: invalid JSON at line 3, column 17: key must be a string"),
+        "{output}"
+    );
+    assert_eq!(output.trim().lines().count(), 1);
+
+    let file = ws.write("broken.yaml", "name: p\nstages:\n  - name: [unclosed\n");
+    let output = ws.fails(&["run", file.to_str().unwrap()]);
+    assert!(
+        output.contains("broken.yaml: invalid YAML at line"),
+        "{output}"
+    );
+    assert_eq!(output.trim().lines().count(), 1);
+
+    let unknown = s3_pipeline(
+        "source-bucket",
+        "file",
+        r#"{"BucketName":"target-bucket","Extract":"false","ObjectKey":"x"}"#,
+    )
+    .replace(
+        r#""category":"Deploy","owner":"AWS","provider":"S3""#,
+        r#""category":"Deploy","owner":"AWS","provider":"S4""#,
+    );
+    let file = ws.write("unknown.json", unknown);
+    let output = ws.fails(&["run", file.to_str().unwrap()]);
+    assert!(
+        output.contains("unknown.json: pipeline.stages[1].actions[0].actionTypeId: ActionTypeNotFoundException: no provider for Deploy/AWS/S4/1"),
+        "{output}"
+    );
+    assert_eq!(output.trim().lines().count(), 1);
+
+    // An unversioned source bucket and a missing object fail the source action, so nothing
+    // reaches the deploy stage.
+    ws.ok(&["s3", "mb", "s3://plain-bucket"]);
+    ws.write("file", "data");
+    ws.ok(&["s3", "cp", "file", "s3://plain-bucket/file"]);
+    let deploy = r#"{"BucketName":"target-bucket","Extract":"false","ObjectKey":"x"}"#;
+    let file = ws.write(
+        "unversioned.json",
+        s3_pipeline("plain-bucket", "file", deploy),
+    );
+    let output = ws.fails(&["run", file.to_str().unwrap()]);
+    assert!(
+        output.contains("✘ [Source/Fetch] Failed") && output.contains("ConfigurationError: the S3 source bucket 'plain-bucket' does not have versioning enabled"),
+        "{output}"
+    );
+
+    let file = ws.write(
+        "missing-object.json",
+        s3_pipeline("source-bucket", "nothing-here", deploy),
+    );
+    let output = ws.fails(&["run", file.to_str().unwrap()]);
+    assert!(
+        output.contains("RevisionUnavailable: the object 'nothing-here' does not exist in bucket 'source-bucket'"),
+        "{output}"
+    );
+    assert_eq!(ws.list("s3://target-bucket/"), "");
+}
+
+#[test]
+fn structural_problems_are_all_reported_with_paths() {
+    let ws = Workspace::new();
+    let file = ws.write(
+        "bad.json",
+        r#"{"name":"p","artifactStore":{"type":"S3","location":"artifact-store-bucket"},"stages":[
+            {"name":"Source","actions":[{"name":"A","actionTypeId":{"category":"Deploy","owner":"AWS","provider":"S3","version":"1"},
+              "inputArtifacts":[{"name":"Nope"}]}]}]}"#,
+    );
+    let output = ws.fails(&["run", file.to_str().unwrap()]);
+    let lines: Vec<&str> = output.trim().lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "sandpipe: bad.json: stages: InvalidStructureException: Pipeline has only 1 stage(s). There should be a minimum of 2 stages in a pipeline",
+            "sandpipe: bad.json: stages[0].actions[0].actionTypeId.category: InvalidStructureException: the first stage may contain only Source actions",
+            "sandpipe: bad.json: stages[0].actions[0].inputArtifacts[0].name: InvalidStructureException: input artifact 'Nope' of action 'A' is not an output of an action that runs before it",
+        ]
+        .map(|l| l.replace("bad.json", file.to_str().unwrap()))
+    );
+    assert!(!ws.path(".sandpipe/executions").exists());
+}
+
+#[test]
+fn s3_commands_follow_the_aws_cli() {
+    let ws = Workspace::new();
+    assert_eq!(ws.ok(&["s3", "mb", "s3://b-1"]).trim(), "make_bucket: b-1");
+    let output = ws.fails(&["s3", "mb", "s3://b-1"]);
+    assert!(output.contains("BucketAlreadyOwnedByYou"), "{output}");
+    std::fs::create_dir_all(ws.path("dir/sub")).unwrap();
+    ws.write("dir/a.txt", "a");
+    ws.write("dir/sub/b.txt", "b");
+    ws.ok(&["s3", "cp", "dir", "s3://b-1/up", "--recursive"]);
+    let listing = ws.ok(&["s3", "ls", "s3://b-1/up/"]);
+    let names: Vec<&str> = listing
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(names, ["sub/", "a.txt"]);
+    assert_eq!(ws.get("s3://b-1/up/sub/b.txt"), b"b");
+    ws.ok(&["s3", "cp", "s3://b-1/up/a.txt", "copy.txt"]);
+    assert_eq!(std::fs::read(ws.path("copy.txt")).unwrap(), b"a");
+
+    let versioning = ws.ok(&["s3api", "get-bucket-versioning", "--bucket", "b-1"]);
+    assert_eq!(versioning.trim(), "{}");
+    ws.ok(&[
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        "b-1",
+        "--versioning-configuration",
+        r#"{"Status":"Enabled"}"#,
+    ]);
+    ws.ok(&["s3", "cp", "dir/a.txt", "s3://b-1/v"]);
+    ws.ok(&["s3", "cp", "dir/sub/b.txt", "s3://b-1/v"]);
+    let versions: serde_json::Value = serde_json::from_str(&ws.ok(&[
+        "s3api",
+        "list-object-versions",
+        "--bucket",
+        "b-1",
+        "--prefix",
+        "v",
+    ]))
+    .unwrap();
+    assert_eq!(versions["Versions"].as_array().unwrap().len(), 2);
+
+    let output = ws.fails(&["s3", "rb", "s3://b-1"]);
+    assert!(output.contains("BucketNotEmpty"), "{output}");
+    ws.ok(&["s3", "rb", "s3://b-1", "--force"]);
+    assert_eq!(ws.ok(&["s3", "ls"]), "");
+}

@@ -1,0 +1,668 @@
+//! Running a planned pipeline: stages in order; inside a stage, runOrder groups in order and
+//! the actions of a group concurrently; a failed action fails its stage and the execution.
+//!
+//! Everything that can be checked before running is checked first (validation, providers,
+//! components), so bad input never leaves a half-done run behind.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use sandpipe_model::variables::{CODEPIPELINE_NAMESPACE, PIPELINE_VARIABLES_NAMESPACE};
+use sandpipe_model::{
+    ActionDeclaration, ActionTypeId, Category, LoadedPipeline, PipelineDeclaration, Problem, plan,
+    validate, variables,
+};
+use sandpipe_runtime::bindings::{self, ActionType};
+use sandpipe_runtime::{
+    ActionEngine, ActionEvent, ActionFailure, EventSink, ExecutionLimits, FailureKind, Invocation,
+    LoadedComponent, Sandbox, granted_buckets,
+};
+use sandpipe_store::LocalS3;
+use sandpipe_store::archive::Limits;
+
+use crate::artifacts::ArtifactStore;
+use crate::events::{RunEvent, RunObserver};
+use crate::providers::ProviderRegistry;
+use crate::record::{
+    ActionRecord, ActionStatus, ArtifactRecord, ErrorDetails, ExecutionRecord, ExecutionStatus,
+    RecordStore, StageRecord, StageStatus,
+};
+
+pub struct RunOptions {
+    /// `.sandpipe/` by default: the S3 emulation, execution records, work directories.
+    pub state_dir: PathBuf,
+    /// The pipeline's region (picks the entry of `artifactStores`).
+    pub region: String,
+    /// Replaces every action's own timeout.
+    pub action_timeout: Option<Duration>,
+    pub limits: ExecutionLimits,
+    /// Keep each action's sandbox directory after it finishes (for debugging).
+    pub keep_work: bool,
+    /// The file the declaration came from, for the record.
+    pub source_file: String,
+}
+
+/// Why a run could not start. Every problem found is listed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{}", problems.iter().map(|p| format!("{file}: {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub struct Runner {
+    engine: Arc<ActionEngine>,
+    providers: ProviderRegistry,
+    s3: Arc<LocalS3>,
+    records: RecordStore,
+    options: RunOptions,
+}
+
+/// State shared by the actions of one execution.
+struct Execution<'a> {
+    runner: &'a Runner,
+    pipeline: &'a PipelineDeclaration,
+    id: String,
+    components: HashMap<(usize, usize), LoadedComponent>,
+    artifacts: ArtifactStore,
+    produced: Mutex<HashMap<String, ArtifactRecord>>,
+    namespaces: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    record: Mutex<ExecutionRecord>,
+    observer: Arc<dyn RunObserver>,
+}
+
+impl Runner {
+    pub fn new(
+        engine: Arc<ActionEngine>,
+        providers: ProviderRegistry,
+        options: RunOptions,
+    ) -> anyhow::Result<Self> {
+        let s3 = Arc::new(LocalS3::open(&options.state_dir.join("s3"))?);
+        Ok(Runner {
+            engine,
+            providers,
+            s3,
+            records: RecordStore::new(&options.state_dir),
+            options,
+        })
+    }
+
+    pub fn records(&self) -> &RecordStore {
+        &self.records
+    }
+
+    /// Check everything, then run the pipeline to its end.
+    pub async fn run(
+        &self,
+        loaded: &LoadedPipeline,
+        observer: Arc<dyn RunObserver>,
+    ) -> Result<ExecutionRecord, RunError> {
+        let pipeline = &loaded.pipeline;
+        let file = self.options.source_file.clone();
+        let mut problems = validate(pipeline, loaded.root);
+        let prefix = if loaded.root.is_empty() {
+            String::new()
+        } else {
+            format!("{}.", loaded.root)
+        };
+        let mut wasm = HashMap::new();
+        for (s, stage) in pipeline.stages.iter().enumerate() {
+            for (a, action) in stage.actions.iter().enumerate() {
+                match self.providers.component(&action.action_type_id) {
+                    Some(component) => {
+                        wasm.insert((s, a), component);
+                    }
+                    None => problems.push(Problem {
+                        path: format!("{prefix}stages[{s}].actions[{a}].actionTypeId"),
+                        exception: "ActionTypeNotFoundException",
+                        message: format!(
+                            "no provider for {} (available: {}; grant a component with \
+                             --provider {}=<file.wasm>)",
+                            action.action_type_id,
+                            self.providers.action_types().collect::<Vec<_>>().join(", "),
+                            action.action_type_id
+                        ),
+                    }),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(RunError::Invalid { file, problems });
+        }
+
+        let bucket = pipeline
+            .artifact_store_for(&self.options.region)
+            .with_context(|| {
+                format!(
+                    "{file}: {prefix}artifactStores: no artifact store for region {}",
+                    self.options.region
+                )
+            })?
+            .location
+            .clone();
+        // The artifact bucket is infrastructure CodePipeline users create beside the pipeline
+        // (the seed templates do); create it rather than fail on a fresh state directory.
+        if self.s3.bucket_info(&bucket).is_err() {
+            self.s3
+                .create_bucket(&bucket)
+                .with_context(|| format!("{file}: {prefix}artifactStore.location"))?;
+        }
+
+        let mut components = HashMap::new();
+        let mut loaded_by_digest: HashMap<*const u8, LoadedComponent> = HashMap::new();
+        for (position, component) in wasm {
+            let key = component.as_ptr();
+            let loaded = match loaded_by_digest.get(&key) {
+                Some(loaded) => loaded.clone(),
+                None => {
+                    let action = &pipeline.stages[position.0].actions[position.1];
+                    let loaded = self.engine.load(component).await.with_context(|| {
+                        format!("loading the component for {}", action.action_type_id)
+                    })?;
+                    loaded_by_digest.insert(key, loaded.clone());
+                    loaded
+                }
+            };
+            components.insert(position, loaded);
+        }
+
+        let id = uuid::Uuid::new_v4().to_string();
+        let record = new_record(pipeline, &id, &file);
+        self.records
+            .save(&record)
+            .context("saving the execution record")?;
+        let execution = Execution {
+            runner: self,
+            pipeline,
+            id: id.clone(),
+            components,
+            artifacts: ArtifactStore::new(self.s3.clone(), bucket, Limits::default()),
+            produced: Mutex::new(HashMap::new()),
+            namespaces: Mutex::new(HashMap::new()),
+            record: Mutex::new(record),
+            observer: observer.clone(),
+        };
+        observer.on_event(RunEvent::ExecutionStarted {
+            pipeline: pipeline.name.clone(),
+            execution_id: id,
+        });
+        let record = execution.run().await;
+        observer.on_event(RunEvent::ExecutionFinished {
+            record: record.clone(),
+        });
+        Ok(record)
+    }
+}
+
+fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> ExecutionRecord {
+    ExecutionRecord {
+        pipeline_name: pipeline.name.clone(),
+        pipeline_execution_id: id.to_string(),
+        status: ExecutionStatus::InProgress,
+        source_file: file.to_string(),
+        start_time: now(),
+        end_time: None,
+        stages: pipeline
+            .stages
+            .iter()
+            .map(|stage| StageRecord {
+                name: stage.name.clone(),
+                status: StageStatus::NotStarted,
+                actions: stage
+                    .actions
+                    .iter()
+                    .map(|action| ActionRecord {
+                        name: action.name.clone(),
+                        action_type: action.action_type_id.to_string(),
+                        run_order: action.run_order(),
+                        status: ActionStatus::NotStarted,
+                        start_time: None,
+                        end_time: None,
+                        resolved_configuration: BTreeMap::new(),
+                        input_artifacts: Vec::new(),
+                        output_artifacts: Vec::new(),
+                        output_variables: BTreeMap::new(),
+                        summary: None,
+                        external_execution_id: None,
+                        error: None,
+                        log_file: None,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn now() -> String {
+    sandpipe_store::s3::now()
+}
+
+impl Execution<'_> {
+    async fn run(&self) -> ExecutionRecord {
+        let mut succeeded = true;
+        for stage_plan in plan(self.pipeline).stages {
+            let s = stage_plan.stage;
+            let stage_name = self.pipeline.stages[s].name.clone();
+            self.update(|record| record.stages[s].status = StageStatus::InProgress);
+            self.observer.on_event(RunEvent::StageStarted {
+                stage: stage_name.clone(),
+            });
+            let mut stage_ok = true;
+            for group in &stage_plan.groups {
+                let runs = group.actions.iter().map(|&a| self.run_action(s, a));
+                let results = futures::future::join_all(runs).await;
+                if results.iter().any(|ok| !ok) {
+                    stage_ok = false;
+                    break;
+                }
+            }
+            let status = if stage_ok {
+                StageStatus::Succeeded
+            } else {
+                StageStatus::Failed
+            };
+            self.update(|record| record.stages[s].status = status);
+            self.observer.on_event(RunEvent::StageFinished {
+                stage: stage_name,
+                status,
+            });
+            if !stage_ok {
+                succeeded = false;
+                break;
+            }
+        }
+        self.update(|record| {
+            record.status = if succeeded {
+                ExecutionStatus::Succeeded
+            } else {
+                ExecutionStatus::Failed
+            };
+            record.end_time = Some(now());
+        });
+        self.record.lock().unwrap().clone()
+    }
+
+    /// Change the record and persist it. A record that cannot be written is reported once
+    /// per change on stderr; the run itself goes on.
+    fn update(&self, change: impl FnOnce(&mut ExecutionRecord)) {
+        let mut record = self.record.lock().unwrap();
+        change(&mut record);
+        if let Err(e) = self.runner.records.save(&record) {
+            eprintln!("sandpipe: cannot save the execution record: {e}");
+        }
+    }
+
+    /// Run one action to its end; true when it succeeded.
+    async fn run_action(&self, s: usize, a: usize) -> bool {
+        let stage = &self.pipeline.stages[s];
+        let action = &stage.actions[a];
+        let log_name = format!("logs/{s:02}-{a:02}.log");
+        let log_path = self.runner.records.execution_dir(&self.id).join(&log_name);
+        self.update(|record| {
+            let entry = record.action_mut(s, a);
+            entry.status = ActionStatus::InProgress;
+            entry.start_time = Some(now());
+            entry.log_file = Some(log_name.clone());
+        });
+        self.observer.on_event(RunEvent::ActionStarted {
+            stage: stage.name.clone(),
+            action: action.name.clone(),
+        });
+
+        let work = self
+            .runner
+            .options
+            .state_dir
+            .join("work")
+            .join(&self.id)
+            .join(format!("{s:02}-{a:02}"));
+        let result = self.execute(s, a, &work, &log_path).await;
+        if !self.runner.options.keep_work {
+            let _ = std::fs::remove_dir_all(&work);
+        }
+
+        let finished = self.finish(s, a, result);
+        self.observer.on_event(RunEvent::ActionFinished {
+            stage: stage.name.clone(),
+            record: finished.clone(),
+        });
+        finished.status == ActionStatus::Succeeded
+    }
+
+    fn finish(&self, s: usize, a: usize, result: Result<Completed, ActionFailure>) -> ActionRecord {
+        let mut record = self.record.lock().unwrap();
+        let entry = record.action_mut(s, a);
+        entry.end_time = Some(now());
+        match result {
+            Ok(completed) => {
+                entry.status = ActionStatus::Succeeded;
+                entry.summary = completed.outcome.summary;
+                entry.external_execution_id = completed.outcome.external_execution_id;
+                entry.output_variables = completed.outcome.output_variables.into_iter().collect();
+                entry.output_artifacts = completed.outputs;
+            }
+            Err(failure) => {
+                entry.status = ActionStatus::Failed;
+                entry.external_execution_id = failure.external_execution_id;
+                entry.error = Some(ErrorDetails {
+                    code: failure_code(failure.kind).to_string(),
+                    message: failure.message,
+                });
+            }
+        }
+        let finished = entry.clone();
+        if let Err(e) = self.runner.records.save(&record) {
+            eprintln!("sandpipe: cannot save the execution record: {e}");
+        }
+        finished
+    }
+
+    async fn execute(
+        &self,
+        s: usize,
+        a: usize,
+        work: &std::path::Path,
+        log_path: &std::path::Path,
+    ) -> Result<Completed, ActionFailure> {
+        let stage = &self.pipeline.stages[s];
+        let action = &stage.actions[a];
+        let configuration = self.resolve_configuration(action)?;
+        self.update(|record| {
+            record.action_mut(s, a).resolved_configuration = configuration.clone()
+        });
+
+        let mut sandbox = Sandbox::create(work).map_err(system_failure("creating the sandbox"))?;
+        let mut inputs = Vec::new();
+        let mut input_records = Vec::new();
+        for input in &action.input_artifacts {
+            let stored = self
+                .produced
+                .lock()
+                .unwrap()
+                .get(&input.name)
+                .cloned()
+                .ok_or_else(|| {
+                    system_failure("staging inputs")(format!(
+                        "input artifact '{}' was never produced",
+                        input.name
+                    ))
+                })?;
+            let (tree, archive) = sandbox
+                .add_input(&input.name)
+                .map_err(system_failure("staging inputs"))?;
+            self.artifacts
+                .stage_input(&stored, &tree, &archive)
+                .map_err(|e| ActionFailure {
+                    kind: FailureKind::JobFailed,
+                    message: format!("input artifact '{}': {e:#}", input.name),
+                    external_execution_id: None,
+                })?;
+            let (path, archive) = Sandbox::input_paths(&input.name);
+            inputs.push(bindings::InputArtifact {
+                name: input.name.clone(),
+                path,
+                archive,
+                revision: stored.revision.clone(),
+            });
+            input_records.push(stored);
+        }
+        self.update(|record| record.action_mut(s, a).input_artifacts = input_records);
+        let mut outputs = Vec::new();
+        for output in &action.output_artifacts {
+            sandbox
+                .add_output(&output.name)
+                .map_err(system_failure("creating outputs"))?;
+            outputs.push(bindings::OutputArtifact {
+                name: output.name.clone(),
+                path: Sandbox::output_path(&output.name),
+            });
+        }
+
+        let request = bindings::Request {
+            pipeline: self.pipeline.name.clone(),
+            stage: stage.name.clone(),
+            action: action.name.clone(),
+            execution_id: self.id.clone(),
+            action_type: wit_action_type(&action.action_type_id),
+            configuration: configuration.clone().into_iter().collect(),
+            inputs,
+            outputs,
+            continuation_token: None,
+        };
+        let log = ActionLog::create(log_path, self.observer.clone(), &stage.name, &action.name)
+            .map_err(system_failure("creating the action log"))?;
+        let sandbox = Arc::new(sandbox);
+        let limits = ExecutionLimits {
+            timeout: self.timeout_for(action),
+            ..self.runner.options.limits
+        };
+        let outcome = self
+            .runner
+            .engine
+            .execute(
+                &self.components[&(s, a)],
+                Invocation {
+                    request,
+                    sandbox: sandbox.clone(),
+                    buckets: granted_buckets(
+                        configuration.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    ),
+                    object_store: self.runner.s3.clone(),
+                    limits,
+                    events: Arc::new(log),
+                },
+            )
+            .await?;
+
+        let mut stored_outputs = Vec::new();
+        for output in &action.output_artifacts {
+            let file = outcome
+                .artifact_files
+                .iter()
+                .find(|f| f.artifact == output.name)
+                .map(|f| f.file.as_str());
+            let mut stored = self
+                .artifacts
+                .store_output(
+                    &self.pipeline.name,
+                    &output.name,
+                    &sandbox.output_dir(&output.name),
+                    file,
+                    sandbox.root(),
+                )
+                .map_err(|e| ActionFailure {
+                    kind: FailureKind::JobFailed,
+                    message: format!("output artifact '{}': {e:#}", output.name),
+                    external_execution_id: None,
+                })?;
+            stored.revision = outcome
+                .current_revision
+                .as_ref()
+                .map(|r| r.revision.clone());
+            stored_outputs.push(stored);
+        }
+        if let Some(unknown) = outcome
+            .artifact_files
+            .iter()
+            .find(|f| !action.output_artifacts.iter().any(|o| o.name == f.artifact))
+        {
+            return Err(ActionFailure {
+                kind: FailureKind::JobFailed,
+                message: format!(
+                    "the action named an undeclared output artifact '{}'",
+                    unknown.artifact
+                ),
+                external_execution_id: None,
+            });
+        }
+        {
+            let mut produced = self.produced.lock().unwrap();
+            for stored in &stored_outputs {
+                produced.insert(stored.name.clone(), stored.clone());
+            }
+        }
+        if let Some(namespace) = &action.namespace {
+            self.namespaces.lock().unwrap().insert(
+                namespace.clone(),
+                outcome.output_variables.iter().cloned().collect(),
+            );
+        }
+        Ok(Completed {
+            outcome,
+            outputs: stored_outputs,
+        })
+    }
+
+    /// `#{codepipeline.PipelineExecutionId}`, `#{variables.name}` and the namespaces of
+    /// actions that already ran, substituted into the configuration.
+    fn resolve_configuration(
+        &self,
+        action: &ActionDeclaration,
+    ) -> Result<BTreeMap<String, String>, ActionFailure> {
+        let namespaces = self.namespaces.lock().unwrap();
+        let lookup = |reference: &variables::VariableReference<'_>| match reference.namespace {
+            CODEPIPELINE_NAMESPACE if reference.name == "PipelineExecutionId" => {
+                Some(self.id.clone())
+            }
+            PIPELINE_VARIABLES_NAMESPACE => self
+                .pipeline
+                .variables
+                .iter()
+                .find(|v| v.name == reference.name)
+                .and_then(|v| v.default_value.clone()),
+            namespace => namespaces.get(namespace)?.get(reference.name).cloned(),
+        };
+        action
+            .configuration
+            .iter()
+            .map(|(key, value)| {
+                variables::resolve(value, lookup)
+                    .map(|resolved| (key.clone(), resolved))
+                    .map_err(|reference| ActionFailure {
+                        kind: FailureKind::ConfigurationError,
+                        message: format!(
+                            "configuration property '{key}' refers to {reference}, which has no value"
+                        ),
+                        external_execution_id: None,
+                    })
+            })
+            .collect()
+    }
+
+    fn timeout_for(&self, action: &ActionDeclaration) -> Duration {
+        if let Some(timeout) = self.runner.options.action_timeout {
+            return timeout;
+        }
+        if let Some(minutes) = action.timeout_in_minutes {
+            return Duration::from_secs(u64::from(minutes) * 60);
+        }
+        // CodePipeline's per-provider defaults.
+        let minutes = match (
+            &action.action_type_id.category,
+            action.action_type_id.provider.as_str(),
+        ) {
+            (Category::Deploy, "S3") => 90,
+            (Category::Build | Category::Test, "CodeBuild") => 8 * 60,
+            (Category::Approval, _) => 7 * 24 * 60,
+            _ => 60,
+        };
+        Duration::from_secs(minutes * 60)
+    }
+}
+
+struct Completed {
+    outcome: bindings::Outcome,
+    outputs: Vec<ArtifactRecord>,
+}
+
+fn system_failure<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ActionFailure {
+    move |e| ActionFailure {
+        kind: FailureKind::SystemUnavailable,
+        message: format!("{what}: {e}"),
+        external_execution_id: None,
+    }
+}
+
+pub fn failure_code(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::JobFailed => "JobFailed",
+        FailureKind::ConfigurationError => "ConfigurationError",
+        FailureKind::PermissionError => "PermissionError",
+        FailureKind::RevisionOutOfSync => "RevisionOutOfSync",
+        FailureKind::RevisionUnavailable => "RevisionUnavailable",
+        FailureKind::SystemUnavailable => "SystemUnavailable",
+    }
+}
+
+fn wit_action_type(id: &ActionTypeId) -> ActionType {
+    use bindings::Category as Wit;
+    let category = match id.category {
+        Category::Source => Wit::Source,
+        Category::Build => Wit::Build,
+        Category::Deploy => Wit::Deploy,
+        Category::Test => Wit::Test,
+        Category::Invoke => Wit::Invoke,
+        Category::Approval => Wit::Approval,
+        Category::Compute => Wit::Compute,
+    };
+    ActionType {
+        category,
+        owner: format!("{:?}", id.owner),
+        provider: id.provider.clone(),
+        version: id.version.clone(),
+    }
+}
+
+/// An action's log file, and the progress view, fed by its events.
+struct ActionLog {
+    file: Mutex<File>,
+    observer: Arc<dyn RunObserver>,
+    stage: String,
+    action: String,
+}
+
+impl ActionLog {
+    fn create(
+        path: &std::path::Path,
+        observer: Arc<dyn RunObserver>,
+        stage: &str,
+        action: &str,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(path.parent().expect("logs live in a directory"))?;
+        Ok(ActionLog {
+            file: Mutex::new(File::create(path)?),
+            observer,
+            stage: stage.to_string(),
+            action: action.to_string(),
+        })
+    }
+}
+
+impl EventSink for ActionLog {
+    fn emit(&self, event: ActionEvent) {
+        let line = match &event {
+            ActionEvent::Log { level, message } => format!("[{level:?}] {message}"),
+            ActionEvent::Output { stream, line } => format!("[{stream:?}] {line}"),
+            ActionEvent::Progress { percent, summary } => match percent {
+                Some(p) => format!("[Progress {p}%] {summary}"),
+                None => format!("[Progress] {summary}"),
+            },
+        };
+        // A log line that cannot be written is not worth failing the action for.
+        let _ = writeln!(self.file.lock().unwrap(), "{} {line}", now());
+        self.observer.on_event(RunEvent::ActionOutput {
+            stage: self.stage.clone(),
+            action: self.action.clone(),
+            event,
+        });
+    }
+}
