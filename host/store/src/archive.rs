@@ -245,20 +245,8 @@ pub fn extract_zip<R: Read + Seek>(
             summary.directories += 1;
             continue;
         }
-        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            into.create_dir_all(parent)
-                .map_err(io_error(format!("creating '{name}'")))?;
-        }
-        let mut file = into
-            .open_with(
-                &relative,
-                OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .follow(FollowSymlinks::No),
-            )
-            .map_err(io_error(format!("writing '{name}'")))?;
+        let mut file =
+            create_file(into, &relative).map_err(io_error(format!("writing '{name}'")))?;
         let remaining = limits.max_bytes - summary.bytes;
         summary.bytes += copy_limited(&mut entry, &mut file, remaining, limits.max_bytes)
             .map_err(|e| e.with_context(&name))?;
@@ -269,6 +257,23 @@ pub fn extract_zip<R: Read + Seek>(
         summary.files += 1;
     }
     Ok(summary)
+}
+
+/// Create (or truncate) `relative` under `dir`, creating its parent directories, without
+/// following a symbolic link at the final component; cap-std refuses any that would leave
+/// `dir` on the way.
+pub fn create_file(dir: &Dir, relative: &Path) -> io::Result<cap_std::fs::File> {
+    if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+        dir.create_dir_all(parent)?;
+    }
+    dir.open_with(
+        relative,
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .follow(FollowSymlinks::No),
+    )
 }
 
 /// The entry's path if it stays inside the target: relative, no `..`, no root or prefix.

@@ -438,36 +438,19 @@ impl LocalS3 {
 
     /// The latest version of every key, in key order (ListObjectsV2).
     pub fn list_objects(&self, bucket_name: &str, query: &ListQuery) -> Result<ListPage> {
-        let bucket = self.bucket(bucket_name)?;
         let prefix = query.prefix.as_deref().unwrap_or("");
-        let mut latest = Vec::new();
-        for shard in bucket
-            .read_dir("objects")
-            .map_err(S3Error::io(bucket_name))?
-        {
-            let shard = shard.map_err(S3Error::io(bucket_name))?;
-            let shard_path = Path::new("objects").join(shard.file_name());
-            for key_entry in bucket
-                .read_dir(&shard_path)
-                .map_err(S3Error::io(bucket_name))?
-            {
-                let key_entry = key_entry.map_err(S3Error::io(bucket_name))?;
-                let key_dir = shard_path.join(key_entry.file_name());
-                let Some(index) = read_index(&bucket, &key_dir.to_string_lossy())? else {
-                    continue;
-                };
-                if let Some(newest) = index.versions.first()
-                    && !newest.is_delete_marker()
-                    && index.key.starts_with(prefix)
-                    && query
-                        .start_after
-                        .as_deref()
-                        .is_none_or(|after| index.key.as_str() > after)
-                {
-                    latest.push(newest.info(&index.key, true));
-                }
-            }
-        }
+        let mut latest: Vec<ObjectInfo> = self
+            .indexes(bucket_name, prefix)?
+            .into_iter()
+            .filter_map(|index| {
+                let newest = index.versions.first()?;
+                let after_start = query
+                    .start_after
+                    .as_deref()
+                    .is_none_or(|after| index.key.as_str() > after);
+                (!newest.is_delete_marker() && after_start).then(|| newest.info(&index.key, true))
+            })
+            .collect();
         latest.sort_by(|a, b| a.key.cmp(&b.key));
 
         let max_keys = query.max_keys.clamp(1, 1000);
@@ -504,8 +487,30 @@ impl LocalS3 {
 
     /// Every version and delete marker of keys under `prefix` (ListObjectVersions).
     pub fn list_versions(&self, bucket_name: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let mut all: Vec<ObjectInfo> = self
+            .indexes(bucket_name, prefix)?
+            .into_iter()
+            .flat_map(|index| {
+                index
+                    .versions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, version)| version.info(&index.key, i == 0))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(b.last_modified.cmp(&a.last_modified))
+        });
+        Ok(all)
+    }
+
+    /// The index of every key starting with `prefix`, in no particular order.
+    fn indexes(&self, bucket_name: &str, prefix: &str) -> Result<Vec<KeyIndex>> {
         let bucket = self.bucket(bucket_name)?;
-        let mut all = Vec::new();
+        let mut indexes = Vec::new();
         for shard in bucket
             .read_dir("objects")
             .map_err(S3Error::io(bucket_name))?
@@ -521,18 +526,11 @@ impl LocalS3 {
                 if let Some(index) = read_index(&bucket, &key_dir.to_string_lossy())?
                     && index.key.starts_with(prefix)
                 {
-                    for (i, version) in index.versions.iter().enumerate() {
-                        all.push(version.info(&index.key, i == 0));
-                    }
+                    indexes.push(index);
                 }
             }
         }
-        all.sort_by(|a, b| {
-            a.key
-                .cmp(&b.key)
-                .then(b.last_modified.cmp(&a.last_modified))
-        });
-        Ok(all)
+        Ok(indexes)
     }
 
     fn bucket(&self, name: &str) -> Result<Dir> {

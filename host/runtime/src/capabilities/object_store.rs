@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
-use cap_std::fs::OpenOptions;
+use sandpipe_store::archive;
 use sandpipe_store::s3::{self, ListQuery, LocalS3, S3Error, Versioning};
 
 use crate::bindings::sandpipe::action::object_store::{
@@ -150,19 +149,7 @@ impl wit::Host for ActionState {
                     info.size
                 )));
             }
-            if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-                dir.create_dir_all(parent)
-                    .map_err(|e| Error::InvalidPath(format!("{destination}: {e}")))?;
-            }
-            let mut target = dir
-                .open_with(
-                    &relative,
-                    OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .follow(FollowSymlinks::No),
-                )
+            let mut target = archive::create_file(&dir, &relative)
                 .map_err(|e| Error::InvalidPath(format!("{destination}: {e}")))?;
             copy_exact(&mut file.into_std(), &mut target, info.size)
                 .map_err(|e| Error::Io(format!("writing {destination}: {e}")))?;
