@@ -1,0 +1,71 @@
+//! The compiled-component cache: a second load does not recompile, and an entry that was
+//! tampered with is recompiled rather than loaded.
+
+use std::sync::Arc;
+
+use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
+use sandpipe_runtime::{ActionEngine, CacheOutcome};
+
+fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join("components"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_engine_loads_from_the_cache_and_tampering_forces_a_recompile() {
+    let scratch = tempfile::tempdir().unwrap();
+    let cache = scratch.path().join("cache");
+    let wasm: Arc<[u8]> = std::fs::read(PROBE_COMPONENT_PATH).unwrap().into();
+
+    let first = ActionEngine::new(Some(cache.clone())).unwrap();
+    assert_eq!(
+        first.load(wasm.clone()).await.unwrap().cache,
+        CacheOutcome::Compiled
+    );
+    // The same engine keeps what it loaded.
+    assert_eq!(
+        first.load(wasm.clone()).await.unwrap().cache,
+        CacheOutcome::Compiled
+    );
+
+    let second = ActionEngine::new(Some(cache.clone())).unwrap();
+    assert_eq!(
+        second.load(wasm.clone()).await.unwrap().cache,
+        CacheOutcome::Hit
+    );
+
+    let [entry] = entries(&cache).try_into().unwrap();
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&entry, &bytes).unwrap();
+    let third = ActionEngine::new(Some(cache.clone())).unwrap();
+    assert_eq!(
+        third.load(wasm.clone()).await.unwrap().cache,
+        CacheOutcome::Compiled
+    );
+    let fourth = ActionEngine::new(Some(cache)).unwrap();
+    assert_eq!(fourth.load(wasm).await.unwrap().cache, CacheOutcome::Hit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_importing_what_is_not_granted_is_refused_before_it_runs() {
+    let engine = ActionEngine::new(None).unwrap();
+    // A component importing an interface outside the action world (here a made-up exec
+    // capability) is refused at load, before instantiation.
+    let wat = r#"(component
+        (import "sandpipe:action/exec@0.1.0" (instance))
+    )"#;
+    let wasm = wasmtime_wat(wat);
+    let error = engine.load(wasm.into()).await.err().expect("refused");
+    assert_eq!(
+        error.to_string(),
+        "the component imports 'sandpipe:action/exec@0.1.0', which sandpipe does not grant to actions"
+    );
+}
+
+fn wasmtime_wat(text: &str) -> Vec<u8> {
+    wat::parse_str(text).unwrap()
+}
