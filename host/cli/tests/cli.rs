@@ -381,6 +381,8 @@ fn a_looping_action_stops_at_its_deadline_while_its_neighbour_finishes() {
         ws.records()[0]["stages"][2]["actions"][0]["status"],
         "NotStarted"
     );
+    // Sandboxes are removed once the run ends.
+    assert_eq!(std::fs::read_dir(ws.path(".sandpipe/work")).unwrap().count(), 0);
 }
 
 #[test]

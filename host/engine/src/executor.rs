@@ -196,6 +196,14 @@ impl Runner {
             execution_id: id,
         });
         let record = execution.run().await;
+        if !self.options.keep_work {
+            let _ = std::fs::remove_dir_all(
+                self.options
+                    .state_dir
+                    .join("work")
+                    .join(&record.pipeline_execution_id),
+            );
+        }
         observer.on_event(RunEvent::ExecutionFinished {
             record: record.clone(),
         });
