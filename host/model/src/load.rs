@@ -42,10 +42,13 @@ pub fn load_file(path: &Path) -> Result<LoadedPipeline, LoadError> {
         file: file.clone(),
         error,
     })?;
-    let yaml = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    );
+    // By extension; anything else (`.template`, no extension) is JSON when it starts like an
+    // object, YAML otherwise.
+    let yaml = match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => true,
+        Some("json") => false,
+        _ => !text.trim_start().starts_with('{'),
+    };
     parse_document(&file, &text, yaml)
 }
 
