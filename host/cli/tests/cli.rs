@@ -382,7 +382,12 @@ fn a_looping_action_stops_at_its_deadline_while_its_neighbour_finishes() {
         "NotStarted"
     );
     // Sandboxes are removed once the run ends.
-    assert_eq!(std::fs::read_dir(ws.path(".sandpipe/work")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(ws.path(".sandpipe/work"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]

@@ -67,6 +67,12 @@ pub struct Runner {
     options: RunOptions,
 }
 
+/// What `prepare` established.
+struct Prepared {
+    components: HashMap<(usize, usize), LoadedComponent>,
+    bucket: String,
+}
+
 /// State shared by the actions of one execution.
 struct Execution<'a> {
     runner: &'a Runner,
@@ -106,6 +112,47 @@ impl Runner {
         loaded: &LoadedPipeline,
         observer: Arc<dyn RunObserver>,
     ) -> Result<ExecutionRecord, RunError> {
+        let prepared = self.prepare(loaded).await?;
+        let pipeline = &loaded.pipeline;
+        let file = self.options.source_file.clone();
+        let id = uuid::Uuid::new_v4().to_string();
+        let record = new_record(pipeline, &id, &file);
+        self.records
+            .save(&record)
+            .context("saving the execution record")?;
+        let execution = Execution {
+            runner: self,
+            pipeline,
+            id: id.clone(),
+            components: prepared.components,
+            artifacts: ArtifactStore::new(self.s3.clone(), prepared.bucket, Limits::default()),
+            produced: Mutex::new(HashMap::new()),
+            namespaces: Mutex::new(HashMap::new()),
+            record: Mutex::new(record),
+            observer: observer.clone(),
+        };
+        observer.on_event(RunEvent::ExecutionStarted {
+            pipeline: pipeline.name.clone(),
+            execution_id: id,
+        });
+        let record = execution.run().await;
+        if !self.options.keep_work {
+            let _ = std::fs::remove_dir_all(
+                self.options
+                    .state_dir
+                    .join("work")
+                    .join(&record.pipeline_execution_id),
+            );
+        }
+        observer.on_event(RunEvent::ExecutionFinished {
+            record: record.clone(),
+        });
+        Ok(record)
+    }
+
+    /// Everything that can go wrong before an action runs: validation, a provider for every
+    /// action type, the artifact bucket, compiling every component.
+    async fn prepare(&self, loaded: &LoadedPipeline) -> Result<Prepared, RunError> {
         let pipeline = &loaded.pipeline;
         let file = self.options.source_file.clone();
         let mut problems = validate(pipeline, loaded.root);
@@ -157,57 +204,27 @@ impl Runner {
                 .with_context(|| format!("{file}: {prefix}artifactStore.location"))?;
         }
 
+        // One load per action type; the engine itself keeps compiled components by digest.
+        let mut by_type: HashMap<String, LoadedComponent> = HashMap::new();
         let mut components = HashMap::new();
-        let mut loaded_by_digest: HashMap<*const u8, LoadedComponent> = HashMap::new();
         for (position, component) in wasm {
-            let key = component.as_ptr();
-            let loaded = match loaded_by_digest.get(&key) {
+            let action_type = &pipeline.stages[position.0].actions[position.1].action_type_id;
+            let loaded = match by_type.get(&action_type.to_string()) {
                 Some(loaded) => loaded.clone(),
                 None => {
-                    let action = &pipeline.stages[position.0].actions[position.1];
-                    let loaded = self.engine.load(component).await.with_context(|| {
-                        format!("loading the component for {}", action.action_type_id)
-                    })?;
-                    loaded_by_digest.insert(key, loaded.clone());
+                    let loaded = self
+                        .engine
+                        .load(component)
+                        .await
+                        .with_context(|| format!("loading the component for {action_type}"))?;
+                    by_type.insert(action_type.to_string(), loaded.clone());
                     loaded
                 }
             };
             components.insert(position, loaded);
         }
 
-        let id = uuid::Uuid::new_v4().to_string();
-        let record = new_record(pipeline, &id, &file);
-        self.records
-            .save(&record)
-            .context("saving the execution record")?;
-        let execution = Execution {
-            runner: self,
-            pipeline,
-            id: id.clone(),
-            components,
-            artifacts: ArtifactStore::new(self.s3.clone(), bucket, Limits::default()),
-            produced: Mutex::new(HashMap::new()),
-            namespaces: Mutex::new(HashMap::new()),
-            record: Mutex::new(record),
-            observer: observer.clone(),
-        };
-        observer.on_event(RunEvent::ExecutionStarted {
-            pipeline: pipeline.name.clone(),
-            execution_id: id,
-        });
-        let record = execution.run().await;
-        if !self.options.keep_work {
-            let _ = std::fs::remove_dir_all(
-                self.options
-                    .state_dir
-                    .join("work")
-                    .join(&record.pipeline_execution_id),
-            );
-        }
-        observer.on_event(RunEvent::ExecutionFinished {
-            record: record.clone(),
-        });
-        Ok(record)
+        Ok(Prepared { components, bucket })
     }
 }
 
@@ -347,31 +364,31 @@ impl Execution<'_> {
     }
 
     fn finish(&self, s: usize, a: usize, result: Result<Completed, ActionFailure>) -> ActionRecord {
-        let mut record = self.record.lock().unwrap();
-        let entry = record.action_mut(s, a);
-        entry.end_time = Some(now());
-        match result {
-            Ok(completed) => {
-                entry.status = ActionStatus::Succeeded;
-                entry.summary = completed.outcome.summary;
-                entry.external_execution_id = completed.outcome.external_execution_id;
-                entry.output_variables = completed.outcome.output_variables.into_iter().collect();
-                entry.output_artifacts = completed.outputs;
+        let mut finished = None;
+        self.update(|record| {
+            let entry = record.action_mut(s, a);
+            entry.end_time = Some(now());
+            match result {
+                Ok(completed) => {
+                    entry.status = ActionStatus::Succeeded;
+                    entry.summary = completed.outcome.summary;
+                    entry.external_execution_id = completed.outcome.external_execution_id;
+                    entry.output_variables =
+                        completed.outcome.output_variables.into_iter().collect();
+                    entry.output_artifacts = completed.outputs;
+                }
+                Err(failure) => {
+                    entry.status = ActionStatus::Failed;
+                    entry.external_execution_id = failure.external_execution_id;
+                    entry.error = Some(ErrorDetails {
+                        code: failure_code(failure.kind).to_string(),
+                        message: failure.message,
+                    });
+                }
             }
-            Err(failure) => {
-                entry.status = ActionStatus::Failed;
-                entry.external_execution_id = failure.external_execution_id;
-                entry.error = Some(ErrorDetails {
-                    code: failure_code(failure.kind).to_string(),
-                    message: failure.message,
-                });
-            }
-        }
-        let finished = entry.clone();
-        if let Err(e) = self.runner.records.save(&record) {
-            eprintln!("sandpipe: cannot save the execution record: {e}");
-        }
-        finished
+            finished = Some(entry.clone());
+        });
+        finished.expect("the update ran")
     }
 
     async fn execute(

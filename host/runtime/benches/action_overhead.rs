@@ -91,7 +91,7 @@ fn overhead(c: &mut Criterion) {
                     *n += 1;
                     *n
                 };
-                let root = scratch.path().join(format!("s{n}"));
+                let root = scratch.path().join(format!("sandbox-{n}"));
                 let mut sandbox = Sandbox::create(&root).unwrap();
                 sandbox.add_input("In").unwrap();
                 sandbox.add_output("Out").unwrap();
