@@ -434,7 +434,10 @@ fn bad_input_gets_one_clear_error_and_writes_nothing() {
     let file = ws.write("unknown.json", unknown);
     let output = ws.fails(&["run", file.to_str().unwrap()]);
     assert!(
-        output.contains("unknown.json: pipeline.stages[1].actions[0].actionTypeId: ActionTypeNotFoundException: no provider for Deploy/AWS/S4/1"),
+        output.contains(
+            "unknown.json: pipeline.stages[1].actions[0].actionTypeId: InvalidActionDeclarationException: \
+             ActionType (Category: 'Deploy', Provider: 'S4', Owner: 'AWS', Version: '1') in action 'Publish' is not available"
+        ),
         "{output}"
     );
     assert_eq!(output.trim().lines().count(), 1);
@@ -474,16 +477,18 @@ fn structural_problems_are_all_reported_with_paths() {
         "bad.json",
         r#"{"name":"p","artifactStore":{"type":"S3","location":"artifact-store-bucket"},"stages":[
             {"name":"Source","actions":[{"name":"A","actionTypeId":{"category":"Deploy","owner":"AWS","provider":"S3","version":"1"},
-              "inputArtifacts":[{"name":"Nope"}]}]}]}"#,
+              "configuration":{"BucketName":"b","Extract":"true"},"inputArtifacts":[{"name":"Nope"}]}]}]}"#,
     );
     let output = ws.fails(&["run", file.to_str().unwrap()]);
     let lines: Vec<&str> = output.trim().lines().collect();
     assert_eq!(
         lines,
         [
+            "sandpipe: bad.json: roleArn: ValidationException: Value 'null' at 'roleArn' failed to satisfy constraint: Member must not be null",
             "sandpipe: bad.json: stages: InvalidStructureException: Pipeline has only 1 stage(s). There should be a minimum of 2 stages in a pipeline",
-            "sandpipe: bad.json: stages[0].actions[0].actionTypeId.category: InvalidStructureException: the first stage may contain only Source actions",
-            "sandpipe: bad.json: stages[0].actions[0].inputArtifacts[0].name: InvalidStructureException: input artifact 'Nope' of action 'A' is not an output of an action that runs before it",
+            "sandpipe: bad.json: stages[0].actions: InvalidStructureException: The first stage 'Source' must contain at least one Source action",
+            "sandpipe: bad.json: stages[0].actions[0].actionTypeId.category: InvalidStructureException: Action 'A' is a Deploy action; the first stage may contain only Source actions",
+            "sandpipe: bad.json: stages[0].actions[0].inputArtifacts[0].name: InvalidStructureException: Input artifact 'Nope' of action 'A' is not the output artifact of any action in the pipeline",
         ]
         .map(|l| l.replace("bad.json", file.to_str().unwrap()))
     );

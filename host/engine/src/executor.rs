@@ -164,12 +164,15 @@ impl Runner {
         let mut wasm = HashMap::new();
         for (s, stage) in pipeline.stages.iter().enumerate() {
             for (a, action) in stage.actions.iter().enumerate() {
+                let path = format!("{prefix}stages[{s}].actions[{a}].actionTypeId");
                 match self.providers.component(&action.action_type_id) {
                     Some(component) => {
                         wasm.insert((s, a), component);
                     }
+                    // Validation already said this action type does not exist.
+                    None if problems.iter().any(|p| p.path == path) => {}
                     None => problems.push(Problem {
-                        path: format!("{prefix}stages[{s}].actions[{a}].actionTypeId"),
+                        path,
                         exception: "ActionTypeNotFoundException",
                         message: format!(
                             "no provider for {} (available: {}; grant a component with \

@@ -26,7 +26,7 @@ pub struct PipelineDeclaration {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variables: Vec<PipelineVariableDeclaration>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub triggers: Vec<serde_json::Value>,
+    pub triggers: Vec<PipelineTriggerDeclaration>,
 }
 
 impl PipelineDeclaration {
@@ -71,7 +71,12 @@ pub enum ArtifactStoreType {
 pub struct EncryptionKey {
     pub id: String,
     #[serde(rename = "type")]
-    pub key_type: String,
+    pub key_type: EncryptionKeyType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EncryptionKeyType {
+    KMS,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -106,13 +111,206 @@ pub struct StageDeclaration {
     pub name: String,
     pub actions: Vec<ActionDeclaration>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub blockers: Vec<serde_json::Value>,
+    pub blockers: Vec<BlockerDeclaration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_failure: Option<serde_json::Value>,
+    pub on_failure: Option<FailureConditions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_success: Option<serde_json::Value>,
+    pub on_success: Option<SuccessConditions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before_entry: Option<serde_json::Value>,
+    pub before_entry: Option<BeforeEntryConditions>,
+}
+
+/// "Reserved for future use" by CodePipeline; accepted and checked for shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlockerDeclaration {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub blocker_type: BlockerType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockerType {
+    Schedule,
+}
+
+/// What a condition does when its rules fail (or, for onFailure, what the stage does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConditionResult {
+    Rollback,
+    Fail,
+    Retry,
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RetryMode {
+    FailedActions,
+    AllActions,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_mode: Option<RetryMode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FailureConditions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<ConditionResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_configuration: Option<RetryConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SuccessConditions {
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BeforeEntryConditions {
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Condition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<ConditionResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<RuleDeclaration>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleDeclaration {
+    pub name: String,
+    pub rule_type_id: RuleTypeId,
+    #[serde(
+        default,
+        deserialize_with = "configuration_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub configuration: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_artifacts: Vec<InputArtifact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_minutes: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleTypeId {
+    pub category: RuleCategory,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<RuleOwner>,
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleCategory {
+    Rule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleOwner {
+    AWS,
+}
+
+/// A V2 trigger: start the pipeline on git events of a CodeStarSourceConnection source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineTriggerDeclaration {
+    pub provider_type: TriggerProviderType,
+    pub git_configuration: GitConfiguration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TriggerProviderType {
+    CodeStarSourceConnection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitConfiguration {
+    pub source_action_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<Vec<GitPushFilter>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<Vec<GitPullRequestFilter>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitPushFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<GitFilterCriteria>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branches: Option<GitFilterCriteria>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_paths: Option<GitFilterCriteria>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitPullRequestFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<PullRequestEvent>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branches: Option<GitFilterCriteria>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_paths: Option<GitFilterCriteria>,
+}
+
+/// Glob patterns; excludes take priority over includes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitFilterCriteria {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub includes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excludes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PullRequestEvent {
+    Open,
+    Updated,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvironmentVariable {
+    pub name: String,
+    pub value: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub variable_type: Option<EnvironmentVariableType>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EnvironmentVariableType {
+    Plaintext,
+    SecretsManager,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +340,7 @@ pub struct ActionDeclaration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_variables: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub environment_variables: Option<Vec<serde_json::Value>>,
+    pub environment_variables: Option<Vec<EnvironmentVariable>>,
 }
 
 impl ActionDeclaration {
