@@ -34,7 +34,8 @@ pub(super) fn check(pipeline: &PipelineDeclaration, problems: &mut Problems) {
             let path = format!("stages[{s}].actions[{a}]");
             let origin = (s, action.run_order());
             for (o, output) in action.output_artifacts.iter().enumerate() {
-                if artifacts.insert(output.name.as_str(), origin).is_some() {
+                // The first producer stays the artifact's origin.
+                if artifacts.contains_key(output.name.as_str()) {
                     problems.add(
                         format!("{path}.outputArtifacts[{o}].name"),
                         INVALID_STRUCTURE,
@@ -43,6 +44,8 @@ pub(super) fn check(pipeline: &PipelineDeclaration, problems: &mut Problems) {
                             output.name
                         ),
                     );
+                } else {
+                    artifacts.insert(output.name.as_str(), origin);
                 }
             }
             if let Some(namespace) = &action.namespace
