@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod inspect;
 mod progress;
 mod run;
 mod s3;
@@ -31,6 +32,11 @@ enum Command {
     /// Run a pipeline: create-pipeline --cli-input-json input, get-pipeline output, or a bare
     /// declaration, in JSON or YAML.
     Run(run::RunArgs),
+    /// Check a pipeline declaration against CodePipeline's rules and limits; exit 1 on any
+    /// problem, each reported with its JSON path and CodePipeline exception.
+    Validate(inspect::ValidateArgs),
+    /// Draw a pipeline: stages, runOrder groups and artifact flow (text, Mermaid or DOT).
+    Graph(inspect::GraphArgs),
     /// S3 high-level commands on the embedded store (like `aws s3`).
     S3 {
         #[command(subcommand)]
@@ -47,6 +53,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&cli.state_dir, args),
+        Command::Validate(args) => inspect::validate_command(args),
+        Command::Graph(args) => inspect::graph_command(args),
         Command::S3 { command } => s3::s3(&cli.state_dir, command),
         Command::S3api { command } => s3::s3api(&cli.state_dir, command),
     };

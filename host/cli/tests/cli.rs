@@ -543,3 +543,61 @@ fn s3_commands_follow_the_aws_cli() {
     ws.ok(&["s3", "rb", "s3://b-1", "--force"]);
     assert_eq!(ws.ok(&["s3", "ls"]), "");
 }
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/corpus/valid")
+        .join(name)
+}
+
+#[test]
+fn validate_reports_problems_and_exit_codes() {
+    let ws = Workspace::new();
+    let valid = corpus("27-v2-commands-action.json");
+    let output = ws.ok(&["validate", valid.to_str().unwrap()]);
+    assert!(
+        output.ends_with("valid: pipeline 'v2-commands' (V2, 3 stages, 3 actions)\n"),
+        "{output}"
+    );
+
+    let text = std::fs::read_to_string(&valid)
+        .unwrap()
+        .replace("\"V2\"", "\"V1\"");
+    let file = ws.write("v1.json", text);
+    let output = ws.fails(&["validate", file.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["pipeline"]["name"], "v2-commands");
+    assert_eq!(
+        report["problems"],
+        serde_json::json!([{
+            "path": "stages[1].actions[0].actionTypeId",
+            "exception": "InvalidStructureException",
+            "message": "The Commands action is only supported for pipeline type V2",
+        }])
+    );
+
+    let file = ws.write("broken.json", "{\"name\": ");
+    let output = ws.fails(&["validate", file.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(report["problems"][0]["exception"], "SerializationException");
+    assert_eq!(report["pipeline"], serde_json::Value::Null);
+}
+
+#[test]
+fn graph_draws_text_mermaid_and_dot() {
+    let ws = Workspace::new();
+    let file = corpus("10-parallel-builds.json");
+    let text = ws.ok(&["graph", file.to_str().unwrap()]);
+    assert_eq!(text.lines().next(), Some("parallel (V1, SUPERSEDED)"));
+    assert!(text.contains("1 ║ BuildLinux"), "{text}");
+    let mermaid = ws.ok(&["graph", file.to_str().unwrap(), "--format", "mermaid"]);
+    assert!(
+        mermaid.contains("s1a0 -- \"LinuxBuild\" --> s2a0"),
+        "{mermaid}"
+    );
+    let dot = ws.ok(&["graph", file.to_str().unwrap(), "--format", "dot"]);
+    assert!(dot.starts_with("digraph pipeline {"), "{dot}");
+    let output = ws.fails(&["graph", "missing.yaml"]);
+    assert!(output.contains("missing.yaml: cannot read"), "{output}");
+}
