@@ -1,6 +1,7 @@
 //! The pure CodePipeline model: declarations, loading, validation, variables and planning.
 //! Nothing here runs anything, so its tests are fast.
 
+pub mod cloudformation;
 pub mod declaration;
 pub mod graph;
 pub mod load;
@@ -8,8 +9,12 @@ pub mod plan;
 pub mod validate;
 pub mod variables;
 
+pub use cloudformation::TemplateOptions;
 pub use declaration::*;
 pub use graph::{GraphFormat, render};
-pub use load::{LoadError, LoadedPipeline, load_file, parse_document};
+pub use load::{
+    LoadError, LoadedPipeline, TemplateSource, load_file, load_file_with, parse_document,
+    parse_document_with,
+};
 pub use plan::{ExecutionPlan, RunGroup, StagePlan, plan};
 pub use validate::{Problem, validate};

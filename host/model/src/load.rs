@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::cloudformation::{self, TemplateOptions, TemplateProblem};
 use crate::declaration::PipelineDeclaration;
+use crate::validate::{Problem, validate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -26,6 +28,11 @@ pub enum LoadError {
         path: String,
         message: String,
     },
+    #[error("{}", problems.iter().map(|p| format!("{file}: {}: {}", p.path, p.message)).collect::<Vec<_>>().join("\n"))]
+    Template {
+        file: String,
+        problems: Vec<TemplateProblem>,
+    },
 }
 
 /// The document a file holds, with the pipeline and where it sits in the file.
@@ -34,9 +41,39 @@ pub struct LoadedPipeline {
     pub pipeline: PipelineDeclaration,
     /// The JSON path of the declaration inside the document (`pipeline` or empty).
     pub root: &'static str,
+    /// Set when the pipeline came from a CloudFormation template.
+    pub template: Option<TemplateSource>,
+}
+
+/// What a CloudFormation template said beyond the declaration itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSource {
+    pub logical_id: String,
+    /// DisableInboundStageTransitions: stage name → reason.
+    pub disabled_transitions: std::collections::BTreeMap<String, String>,
+    pub restart_execution_on_update: bool,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl LoadedPipeline {
+    /// Every validation problem, with paths into the document the pipeline came from.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = validate(&self.pipeline, self.root);
+        if let Some(template) = &self.template {
+            for problem in &mut problems {
+                problem.path = cloudformation::template_path(&template.logical_id, &problem.path);
+            }
+        }
+        problems
+    }
 }
 
 pub fn load_file(path: &Path) -> Result<LoadedPipeline, LoadError> {
+    load_file_with(path, &TemplateOptions::default())
+}
+
+/// Load a file, resolving a CloudFormation template with `options`.
+pub fn load_file_with(path: &Path, options: &TemplateOptions) -> Result<LoadedPipeline, LoadError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
         file: file.clone(),
@@ -49,11 +86,20 @@ pub fn load_file(path: &Path) -> Result<LoadedPipeline, LoadError> {
         Some("json") => false,
         _ => !text.trim_start().starts_with('{'),
     };
-    parse_document(&file, &text, yaml)
+    parse_document_with(&file, &text, yaml, options)
 }
 
 /// Parse `text` (JSON, or YAML when `yaml`) holding any of the accepted document shapes.
 pub fn parse_document(file: &str, text: &str, yaml: bool) -> Result<LoadedPipeline, LoadError> {
+    parse_document_with(file, text, yaml, &TemplateOptions::default())
+}
+
+pub fn parse_document_with(
+    file: &str,
+    text: &str,
+    yaml: bool,
+    options: &TemplateOptions,
+) -> Result<LoadedPipeline, LoadError> {
     let value = if yaml {
         parse_yaml(file, text)?
     } else {
@@ -70,6 +116,39 @@ pub fn parse_document(file: &str, text: &str, yaml: bool) -> Result<LoadedPipeli
         path,
         message,
     };
+    if cloudformation::is_template(&value) {
+        let options = TemplateOptions {
+            region: if options.region.is_empty() {
+                "us-east-1".into()
+            } else {
+                options.region.clone()
+            },
+            ..options.clone()
+        };
+        let converted =
+            cloudformation::convert(&value, &options).map_err(|problems| LoadError::Template {
+                file: file.to_string(),
+                problems,
+            })?;
+        let pipeline =
+            deserialize_with_path(converted.declaration).map_err(|(path, message)| {
+                let path = if path == "$" { String::new() } else { path };
+                shape_error(
+                    cloudformation::template_path(&converted.logical_id, &path),
+                    message,
+                )
+            })?;
+        return Ok(LoadedPipeline {
+            pipeline,
+            root: "",
+            template: Some(TemplateSource {
+                logical_id: converted.logical_id,
+                disabled_transitions: converted.disabled_transitions,
+                restart_execution_on_update: converted.restart_execution_on_update,
+                tags: converted.tags,
+            }),
+        });
+    }
     let Some(object) = value.as_object() else {
         return Err(shape_error(
             "$".into(),
@@ -93,6 +172,7 @@ pub fn parse_document(file: &str, text: &str, yaml: bool) -> Result<LoadedPipeli
         Ok(LoadedPipeline {
             pipeline: wrapper.pipeline,
             root: "pipeline",
+            template: None,
         })
     } else {
         let pipeline = deserialize_with_path(value).map_err(|(path, message)| {
@@ -106,12 +186,16 @@ pub fn parse_document(file: &str, text: &str, yaml: bool) -> Result<LoadedPipeli
             };
             shape_error(path, hint)
         })?;
-        Ok(LoadedPipeline { pipeline, root: "" })
+        Ok(LoadedPipeline {
+            pipeline,
+            root: "",
+            template: None,
+        })
     }
 }
 
 fn parse_yaml(file: &str, text: &str) -> Result<serde_json::Value, LoadError> {
-    serde_yaml_ng::from_str::<serde_json::Value>(text).map_err(|e| {
+    let syntax_error = |e: serde_yaml_ng::Error| {
         let (line, column) = e
             .location()
             .map(|l| (l.line(), l.column()))
@@ -122,6 +206,87 @@ fn parse_yaml(file: &str, text: &str) -> Result<serde_json::Value, LoadError> {
             line,
             column,
             message: strip_position(&e.to_string()),
+        }
+    };
+    let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(syntax_error)?;
+    value.apply_merge().map_err(syntax_error)?;
+    yaml_to_json(value).map_err(|message| LoadError::Syntax {
+        file: file.to_string(),
+        format: "YAML",
+        line: 0,
+        column: 0,
+        message,
+    })
+}
+
+/// CloudFormation's short-form tags and the functions they stand for.
+const SHORT_FORMS: &[(&str, &str)] = &[
+    ("Ref", "Ref"),
+    ("Condition", "Condition"),
+    ("GetAtt", "Fn::GetAtt"),
+    ("Sub", "Fn::Sub"),
+    ("Join", "Fn::Join"),
+    ("If", "Fn::If"),
+    ("Equals", "Fn::Equals"),
+    ("Not", "Fn::Not"),
+    ("And", "Fn::And"),
+    ("Or", "Fn::Or"),
+    ("Select", "Fn::Select"),
+    ("Split", "Fn::Split"),
+    ("FindInMap", "Fn::FindInMap"),
+    ("Base64", "Fn::Base64"),
+    ("Cidr", "Fn::Cidr"),
+    ("GetAZs", "Fn::GetAZs"),
+    ("ImportValue", "Fn::ImportValue"),
+    ("Transform", "Fn::Transform"),
+];
+
+/// YAML to JSON, turning `!Ref x` into `{"Ref": "x"}`, `!GetAtt a.b` into
+/// `{"Fn::GetAtt": ["a", "b"]}` and the other short forms into their `Fn::` objects.
+fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<serde_json::Value, String> {
+    use serde_yaml_ng::Value as Yaml;
+    Ok(match value {
+        Yaml::Null => serde_json::Value::Null,
+        Yaml::Bool(b) => serde_json::Value::Bool(b),
+        Yaml::Number(n) => serde_json::to_value(&n).map_err(|e| e.to_string())?,
+        Yaml::String(s) => serde_json::Value::String(s),
+        Yaml::Sequence(items) => serde_json::Value::Array(
+            items
+                .into_iter()
+                .map(yaml_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
+        Yaml::Mapping(mapping) => {
+            let mut object = serde_json::Map::new();
+            for (key, value) in mapping {
+                let key = match key {
+                    Yaml::String(s) => s,
+                    Yaml::Number(n) => n.to_string(),
+                    Yaml::Bool(b) => b.to_string(),
+                    other => return Err(format!("a mapping key must be a scalar, not {other:?}")),
+                };
+                object.insert(key, yaml_to_json(value)?);
+            }
+            serde_json::Value::Object(object)
+        }
+        Yaml::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let Some((_, function)) = SHORT_FORMS.iter().find(|(short, _)| *short == name) else {
+                return Err(format!(
+                    "unknown tag {tag} (CloudFormation short forms are !Ref, !Sub, !GetAtt, …)"
+                ));
+            };
+            let argument = match (name, tagged.value) {
+                ("GetAtt", Yaml::String(s)) => match s.split_once('.') {
+                    Some((resource, attribute)) => serde_json::json!([resource, attribute]),
+                    None => return Err(format!("!GetAtt {s}: expected LogicalId.Attribute")),
+                },
+                (_, other) => yaml_to_json(other)?,
+            };
+            let mut object = serde_json::Map::new();
+            object.insert(function.to_string(), argument);
+            serde_json::Value::Object(object)
         }
     })
 }

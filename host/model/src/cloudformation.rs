@@ -1,0 +1,854 @@
+//! CloudFormation templates holding `AWS::CodePipeline::Pipeline` resources.
+//!
+//! The pipeline's properties are resolved the way CloudFormation would resolve them, as far as
+//! that can be done on this machine: parameters (from `--parameter` or their `Default`),
+//! pseudo parameters, `Fn::Sub`, `Fn::Join`, `Fn::If` with the template's `Conditions`,
+//! `Fn::Select`, `Fn::Split`, `Fn::FindInMap`, `Fn::Base64`, `Fn::GetAZs`. References to other
+//! resources of the template become stable local names (a bucket's `BucketName` or its logical
+//! id in lower case, a role's ARN in account 123456789012, …). What cannot be resolved locally
+//! (`Fn::ImportValue`, an attribute sandpipe does not model) is reported, never guessed.
+//! The result is converted from CloudFormation's PascalCase into the API's declaration.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+/// The account every locally resolved ARN uses.
+pub const LOCAL_ACCOUNT: &str = "123456789012";
+const PIPELINE_TYPE: &str = "AWS::CodePipeline::Pipeline";
+
+/// How to resolve a template.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateOptions {
+    /// Values for the template's parameters.
+    pub parameters: BTreeMap<String, String>,
+    /// The logical id of the pipeline to take when the template has several.
+    pub pipeline: Option<String>,
+    /// The region pseudo parameters resolve to.
+    pub region: String,
+}
+
+/// A problem converting a template: where (a path in the template) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateProblem {
+    pub path: String,
+    pub message: String,
+}
+
+/// The pipeline of a template, in API shape, and what else the template says about it.
+#[derive(Debug, Clone)]
+pub struct ConvertedPipeline {
+    pub logical_id: String,
+    /// The declaration, camelCase, ready for [`crate::PipelineDeclaration`].
+    pub declaration: Value,
+    /// `DisableInboundStageTransitions`: stage name → reason.
+    pub disabled_transitions: BTreeMap<String, String>,
+    pub restart_execution_on_update: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Whether a document is a CloudFormation template.
+pub fn is_template(document: &Value) -> bool {
+    document
+        .as_object()
+        .is_some_and(|o| o.contains_key("Resources") || o.contains_key("AWSTemplateFormatVersion"))
+}
+
+pub fn convert(
+    template: &Value,
+    options: &TemplateOptions,
+) -> Result<ConvertedPipeline, Vec<TemplateProblem>> {
+    let problem = |path: &str, message: String| {
+        vec![TemplateProblem {
+            path: path.to_string(),
+            message,
+        }]
+    };
+    let Some(resources) = template.get("Resources").and_then(Value::as_object) else {
+        return Err(problem("Resources", "the template has no Resources".into()));
+    };
+    let pipelines: Vec<&String> = resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(PIPELINE_TYPE))
+        .map(|(id, _)| id)
+        .collect();
+    let logical_id = match (&options.pipeline, pipelines.as_slice()) {
+        (Some(wanted), _) if pipelines.iter().any(|id| *id == wanted) => wanted.clone(),
+        (Some(wanted), _) => {
+            return Err(problem(
+                "Resources",
+                format!(
+                    "the template has no {PIPELINE_TYPE} resource '{wanted}' (it has: {})",
+                    list_or_none(&pipelines)
+                ),
+            ));
+        }
+        (None, [only]) => (*only).clone(),
+        (None, []) => {
+            return Err(problem(
+                "Resources",
+                format!("the template has no {PIPELINE_TYPE} resource"),
+            ));
+        }
+        (None, several) => {
+            return Err(problem(
+                "Resources",
+                format!(
+                    "the template has several pipelines ({}); choose one with --pipeline <LogicalId>",
+                    list_or_none(several)
+                ),
+            ));
+        }
+    };
+    let resource_path = format!("Resources.{logical_id}.Properties");
+    let properties = resources[&logical_id]
+        .get("Properties")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+
+    let mut resolver = Resolver::new(template, options);
+    let resolved = resolver.resolve(&properties, &resource_path);
+    if !resolver.problems.is_empty() {
+        return Err(resolver.problems);
+    }
+    let Some(mut properties) = resolved.and_then(|v| v.as_object().cloned()) else {
+        return Err(problem(
+            &resource_path,
+            "the pipeline's Properties are not an object".into(),
+        ));
+    };
+
+    let disabled_transitions = properties
+        .remove("DisableInboundStageTransitions")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.get("StageName")?.as_str()?.to_string(),
+                t.get("Reason")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let restart_execution_on_update = properties
+        .remove("RestartExecutionOnUpdate")
+        .is_some_and(|v| v == Value::Bool(true) || v == Value::String("true".into()));
+    let tags = properties
+        .remove("Tags")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.get("Key")?.as_str()?.to_string(),
+                scalar_text(t.get("Value")?)?,
+            ))
+        })
+        .collect();
+    if let Some(stores) = properties.remove("ArtifactStores") {
+        // CloudFormation lists {Region, ArtifactStore}; the API has a map by region.
+        let mut by_region = Map::new();
+        for entry in stores.as_array().cloned().unwrap_or_default() {
+            if let (Some(region), Some(store)) = (
+                entry.get("Region").and_then(Value::as_str),
+                entry.get("ArtifactStore"),
+            ) {
+                by_region.insert(region.to_string(), store.clone());
+            }
+        }
+        properties.insert("ArtifactStores".into(), Value::Object(by_region));
+    }
+    if !properties.contains_key("Name") {
+        properties.insert("Name".into(), Value::String(logical_id.clone()));
+    }
+    Ok(ConvertedPipeline {
+        logical_id,
+        declaration: camel_case(Value::Object(properties), false),
+        disabled_transitions,
+        restart_execution_on_update,
+        tags,
+    })
+}
+
+fn list_or_none(ids: &[&String]) -> String {
+    if ids.is_empty() {
+        "none".into()
+    } else {
+        ids.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// PascalCase keys to camelCase, except the free-form keys of `Configuration` maps, whose
+/// non-string values become their JSON text (the API takes only strings there).
+fn camel_case(value: Value, in_configuration: bool) -> Value {
+    match value {
+        Value::Object(map) if in_configuration => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::String(s) => Value::String(s),
+                        Value::Bool(_) | Value::Number(_) => {
+                            Value::String(scalar_text(&v).unwrap())
+                        }
+                        Value::Null => Value::Null,
+                        other => Value::String(other.to_string()),
+                    };
+                    (k, text)
+                })
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let configuration = k == "Configuration";
+                    // Region keys of ArtifactStores stay as they are.
+                    let keep_keys = k == "ArtifactStores";
+                    let converted = if keep_keys {
+                        match v {
+                            Value::Object(stores) => Value::Object(
+                                stores
+                                    .into_iter()
+                                    .map(|(r, s)| (r, camel_case(s, false)))
+                                    .collect(),
+                            ),
+                            other => other,
+                        }
+                    } else {
+                        camel_case(v, configuration)
+                    };
+                    let key = lower_first(&k);
+                    let converted = coerce_scalars(&key, converted);
+                    (key, converted)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| camel_case(v, in_configuration))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// CloudFormation coerces scalars to the property's type: `Version: 1` is the string "1",
+/// `RunOrder: "2"` the integer 2.
+fn coerce_scalars(key: &str, value: Value) -> Value {
+    match (key, value) {
+        ("actionTypeId" | "ruleTypeId", Value::Object(map)) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = match &v {
+                        Value::Number(_) | Value::Bool(_) => {
+                            Value::String(scalar_text(&v).unwrap())
+                        }
+                        _ => v,
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        ("runOrder" | "timeoutInMinutes", Value::String(text)) => match text.parse::<u64>() {
+            Ok(number) => Value::from(number),
+            Err(_) => Value::String(text),
+        },
+        (_, value) => value,
+    }
+}
+
+fn lower_first(key: &str) -> String {
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Evaluates intrinsic functions against one template.
+struct Resolver<'a> {
+    template: &'a Value,
+    options: &'a TemplateOptions,
+    problems: Vec<TemplateProblem>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(template: &'a Value, options: &'a TemplateOptions) -> Self {
+        Resolver {
+            template,
+            options,
+            problems: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, path: &str, message: String) -> Option<Value> {
+        self.problems.push(TemplateProblem {
+            path: path.to_string(),
+            message,
+        });
+        None
+    }
+
+    /// The resolved value, or `None` for `AWS::NoValue` (and after a reported problem).
+    fn resolve(&mut self, value: &Value, path: &str) -> Option<Value> {
+        match value {
+            Value::Object(map) if map.len() == 1 => {
+                let (key, argument) = map.iter().next().unwrap();
+                if key == "Ref" || key.starts_with("Fn::") || key == "Condition" {
+                    return self.intrinsic(key, argument, &format!("{path}.{key}"));
+                }
+                let resolved = self.resolve(argument, &format!("{path}.{key}"));
+                let mut out = Map::new();
+                if let Some(v) = resolved {
+                    out.insert(key.clone(), v);
+                }
+                Some(Value::Object(out))
+            }
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (key, v) in map {
+                    if let Some(v) = self.resolve(v, &format!("{path}.{key}")) {
+                        out.insert(key.clone(), v);
+                    }
+                }
+                Some(Value::Object(out))
+            }
+            Value::Array(items) => Some(Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| self.resolve(v, &format!("{path}[{i}]")))
+                    .collect(),
+            )),
+            Value::String(text) => Some(Value::String(text.clone())),
+            other => Some(other.clone()),
+        }
+    }
+
+    fn resolve_text(&mut self, value: &Value, path: &str) -> Option<String> {
+        let resolved = self.resolve(value, path)?;
+        match scalar_text(&resolved) {
+            Some(text) => Some(text),
+            None => {
+                self.fail(path, format!("expected text, found {resolved}"));
+                None
+            }
+        }
+    }
+
+    fn intrinsic(&mut self, function: &str, argument: &Value, path: &str) -> Option<Value> {
+        match function {
+            "Ref" => {
+                let name = argument.as_str().map(str::to_string);
+                match name {
+                    Some(name) => self.reference(&name, path),
+                    None => self.fail(path, "Ref takes the name of a parameter or resource".into()),
+                }
+            }
+            "Fn::GetAtt" => {
+                let parts: Option<(String, String)> = match argument {
+                    Value::String(s) => s
+                        .split_once('.')
+                        .map(|(a, b)| (a.to_string(), b.to_string())),
+                    Value::Array(items) if items.len() == 2 => {
+                        let resource = items[0].as_str().map(str::to_string);
+                        let attribute = self.resolve_text(&items[1], path);
+                        resource.zip(attribute)
+                    }
+                    _ => None,
+                };
+                match parts {
+                    Some((resource, attribute)) => self
+                        .attribute(&resource, &attribute, path)
+                        .map(Value::String),
+                    None => self.fail(
+                        path,
+                        "Fn::GetAtt takes [LogicalId, Attribute] or 'LogicalId.Attribute'".into(),
+                    ),
+                }
+            }
+            "Fn::Sub" => {
+                let (template, variables) = match argument {
+                    Value::String(s) => (s.clone(), Map::new()),
+                    Value::Array(items) if items.len() == 2 => {
+                        let template = items[0].as_str().unwrap_or_default().to_string();
+                        let variables = items[1].as_object().cloned().unwrap_or_default();
+                        (template, variables)
+                    }
+                    _ => {
+                        return self.fail(
+                            path,
+                            "Fn::Sub takes a string or [string, {variables}]".into(),
+                        );
+                    }
+                };
+                self.substitute(&template, &variables, path)
+                    .map(Value::String)
+            }
+            "Fn::Join" => {
+                let Some([delimiter, items]) = argument
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .and_then(|s| <&[Value; 2]>::try_from(s).ok())
+                else {
+                    return self.fail(path, "Fn::Join takes [delimiter, [values]]".into());
+                };
+                let delimiter = delimiter.as_str().unwrap_or_default().to_string();
+                let items = self.resolve(items, &format!("{path}[1]"))?;
+                let mut parts = Vec::new();
+                for (i, item) in items
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    parts.push(self.resolve_text(item, &format!("{path}[1][{i}]"))?);
+                }
+                Some(Value::String(parts.join(&delimiter)))
+            }
+            "Fn::If" => {
+                let Some([condition, yes, no]) = argument
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .and_then(|s| <&[Value; 3]>::try_from(s).ok())
+                else {
+                    return self.fail(
+                        path,
+                        "Fn::If takes [condition, value if true, value if false]".into(),
+                    );
+                };
+                let condition = condition.as_str().unwrap_or_default().to_string();
+                let chosen = if self.condition(&condition, path)? {
+                    yes
+                } else {
+                    no
+                };
+                self.resolve(chosen, path)
+            }
+            "Condition" => {
+                let name = argument.as_str().unwrap_or_default().to_string();
+                self.condition(&name, path).map(Value::Bool)
+            }
+            "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" => {
+                let mut wrapped = Map::new();
+                wrapped.insert(function.to_string(), argument.clone());
+                self.evaluate(&Value::Object(wrapped), path)
+                    .map(Value::Bool)
+            }
+            "Fn::Select" => {
+                let Some([index, list]) = argument
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .and_then(|s| <&[Value; 2]>::try_from(s).ok())
+                else {
+                    return self.fail(path, "Fn::Select takes [index, [values]]".into());
+                };
+                let index: usize = self.resolve_text(index, path)?.parse().ok()?;
+                let list = self.resolve(list, path)?;
+                match list.as_array().and_then(|items| items.get(index)) {
+                    Some(item) => Some(item.clone()),
+                    None => self.fail(path, format!("Fn::Select index {index} is out of range")),
+                }
+            }
+            "Fn::Split" => {
+                let Some([delimiter, text]) = argument
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .and_then(|s| <&[Value; 2]>::try_from(s).ok())
+                else {
+                    return self.fail(path, "Fn::Split takes [delimiter, string]".into());
+                };
+                let delimiter = delimiter.as_str().unwrap_or_default().to_string();
+                let text = self.resolve_text(text, path)?;
+                Some(Value::Array(
+                    text.split(delimiter.as_str())
+                        .map(|s| Value::String(s.to_string()))
+                        .collect(),
+                ))
+            }
+            "Fn::FindInMap" => {
+                let Some(keys) = argument.as_array().filter(|a| a.len() >= 3) else {
+                    return self.fail(
+                        path,
+                        "Fn::FindInMap takes [map, top-level key, second-level key]".into(),
+                    );
+                };
+                let mut names = Vec::new();
+                for key in &keys[..3] {
+                    names.push(self.resolve_text(key, path)?);
+                }
+                let found = self
+                    .template
+                    .get("Mappings")
+                    .and_then(|m| m.get(&names[0]))
+                    .and_then(|m| m.get(&names[1]))
+                    .and_then(|m| m.get(&names[2]))
+                    .cloned();
+                match found {
+                    Some(value) => Some(value),
+                    None => self.fail(
+                        path,
+                        format!("Mappings has no {}.{}.{}", names[0], names[1], names[2]),
+                    ),
+                }
+            }
+            "Fn::Base64" => {
+                let text = self.resolve_text(argument, path)?;
+                Some(Value::String(base64(text.as_bytes())))
+            }
+            "Fn::GetAZs" => {
+                let region = &self.options.region;
+                Some(Value::Array(
+                    ["a", "b", "c"]
+                        .iter()
+                        .map(|z| Value::String(format!("{region}{z}")))
+                        .collect(),
+                ))
+            }
+            "Fn::ImportValue" => self.fail(
+                path,
+                "Fn::ImportValue reads another stack's exports, which do not exist locally; \
+                 use a parameter instead"
+                    .into(),
+            ),
+            other => self.fail(path, format!("{other} cannot be resolved locally")),
+        }
+    }
+
+    fn condition(&mut self, name: &str, path: &str) -> Option<bool> {
+        let definition = self
+            .template
+            .get("Conditions")
+            .and_then(|c| c.get(name))
+            .cloned();
+        match definition {
+            Some(definition) => self.evaluate(&definition, path),
+            None => {
+                self.fail(path, format!("the template has no condition '{name}'"));
+                None
+            }
+        }
+    }
+
+    fn evaluate(&mut self, expression: &Value, path: &str) -> Option<bool> {
+        let Some((function, argument)) = expression
+            .as_object()
+            .filter(|m| m.len() == 1)
+            .and_then(|m| m.iter().next())
+        else {
+            return match expression {
+                Value::Bool(b) => Some(*b),
+                _ => {
+                    self.fail(path, format!("{expression} is not a condition"));
+                    None
+                }
+            };
+        };
+        let items = argument.as_array().cloned().unwrap_or_default();
+        match function.as_str() {
+            "Fn::Equals" if items.len() == 2 => {
+                let left = self.resolve(&items[0], path)?;
+                let right = self.resolve(&items[1], path)?;
+                Some(
+                    scalar_text(&left).unwrap_or(left.to_string())
+                        == scalar_text(&right).unwrap_or(right.to_string()),
+                )
+            }
+            "Fn::Not" if items.len() == 1 => self.evaluate(&items[0], path).map(|b| !b),
+            "Fn::And" => items
+                .iter()
+                .try_fold(true, |all, item| Some(all & self.evaluate(item, path)?)),
+            "Fn::Or" => items
+                .iter()
+                .try_fold(false, |any, item| Some(any | self.evaluate(item, path)?)),
+            "Condition" => {
+                let name = argument.as_str().unwrap_or_default().to_string();
+                self.condition(&name, path)
+            }
+            other => {
+                self.fail(path, format!("{other} is not a condition function"));
+                None
+            }
+        }
+    }
+
+    /// `Ref`: a parameter, a pseudo parameter, or another resource's local name.
+    fn reference(&mut self, name: &str, path: &str) -> Option<Value> {
+        if let Some(value) = self.pseudo_parameter(name) {
+            return value;
+        }
+        if let Some(parameter) = self.template.get("Parameters").and_then(|p| p.get(name)) {
+            if let Some(value) = self.options.parameters.get(name) {
+                return Some(Value::String(value.clone()));
+            }
+            return match parameter.get("Default").and_then(scalar_text) {
+                Some(default) => Some(Value::String(default)),
+                None => self.fail(
+                    path,
+                    format!("parameter '{name}' has no Default; pass --parameter {name}=<value>"),
+                ),
+            };
+        }
+        let resource_type = self
+            .template
+            .get("Resources")
+            .and_then(|r| r.get(name))
+            .and_then(|r| r.get("Type"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        match resource_type {
+            Some(resource_type) => {
+                let local = self.local_name(name, &resource_type);
+                let value = match resource_type.as_str() {
+                    "AWS::SNS::Topic" => format!(
+                        "arn:aws:sns:{}:{LOCAL_ACCOUNT}:{local}",
+                        self.options.region
+                    ),
+                    "AWS::KMS::Key" => format!(
+                        "arn:aws:kms:{}:{LOCAL_ACCOUNT}:key/{local}",
+                        self.options.region
+                    ),
+                    _ => local,
+                };
+                Some(Value::String(value))
+            }
+            None => self.fail(
+                path,
+                format!("'{name}' is neither a parameter nor a resource of the template"),
+            ),
+        }
+    }
+
+    fn pseudo_parameter(&self, name: &str) -> Option<Option<Value>> {
+        let text = |s: String| Some(Some(Value::String(s)));
+        match name {
+            "AWS::Region" => text(self.options.region.clone()),
+            "AWS::AccountId" => text(LOCAL_ACCOUNT.into()),
+            "AWS::Partition" => text("aws".into()),
+            "AWS::URLSuffix" => text("amazonaws.com".into()),
+            "AWS::StackName" => text("sandpipe".into()),
+            "AWS::StackId" => text(format!(
+                "arn:aws:cloudformation:{}:{LOCAL_ACCOUNT}:stack/sandpipe/local",
+                self.options.region
+            )),
+            "AWS::NotificationARNs" => Some(Some(Value::Array(Vec::new()))),
+            "AWS::NoValue" => Some(None),
+            _ => None,
+        }
+    }
+
+    /// The name a resource would have: its explicit name property, or its logical id
+    /// (lower case for buckets, whose names must be).
+    fn local_name(&mut self, logical_id: &str, resource_type: &str) -> String {
+        let name_property = match resource_type {
+            "AWS::S3::Bucket" => "BucketName",
+            "AWS::IAM::Role" => "RoleName",
+            "AWS::CodeBuild::Project" => "Name",
+            "AWS::ECR::Repository" => "RepositoryName",
+            "AWS::Lambda::Function" => "FunctionName",
+            "AWS::SNS::Topic" => "TopicName",
+            "AWS::CodeCommit::Repository" => "RepositoryName",
+            "AWS::CodeStarConnections::Connection" => "ConnectionName",
+            _ => "Name",
+        };
+        let explicit = self
+            .template
+            .get("Resources")
+            .and_then(|r| r.get(logical_id))
+            .and_then(|r| r.get("Properties"))
+            .and_then(|p| p.get(name_property))
+            .cloned();
+        if let Some(explicit) = explicit
+            && let Some(name) = self.resolve_text(
+                &explicit,
+                &format!("Resources.{logical_id}.Properties.{name_property}"),
+            )
+        {
+            return name;
+        }
+        if resource_type == "AWS::S3::Bucket" {
+            logical_id.to_ascii_lowercase()
+        } else {
+            logical_id.to_string()
+        }
+    }
+
+    /// `Fn::GetAtt` of another resource, for the attributes pipelines use.
+    fn attribute(&mut self, logical_id: &str, attribute: &str, path: &str) -> Option<String> {
+        let resource_type = self
+            .template
+            .get("Resources")
+            .and_then(|r| r.get(logical_id))
+            .and_then(|r| r.get("Type"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let Some(resource_type) = resource_type else {
+            return self
+                .fail(
+                    path,
+                    format!("'{logical_id}' is not a resource of the template"),
+                )
+                .and(None);
+        };
+        let name = self.local_name(logical_id, &resource_type);
+        let region = self.options.region.clone();
+        let value = match (resource_type.as_str(), attribute) {
+            ("AWS::IAM::Role", "Arn") => format!("arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}"),
+            ("AWS::IAM::Role", "RoleId") => format!("AROA{LOCAL_ACCOUNT}{name}"),
+            ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::{name}"),
+            ("AWS::S3::Bucket", "DomainName") => format!("{name}.s3.amazonaws.com"),
+            ("AWS::S3::Bucket", "RegionalDomainName") => {
+                format!("{name}.s3.{region}.amazonaws.com")
+            }
+            ("AWS::S3::Bucket", "WebsiteURL") => {
+                format!("http://{name}.s3-website-{region}.amazonaws.com")
+            }
+            ("AWS::CodeBuild::Project", "Arn") => {
+                format!("arn:aws:codebuild:{region}:{LOCAL_ACCOUNT}:project/{name}")
+            }
+            ("AWS::ECR::Repository", "Arn") => {
+                format!("arn:aws:ecr:{region}:{LOCAL_ACCOUNT}:repository/{name}")
+            }
+            ("AWS::ECR::Repository", "RepositoryUri") => {
+                format!("{LOCAL_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{name}")
+            }
+            ("AWS::Lambda::Function", "Arn") => {
+                format!("arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:function:{name}")
+            }
+            ("AWS::SNS::Topic", "TopicArn") => {
+                format!("arn:aws:sns:{region}:{LOCAL_ACCOUNT}:{name}")
+            }
+            ("AWS::SNS::Topic", "TopicName") => name,
+            ("AWS::KMS::Key", "Arn") => format!("arn:aws:kms:{region}:{LOCAL_ACCOUNT}:key/{name}"),
+            ("AWS::CodeCommit::Repository", "Arn") => {
+                format!("arn:aws:codecommit:{region}:{LOCAL_ACCOUNT}:{name}")
+            }
+            ("AWS::CodeCommit::Repository", "Name") => name,
+            ("AWS::CodeStarConnections::Connection", "ConnectionArn") => {
+                format!("arn:aws:codestar-connections:{region}:{LOCAL_ACCOUNT}:connection/{name}")
+            }
+            _ => {
+                return self.fail(path, format!("Fn::GetAtt {logical_id}.{attribute} ({resource_type}) cannot be resolved locally")).and(None);
+            }
+        };
+        Some(value)
+    }
+
+    /// `Fn::Sub`: `${Name}`, `${Resource.Attribute}`, `${!Literal}`.
+    fn substitute(
+        &mut self,
+        template: &str,
+        variables: &Map<String, Value>,
+        path: &str,
+    ) -> Option<String> {
+        let mut out = String::new();
+        let mut rest = template;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[start..]);
+                rest = "";
+                break;
+            };
+            let name = &after[..end];
+            if let Some(literal) = name.strip_prefix('!') {
+                out.push_str("${");
+                out.push_str(literal);
+                out.push('}');
+            } else if let Some(value) = variables.get(name) {
+                out.push_str(&self.resolve_text(value, path)?);
+            } else if let Some((resource, attribute)) = name.split_once('.')
+                && !name.starts_with("AWS::")
+            {
+                out.push_str(&self.attribute(resource, attribute, path)?);
+            } else {
+                let value = self.reference(name, path)?;
+                out.push_str(&scalar_text(&value).unwrap_or_default());
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A CloudFormation path for a problem found in the converted declaration: the resource's
+/// properties, PascalCase, with `Configuration` keys as written.
+pub fn template_path(logical_id: &str, declaration_path: &str) -> String {
+    let mut out = format!("Resources.{logical_id}.Properties");
+    if declaration_path.is_empty() {
+        return out;
+    }
+    let mut in_configuration = false;
+    for segment in declaration_path.split('.') {
+        out.push('.');
+        if in_configuration {
+            out.push_str(segment);
+            continue;
+        }
+        let mut chars = segment.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+        in_configuration = segment == "configuration";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(base64(b"hello"), "aGVsbG8=");
+        assert_eq!(base64(b"hi!"), "aGkh");
+        assert_eq!(base64(b""), "");
+    }
+
+    #[test]
+    fn template_paths_keep_configuration_keys() {
+        assert_eq!(
+            template_path("Pipeline", "stages[1].actions[0].configuration.S3Bucket"),
+            "Resources.Pipeline.Properties.Stages[1].Actions[0].Configuration.S3Bucket"
+        );
+        assert_eq!(
+            template_path("P", "roleArn"),
+            "Resources.P.Properties.RoleArn"
+        );
+    }
+}

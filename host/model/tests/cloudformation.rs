@@ -1,0 +1,223 @@
+//! CloudFormation templates: conversion of AWS::CodePipeline::Pipeline resources, intrinsic
+//! functions, parameters, several pipelines, and problems reported at template paths.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sandpipe_model::{LoadError, TemplateOptions, load_file_with, parse_document_with};
+
+fn corpus(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(path)
+}
+
+fn options(parameters: &[(&str, &str)]) -> TemplateOptions {
+    TemplateOptions {
+        parameters: parameters
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        pipeline: None,
+        region: "eu-west-1".into(),
+    }
+}
+
+#[test]
+fn the_seed_004_template_converts_and_validates() {
+    let file = corpus("templates/seed-004-product-service.template.yml");
+    let loaded = load_file_with(&file, &options(&[("RepoToken", "ghp_secret")])).unwrap();
+    assert_eq!(loaded.problems(), vec![]);
+    let pipeline = &loaded.pipeline;
+    assert_eq!(pipeline.name, "Pipeline");
+    assert_eq!(
+        pipeline.role_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:role/PipelineRole")
+    );
+    assert_eq!(
+        pipeline.artifact_store.as_ref().unwrap().location,
+        "artifactstorage"
+    );
+    let source = &pipeline.stages[0].actions[0];
+    assert_eq!(
+        source.action_type_id.to_string(),
+        "Source/ThirdParty/GitHub/1"
+    );
+    assert_eq!(source.configuration["OAuthToken"], "ghp_secret");
+    assert_eq!(source.configuration["Repo"], "node-reference");
+    let build = &pipeline.stages[1].actions[0];
+    assert_eq!(build.configuration["ProjectName"], "BuildProject");
+    assert_eq!(build.input_artifacts[0].name, "sourceCode");
+    let template = loaded.template.as_ref().unwrap();
+    assert_eq!(template.logical_id, "Pipeline");
+    assert!(template.restart_execution_on_update);
+}
+
+#[test]
+fn a_parameter_without_default_or_value_is_reported_where_it_is_used() {
+    let file = corpus("templates/seed-004-product-service.template.yml");
+    let error = load_file_with(&file, &options(&[])).unwrap_err();
+    let LoadError::Template { problems, .. } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(problems.len(), 1);
+    assert_eq!(
+        problems[0].path,
+        "Resources.Pipeline.Properties.Stages[0].Actions[0].Configuration.OAuthToken.Ref"
+    );
+    assert_eq!(
+        problems[0].message,
+        "parameter 'RepoToken' has no Default; pass --parameter RepoToken=<value>"
+    );
+}
+
+#[test]
+fn conditions_mappings_and_no_value_resolve() {
+    let file = corpus("valid/36-cloudformation-conditions.template.json");
+    let staging = load_file_with(&file, &options(&[])).unwrap();
+    assert_eq!(staging.pipeline.name, "site-staging");
+    assert_eq!(
+        staging.pipeline.artifact_store.as_ref().unwrap().location,
+        "sandpipe-artifacts"
+    );
+    let deploy = &staging.pipeline.stages[1];
+    assert_eq!(
+        deploy.actions.len(),
+        1,
+        "the approval is dropped by AWS::NoValue"
+    );
+    assert_eq!(
+        deploy.actions[0].configuration["BucketName"],
+        "staging-site"
+    );
+    assert_eq!(deploy.actions[0].configuration["Extract"], "true");
+    assert_eq!(
+        staging.pipeline.stages[0].actions[0].configuration["S3Bucket"],
+        "sources"
+    );
+    assert_eq!(
+        staging.template.unwrap().tags,
+        BTreeMap::from([("env".into(), "staging".into())])
+    );
+
+    let production = load_file_with(&file, &options(&[("Environment", "production")])).unwrap();
+    let deploy = &production.pipeline.stages[1];
+    assert_eq!(
+        deploy
+            .actions
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Approve", "Publish"]
+    );
+    assert_eq!(deploy.actions[1].configuration["BucketName"], "www-site");
+}
+
+#[test]
+fn short_forms_in_yaml_resolve() {
+    let file = corpus("valid/37-cloudformation-v2-short-forms.template.yml");
+    let loaded = load_file_with(&file, &options(&[("UseQueue", "false")])).unwrap();
+    assert_eq!(loaded.problems(), vec![]);
+    let pipeline = &loaded.pipeline;
+    assert_eq!(format!("{:?}", pipeline.execution_mode), "Some(Superseded)");
+    let build = &pipeline.stages[1].actions[0];
+    assert_eq!(build.configuration["ProjectName"], "sandpipe-build");
+    assert_eq!(
+        build.configuration["EnvironmentVariables"],
+        r##"[{"name":"COMMIT","value":"#{SourceVariables.CommitId}"},{"name":"STAGE","value":"#{variables.Stage}"}]"##
+    );
+    assert_eq!(
+        pipeline.triggers[0].git_configuration.source_action_name,
+        "Checkout"
+    );
+}
+
+const TWO_PIPELINES: &str = r#"
+Resources:
+  Role: {Type: AWS::IAM::Role}
+  First:
+    Type: AWS::CodePipeline::Pipeline
+    Properties: &pipeline
+      RoleArn: !GetAtt Role.Arn
+      ArtifactStore: {Type: S3, Location: artifacts}
+      Stages:
+        - Name: Source
+          Actions:
+            - Name: S
+              ActionTypeId: {Category: Source, Owner: AWS, Provider: S3, Version: "1"}
+              Configuration: {S3Bucket: b, S3ObjectKey: k}
+              OutputArtifacts: [{Name: Out}]
+        - Name: Deploy
+          Actions:
+            - Name: D
+              RunOrder: 0
+              ActionTypeId: {Category: Deploy, Owner: AWS, Provider: S3, Version: "1"}
+              Configuration: {BucketName: t, Extract: true}
+              InputArtifacts: [{Name: Out}]
+  Second:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      <<: *pipeline
+      Name: second
+"#;
+
+#[test]
+fn several_pipelines_need_a_choice_and_problems_use_template_paths() {
+    let error = parse_document_with("t.yaml", TWO_PIPELINES, true, &options(&[])).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "t.yaml: Resources: the template has several pipelines (First, Second); choose one with --pipeline <LogicalId>"
+    );
+    let choose = |id: &str| TemplateOptions {
+        pipeline: Some(id.into()),
+        ..options(&[])
+    };
+    let second = parse_document_with("t.yaml", TWO_PIPELINES, true, &choose("Second")).unwrap();
+    assert_eq!(second.pipeline.name, "second");
+    let problems: Vec<String> = second.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        problems,
+        [
+            "Resources.Second.Properties.Stages[1].Actions[0].RunOrder: ValidationException: Value '0' at 'stages[1].actions[0].runOrder' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        ]
+    );
+    let error = parse_document_with("t.yaml", TWO_PIPELINES, true, &choose("Third")).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("no AWS::CodePipeline::Pipeline resource 'Third' (it has: First, Second)")
+    );
+}
+
+#[test]
+fn what_cannot_be_resolved_locally_is_reported() {
+    let template = r#"
+Resources:
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      RoleArn: !ImportValue shared-pipeline-role
+      ArtifactStore: {Type: S3, Location: !GetAtt Elsewhere.Bucket}
+      Stages: []
+"#;
+    let error = parse_document_with("t.yaml", template, true, &options(&[])).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "t.yaml: Resources.Pipeline.Properties.ArtifactStore.Location.Fn::GetAtt: 'Elsewhere' is not a resource of the template\n\
+         t.yaml: Resources.Pipeline.Properties.RoleArn.Fn::ImportValue: Fn::ImportValue reads another stack's exports, which do not exist locally; use a parameter instead"
+    );
+    let error = parse_document_with("t.yaml", "Resources:\n  X: !Bogus y\n", true, &options(&[]))
+        .unwrap_err();
+    assert!(error.to_string().contains("unknown tag !Bogus"), "{error}");
+    let error = parse_document_with(
+        "t.yaml",
+        "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n",
+        true,
+        &options(&[]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "t.yaml: Resources: the template has no AWS::CodePipeline::Pipeline resource"
+    );
+}
