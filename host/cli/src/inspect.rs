@@ -1,16 +1,17 @@
 //! `sandpipe validate` and `sandpipe graph`: look at a pipeline without running it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use sandpipe_model::{GraphFormat, LoadError, Problem, load_file, render, validate};
+use sandpipe_model::{GraphFormat, LoadError, Problem, render};
+
+use crate::document::DocumentArgs;
 use serde_json::json;
 
 #[derive(Args)]
 pub struct ValidateArgs {
-    /// The pipeline file (.json, .yaml or .yml).
-    file: PathBuf,
+    #[command(flatten)]
+    document: DocumentArgs,
     /// Print the result as JSON, for machines.
     #[arg(long)]
     json: bool,
@@ -28,44 +29,51 @@ enum Format {
 
 #[derive(Args)]
 pub struct GraphArgs {
-    /// The pipeline file (.json, .yaml or .yml).
-    file: PathBuf,
+    #[command(flatten)]
+    document: DocumentArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
 
-/// A load failure as a problem: where it is and what kind, as the service would say.
-fn load_problem(error: &LoadError) -> Problem {
+/// A load failure as problems: where and what kind, as the service would say.
+fn load_problems(error: LoadError) -> Vec<Problem> {
+    let problem = |path: String, exception, message| Problem {
+        path,
+        exception,
+        message,
+    };
     match error {
-        LoadError::Shape { path, message, .. } => Problem {
-            path: path.clone(),
-            exception: "ValidationException",
-            message: message.clone(),
-        },
+        LoadError::Shape { path, message, .. } => {
+            vec![problem(path, "ValidationException", message)]
+        }
         LoadError::Syntax {
             line,
             column,
             message,
             format,
             ..
-        } => Problem {
-            path: "$".into(),
-            exception: "SerializationException",
-            message: format!("invalid {format} at line {line}, column {column}: {message}"),
-        },
-        LoadError::Read { error, .. } => Problem {
-            path: "$".into(),
-            exception: "ValidationException",
-            message: format!("cannot read: {error}"),
-        },
+        } => vec![problem(
+            "$".into(),
+            "SerializationException",
+            format!("invalid {format} at line {line}, column {column}: {message}"),
+        )],
+        LoadError::Read { error, .. } => vec![problem(
+            "$".into(),
+            "ValidationException",
+            format!("cannot read: {error}"),
+        )],
+        LoadError::Template { problems, .. } => problems
+            .into_iter()
+            .map(|p| problem(p.path, "ValidationException", p.message))
+            .collect(),
     }
 }
 
 pub fn validate_command(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let file = args.file.display().to_string();
-    let (summary, problems) = match load_file(&args.file) {
+    let file = args.document.file_name();
+    let (summary, problems) = match args.document.load()? {
         Ok(loaded) => {
-            let problems = validate(&loaded.pipeline, loaded.root);
+            let problems = loaded.problems();
             let pipeline = &loaded.pipeline;
             let summary = json!({
                 "name": pipeline.name,
@@ -75,7 +83,7 @@ pub fn validate_command(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             });
             (Some(summary), problems)
         }
-        Err(error) => (None, vec![load_problem(&error)]),
+        Err(error) => (None, load_problems(error)),
     };
     if args.json {
         let report = json!({
@@ -116,7 +124,7 @@ pub fn validate_command(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load_file(&args.file)?;
+    let loaded = args.document.load()??;
     let format = match args.format {
         Format::Text => GraphFormat::Text,
         Format::Mermaid => GraphFormat::Mermaid,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod document;
 mod inspect;
 mod progress;
 mod run;

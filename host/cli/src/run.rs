@@ -1,6 +1,6 @@
 //! `sandpipe run`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,19 +8,16 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sandpipe_engine::{ExecutionStatus, ProviderRegistry, RunError, RunOptions, Runner};
-use sandpipe_model::{ActionTypeId, load_file};
+use sandpipe_model::ActionTypeId;
 use sandpipe_runtime::{ActionEngine, ComponentCache, ExecutionLimits};
 
+use crate::document::DocumentArgs;
 use crate::progress::Progress;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The pipeline file (.json, .yaml or .yml).
-    file: PathBuf,
-
-    /// The pipeline's region: chooses the artifactStores entry.
-    #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
-    region: String,
+    #[command(flatten)]
+    document: DocumentArgs,
 
     /// Stop any action running longer than this (e.g. 30s, 10m), instead of its own timeout.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -49,7 +46,7 @@ pub struct RunArgs {
 }
 
 pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load_file(&args.file)?;
+    let loaded = args.document.load()??;
     let mut providers = ProviderRegistry::builtin();
     for grant in &args.providers {
         let (action_type, file) = grant
@@ -62,14 +59,14 @@ pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let options = RunOptions {
         state_dir: state_dir.to_path_buf(),
-        region: args.region,
+        region: args.document.region.clone(),
         action_timeout: args.action_timeout,
         limits: ExecutionLimits {
             memory_bytes: args.memory_mib << 20,
             ..ExecutionLimits::default()
         },
         keep_work: args.keep_work,
-        source_file: args.file.display().to_string(),
+        source_file: args.document.file_name(),
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

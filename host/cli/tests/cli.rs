@@ -601,3 +601,58 @@ fn graph_draws_text_mermaid_and_dot() {
     let output = ws.fails(&["graph", "missing.yaml"]);
     assert!(output.contains("missing.yaml: cannot read"), "{output}");
 }
+
+#[test]
+fn a_cloudformation_template_runs_end_to_end() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("file", "from a template\n");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket/file"]);
+    let template = r#"
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  TargetKey: {Type: String}
+Resources:
+  Sources: {Type: AWS::S3::Bucket, Properties: {BucketName: source-bucket}}
+  Target: {Type: AWS::S3::Bucket, Properties: {BucketName: target-bucket}}
+  Artifacts: {Type: AWS::S3::Bucket, Properties: {BucketName: !Sub "artifact-store-${Suffix}"}}
+  Role: {Type: AWS::IAM::Role}
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      Name: !Sub "${AWS::StackName}-copy"
+      RoleArn: !GetAtt Role.Arn
+      ArtifactStore: {Type: S3, Location: !Ref Artifacts}
+      Stages:
+        - Name: Source
+          Actions:
+            - Name: Fetch
+              ActionTypeId: {Category: Source, Owner: AWS, Provider: S3, Version: 1}
+              Configuration: {S3Bucket: !Ref Sources, S3ObjectKey: file, PollForSourceChanges: false}
+              OutputArtifacts: [{Name: Copied}]
+        - Name: Deploy
+          Actions:
+            - Name: Put
+              ActionTypeId: {Category: Deploy, Owner: AWS, Provider: S3, Version: 1}
+              Configuration: {BucketName: !Ref Target, Extract: false, ObjectKey: !Ref TargetKey}
+              InputArtifacts: [{Name: Copied}]
+"#
+    .replace("${Suffix}", "bucket");
+    let file = ws.write("pipeline.template.yml", template);
+    let output = ws.fails(&["run", file.to_str().unwrap()]);
+    assert!(
+        output.contains("Resources.Pipeline.Properties.Stages[1].Actions[0].Configuration.ObjectKey.Ref: parameter 'TargetKey' has no Default; pass --parameter TargetKey=<value>"),
+        "{output}"
+    );
+    ws.ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--parameter",
+        "TargetKey=copied.txt",
+    ]);
+    assert_eq!(
+        ws.get("s3://target-bucket/copied.txt"),
+        b"from a template\n"
+    );
+    assert_eq!(ws.records()[0]["pipelineName"], "sandpipe-copy");
+}

@@ -15,7 +15,7 @@ use anyhow::Context;
 use sandpipe_model::variables::{CODEPIPELINE_NAMESPACE, PIPELINE_VARIABLES_NAMESPACE};
 use sandpipe_model::{
     ActionDeclaration, ActionTypeId, Category, LoadedPipeline, PipelineDeclaration, Problem, plan,
-    validate, variables,
+    variables,
 };
 use sandpipe_runtime::bindings::{self, ActionType};
 use sandpipe_runtime::{
@@ -155,16 +155,11 @@ impl Runner {
     async fn prepare(&self, loaded: &LoadedPipeline) -> Result<Prepared, RunError> {
         let pipeline = &loaded.pipeline;
         let file = self.options.source_file.clone();
-        let mut problems = validate(pipeline, loaded.root);
-        let prefix = if loaded.root.is_empty() {
-            String::new()
-        } else {
-            format!("{}.", loaded.root)
-        };
+        let mut problems = loaded.problems();
         let mut wasm = HashMap::new();
         for (s, stage) in pipeline.stages.iter().enumerate() {
             for (a, action) in stage.actions.iter().enumerate() {
-                let path = format!("{prefix}stages[{s}].actions[{a}].actionTypeId");
+                let path = loaded.document_path(&format!("stages[{s}].actions[{a}].actionTypeId"));
                 match self.providers.component(&action.action_type_id) {
                     Some(component) => {
                         wasm.insert((s, a), component);
@@ -193,7 +188,8 @@ impl Runner {
             .artifact_store_for(&self.options.region)
             .with_context(|| {
                 format!(
-                    "{file}: {prefix}artifactStores: no artifact store for region {}",
+                    "{file}: {}: no artifact store for region {}",
+                    loaded.document_path("artifactStores"),
                     self.options.region
                 )
             })?
@@ -202,9 +198,9 @@ impl Runner {
         // The artifact bucket is infrastructure CodePipeline users create beside the pipeline
         // (the seed templates do); create it rather than fail on a fresh state directory.
         if self.s3.bucket_info(&bucket).is_err() {
-            self.s3
-                .create_bucket(&bucket)
-                .with_context(|| format!("{file}: {prefix}artifactStore.location"))?;
+            self.s3.create_bucket(&bucket).with_context(|| {
+                format!("{file}: {}", loaded.document_path("artifactStore.location"))
+            })?;
         }
 
         // One load per action type; the engine itself keeps compiled components by digest.

@@ -73,7 +73,7 @@ pub fn convert(
         .map(|(id, _)| id)
         .collect();
     let logical_id = match (&options.pipeline, pipelines.as_slice()) {
-        (Some(wanted), _) if pipelines.iter().any(|id| *id == wanted) => wanted.clone(),
+        (Some(wanted), _) if pipelines.contains(&wanted) => wanted.clone(),
         (Some(wanted), _) => {
             return Err(problem(
                 "Resources",

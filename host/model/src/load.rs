@@ -58,13 +58,22 @@ pub struct TemplateSource {
 impl LoadedPipeline {
     /// Every validation problem, with paths into the document the pipeline came from.
     pub fn problems(&self) -> Vec<Problem> {
-        let mut problems = validate(&self.pipeline, self.root);
-        if let Some(template) = &self.template {
-            for problem in &mut problems {
-                problem.path = cloudformation::template_path(&template.logical_id, &problem.path);
-            }
+        let mut problems = validate(&self.pipeline, "");
+        for problem in &mut problems {
+            problem.path = self.document_path(&problem.path);
         }
         problems
+    }
+
+    /// Where a path of the declaration (`stages[1].actions[0]`) is in the document.
+    pub fn document_path(&self, declaration_path: &str) -> String {
+        match (&self.template, self.root) {
+            (Some(template), _) => {
+                cloudformation::template_path(&template.logical_id, declaration_path)
+            }
+            (None, "") => declaration_path.to_string(),
+            (None, root) => format!("{root}.{declaration_path}"),
+        }
     }
 }
 
