@@ -282,6 +282,9 @@ struct Resolver<'a> {
     template: &'a Value,
     options: &'a TemplateOptions,
     problems: Vec<TemplateProblem>,
+    /// Conditions and resource names being resolved, to refuse cycles rather than recurse
+    /// forever.
+    resolving: Vec<String>,
 }
 
 impl<'a> Resolver<'a> {
@@ -290,6 +293,7 @@ impl<'a> Resolver<'a> {
             template,
             options,
             problems: Vec::new(),
+            resolving: Vec::new(),
         }
     }
 
@@ -528,6 +532,23 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Run `work` unless `key` is already being resolved further up.
+    fn guarded<T>(
+        &mut self,
+        key: String,
+        path: &str,
+        work: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<T> {
+        if self.resolving.contains(&key) {
+            self.fail(path, format!("{key} refers to itself"));
+            return None;
+        }
+        self.resolving.push(key);
+        let result = work(self);
+        self.resolving.pop();
+        result
+    }
+
     fn condition(&mut self, name: &str, path: &str) -> Option<bool> {
         let definition = self
             .template
@@ -535,7 +556,9 @@ impl<'a> Resolver<'a> {
             .and_then(|c| c.get(name))
             .cloned();
         match definition {
-            Some(definition) => self.evaluate(&definition, path),
+            Some(definition) => self.guarded(format!("condition '{name}'"), path, |this| {
+                this.evaluate(&definition, path)
+            }),
             None => {
                 self.fail(path, format!("the template has no condition '{name}'"));
                 None
@@ -671,13 +694,12 @@ impl<'a> Resolver<'a> {
             .and_then(|r| r.get("Properties"))
             .and_then(|p| p.get(name_property))
             .cloned();
-        if let Some(explicit) = explicit
-            && let Some(name) = self.resolve_text(
-                &explicit,
-                &format!("Resources.{logical_id}.Properties.{name_property}"),
-            )
-        {
-            return name;
+        if let Some(explicit) = explicit {
+            let at = format!("Resources.{logical_id}.Properties.{name_property}");
+            let key = format!("the name of resource '{logical_id}'");
+            if let Some(name) = self.guarded(key, &at, |this| this.resolve_text(&explicit, &at)) {
+                return name;
+            }
         }
         if resource_type == "AWS::S3::Bucket" {
             logical_id.to_ascii_lowercase()

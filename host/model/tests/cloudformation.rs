@@ -221,3 +221,32 @@ Resources:
         "t.yaml: Resources: the template has no AWS::CodePipeline::Pipeline resource"
     );
 }
+
+#[test]
+fn self_references_are_reported_not_followed() {
+    let template = r#"
+Conditions:
+  Loop: !Condition Loop
+Resources:
+  Bucket: {Type: AWS::S3::Bucket, Properties: {BucketName: !Ref Bucket}}
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      Name: !If [Loop, a, b]
+      ArtifactStore: {Type: S3, Location: !Ref Bucket}
+"#;
+    let error = parse_document_with("t.yaml", template, true, &options(&[])).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(
+            "Resources.Bucket.Properties.BucketName: the name of resource 'Bucket' refers to itself"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Resources.Pipeline.Properties.Name.Fn::If: condition 'Loop' refers to itself"
+        ),
+        "{text}"
+    );
+}
