@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod document;
+mod history;
 mod inspect;
 mod progress;
 mod run;
@@ -38,6 +39,13 @@ enum Command {
     Validate(inspect::ValidateArgs),
     /// Draw a pipeline: stages, runOrder groups and artifact flow (text, Mermaid or DOT).
     Graph(inspect::GraphArgs),
+    /// Executions of pipelines: list them, or show one in full.
+    Executions {
+        #[command(subcommand)]
+        command: history::ExecutionsCommand,
+    },
+    /// The logs of an execution's actions.
+    Logs(history::LogsArgs),
     /// S3 high-level commands on the embedded store (like `aws s3`).
     S3 {
         #[command(subcommand)]
@@ -56,6 +64,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.state_dir, args),
         Command::Validate(args) => inspect::validate_command(args),
         Command::Graph(args) => inspect::graph_command(args),
+        Command::Executions { command } => history::executions(&cli.state_dir, command),
+        Command::Logs(args) => history::logs(&cli.state_dir, args),
         Command::S3 { command } => s3::s3(&cli.state_dir, command),
         Command::S3api { command } => s3::s3api(&cli.state_dir, command),
     };

@@ -3,15 +3,14 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use sandpipe_engine::record::{ActionRecord, ActionStatus, ExecutionRecord};
 use sandpipe_engine::{RunEvent, RunObserver};
 use sandpipe_runtime::{ActionEvent, LogLevel};
+use sandpipe_state::{ActionRecord, ActionStatus, ExecutionRecord, ExecutionSummary};
 
 pub struct Progress {
     live: Option<Live>,
@@ -40,46 +39,129 @@ impl Progress {
         }
     }
 
-    /// The table of every action and how it ended.
-    pub fn summary(&self, record: &ExecutionRecord, record_path: &Path) {
-        let mut table = Table::new();
-        table
-            .load_style(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_header([
-                "Stage", "Action", "Provider", "Status", "Duration", "Details",
-            ]);
-        if !std::io::stdout().is_terminal() {
-            table.force_no_tty().set_width(160);
-        }
-        for stage in &record.stages {
-            for action in &stage.actions {
-                let status = format!("{:?}", action.status);
-                let color = match action.status {
-                    ActionStatus::Succeeded => Color::Green,
-                    ActionStatus::Failed => Color::Red,
-                    _ => Color::Grey,
-                };
-                table.add_row(vec![
-                    Cell::new(&stage.name),
-                    Cell::new(&action.name),
-                    Cell::new(&action.action_type),
-                    Cell::new(status).fg(color),
-                    Cell::new(duration(action).map(format_duration).unwrap_or_default()),
-                    Cell::new(details(action)),
-                ]);
-            }
-        }
-        println!("{table}");
-        let total = elapsed(&record.start_time, record.end_time.as_deref())
-            .map(format_duration)
-            .unwrap_or_default();
+    /// The table of every action and how it ended, and where to look further.
+    pub fn summary(&self, record: &ExecutionRecord) {
+        print_execution_table(record);
         println!(
-            "Execution {} {:?} in {total}. Record: {}",
+            "Execution {} {:?} in {}. Details: sandpipe executions show {}",
             record.pipeline_execution_id,
             record.status,
-            record_path.display()
+            elapsed(&record.start_time, record.end_time.as_deref())
+                .map(format_duration)
+                .unwrap_or_default(),
+            record.pipeline_execution_id
         );
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    if !std::io::stdout().is_terminal() {
+        table.force_no_tty().set_width(160);
+    }
+    table
+}
+
+fn print_execution_table(record: &ExecutionRecord) {
+    let mut table = table(&[
+        "Stage", "Action", "Provider", "Status", "Duration", "Details",
+    ]);
+    for stage in &record.stages {
+        for action in &stage.actions {
+            let color = match action.status {
+                ActionStatus::Succeeded => Color::Green,
+                ActionStatus::Failed => Color::Red,
+                _ => Color::Grey,
+            };
+            table.add_row(vec![
+                Cell::new(&stage.name),
+                Cell::new(&action.name),
+                Cell::new(&action.action_type),
+                Cell::new(format!("{:?}", action.status)).fg(color),
+                Cell::new(duration(action).map(format_duration).unwrap_or_default()),
+                Cell::new(details(action)),
+            ]);
+        }
+    }
+    println!("{table}");
+}
+
+/// `sandpipe executions list`.
+pub fn print_execution_list(executions: &[ExecutionSummary]) {
+    let mut table = table(&[
+        "Execution",
+        "Pipeline",
+        "Version",
+        "Status",
+        "Started",
+        "Duration",
+        "Summary",
+    ]);
+    for execution in executions {
+        table.add_row(vec![
+            Cell::new(&execution.id),
+            Cell::new(&execution.pipeline),
+            Cell::new(execution.pipeline_version),
+            Cell::new(format!("{:?}", execution.status)),
+            Cell::new(
+                execution
+                    .start_time
+                    .get(..19)
+                    .unwrap_or(&execution.start_time)
+                    .replace('T', " "),
+            ),
+            Cell::new(
+                elapsed(&execution.start_time, execution.end_time.as_deref())
+                    .map(format_duration)
+                    .unwrap_or_default(),
+            ),
+            Cell::new(execution.status_summary.as_deref().unwrap_or_default()),
+        ]);
+    }
+    println!("{table}");
+}
+
+/// `sandpipe executions show`: the table, then each action's configuration, variables and
+/// artifacts.
+pub fn print_execution(record: &ExecutionRecord) {
+    println!(
+        "Execution {} of pipeline {}: {:?}{}",
+        record.pipeline_execution_id,
+        record.pipeline_name,
+        record.status,
+        record
+            .status_summary
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
+    );
+    print_execution_table(record);
+    for stage in &record.stages {
+        for action in stage.actions.iter().filter(|a| a.start_time.is_some()) {
+            println!("{}/{} ({})", stage.name, action.name, action.action_type);
+            for (key, value) in &action.resolved_configuration {
+                println!("  configuration {key} = {value}");
+            }
+            for artifact in &action.input_artifacts {
+                println!(
+                    "  input  {} sha256:{} s3://{}/{}",
+                    artifact.name, artifact.sha256, artifact.bucket, artifact.key
+                );
+            }
+            for artifact in &action.output_artifacts {
+                println!(
+                    "  output {} sha256:{} s3://{}/{}",
+                    artifact.name, artifact.sha256, artifact.bucket, artifact.key
+                );
+            }
+            for (name, value) in &action.output_variables {
+                println!("  variable {name} = {value}");
+            }
+        }
     }
 }
 

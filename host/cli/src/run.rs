@@ -92,11 +92,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
             }
             Err(RunError::Other(error)) => return Err(error),
         };
-        let record_path = runner
-            .records()
-            .execution_dir(&record.pipeline_execution_id)
-            .join("record.json");
-        progress.summary(&record, &record_path);
+        progress.summary(&record);
         Ok(if record.status == ExecutionStatus::Succeeded {
             ExitCode::SUCCESS
         } else {

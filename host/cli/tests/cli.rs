@@ -94,19 +94,18 @@ impl Workspace {
         self.ok(&["s3", "ls", url, "--recursive"])
     }
 
+    /// Every execution's record, oldest first, as `sandpipe executions show --json` gives it.
     fn records(&self) -> Vec<serde_json::Value> {
-        let dir = self.path(".sandpipe/executions");
-        let mut records: Vec<serde_json::Value> = std::fs::read_dir(dir)
-            .unwrap()
+        let list: Vec<serde_json::Value> =
+            serde_json::from_str(&self.ok(&["executions", "list", "--json", "--limit", "1000"]))
+                .unwrap();
+        list.iter()
+            .rev()
             .map(|e| {
-                serde_json::from_slice(
-                    &std::fs::read(e.unwrap().path().join("record.json")).unwrap(),
-                )
-                .unwrap()
+                let id = e["pipelineExecutionId"].as_str().unwrap();
+                serde_json::from_str(&self.ok(&["executions", "show", id, "--json"])).unwrap()
             })
-            .collect();
-        records.sort_by_key(|r| r["startTime"].as_str().unwrap().to_string());
-        records
+            .collect()
     }
 }
 
@@ -492,7 +491,7 @@ fn structural_problems_are_all_reported_with_paths() {
         ]
         .map(|l| l.replace("bad.json", file.to_str().unwrap()))
     );
-    assert!(!ws.path(".sandpipe/executions").exists());
+    assert_eq!(ws.records(), Vec::<serde_json::Value>::new());
 }
 
 #[test]
@@ -655,4 +654,79 @@ Resources:
         b"from a template\n"
     );
     assert_eq!(ws.records()[0]["pipelineName"], "sandpipe-copy");
+}
+
+#[test]
+fn a_killed_run_is_ended_with_a_reason_and_logs_are_kept() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let file = ws.write("pipeline.json", build_pipeline(r#"{"Mode":"loop"}"#));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--provider",
+            &probe_grant(),
+            "--plain",
+        ])
+        .current_dir(ws.dir.path())
+        .env_remove("SANDPIPE_STATE_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the looping build action is running, then kill the process outright.
+    let started = std::time::Instant::now();
+    loop {
+        let records = ws.records();
+        if records
+            .first()
+            .is_some_and(|r| r["stages"][1]["actions"][0]["status"] == "InProgress")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the build never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let record = &ws.records()[0];
+    assert_eq!(record["status"], "Failed");
+    let reason = record["statusSummary"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the sandpipe process running this execution (pid "),
+        "{reason}"
+    );
+    assert_eq!(record["stages"][0]["actions"][0]["status"], "Succeeded");
+    assert_eq!(record["stages"][1]["status"], "Failed");
+    assert_eq!(record["stages"][1]["actions"][0]["status"], "Failed");
+    assert_eq!(
+        record["stages"][1]["actions"][0]["error"]["message"],
+        reason
+    );
+    assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");
+
+    let id = record["pipelineExecutionId"].as_str().unwrap();
+    let list = ws.ok(&["executions", "list"]);
+    assert!(list.contains(id) && list.contains("Failed"), "{list}");
+    let logs = ws.ok(&["logs", &id[..8], "--action", "Source/Fetch"]);
+    assert!(
+        logs.contains("fetched s3://source-bucket/src.zip"),
+        "{logs}"
+    );
+    let all = ws.ok(&["logs", id]);
+    assert!(all.contains("==> Source/Fetch <=="), "{all}");
+    let output = ws.fails(&["logs", id, "--action", "Nope"]);
+    assert!(output.contains("has no action 'Nope'"), "{output}");
+    let shown = ws.ok(&["executions", "show", id]);
+    assert!(
+        shown.contains("configuration S3ObjectKey = src.zip"),
+        "{shown}"
+    );
 }

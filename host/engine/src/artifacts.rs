@@ -15,7 +15,7 @@ use sandpipe_store::archive::{self, Limits};
 use sandpipe_store::{LocalS3, PutOptions};
 use sha2::{Digest, Sha256};
 
-use crate::record::{ArtifactFormat, ArtifactRecord};
+use sandpipe_state::record::{ArtifactFormat, ArtifactRecord};
 
 pub struct ArtifactStore {
     s3: Arc<LocalS3>,

@@ -2,7 +2,7 @@
 
 use sandpipe_runtime::ActionEvent;
 
-use crate::record::{ActionRecord, ExecutionRecord, StageStatus};
+use sandpipe_state::record::{ActionRecord, ExecutionRecord, StageStatus};
 
 #[derive(Debug, Clone)]
 pub enum RunEvent {

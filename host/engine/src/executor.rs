@@ -28,9 +28,9 @@ use sandpipe_store::archive::Limits;
 use crate::artifacts::ArtifactStore;
 use crate::events::{RunEvent, RunObserver};
 use crate::providers::ProviderRegistry;
-use crate::record::{
+use sandpipe_state::{
     ActionRecord, ActionStatus, ArtifactRecord, ErrorDetails, ExecutionRecord, ExecutionStatus,
-    RecordStore, StageRecord, StageStatus,
+    Owner, StageRecord, StageStatus, StateStore,
 };
 
 pub struct RunOptions {
@@ -59,11 +59,17 @@ pub enum RunError {
     Other(#[from] anyhow::Error),
 }
 
+impl From<sandpipe_state::StateError> for RunError {
+    fn from(error: sandpipe_state::StateError) -> Self {
+        RunError::Other(error.into())
+    }
+}
+
 pub struct Runner {
     engine: Arc<ActionEngine>,
     providers: ProviderRegistry,
     s3: Arc<LocalS3>,
-    records: RecordStore,
+    state: StateStore,
     options: RunOptions,
 }
 
@@ -97,13 +103,18 @@ impl Runner {
             engine,
             providers,
             s3,
-            records: RecordStore::new(&options.state_dir),
+            state: StateStore::open(&options.state_dir)?,
             options,
         })
     }
 
-    pub fn records(&self) -> &RecordStore {
-        &self.records
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
+    /// Where an execution's logs live.
+    pub fn execution_dir(&self, id: &str) -> std::path::PathBuf {
+        self.options.state_dir.join("executions").join(id)
     }
 
     /// Check everything, then run the pipeline to its end.
@@ -115,11 +126,16 @@ impl Runner {
         let prepared = self.prepare(loaded).await?;
         let pipeline = &loaded.pipeline;
         let file = self.options.source_file.clone();
+        // Executions a killed process left behind end now, with a reason.
+        self.state.recover()?;
+        let declaration = serde_json::to_string(pipeline).expect("declarations serialize");
+        let version = self
+            .state
+            .register_pipeline(&pipeline.name, &declaration, &file)?;
         let id = uuid::Uuid::new_v4().to_string();
         let record = new_record(pipeline, &id, &file);
-        self.records
-            .save(&record)
-            .context("saving the execution record")?;
+        self.state
+            .create_execution(&record, version, &Owner::current())?;
         let execution = Execution {
             runner: self,
             pipeline,
@@ -232,6 +248,7 @@ fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> Execution
         pipeline_name: pipeline.name.clone(),
         pipeline_execution_id: id.to_string(),
         status: ExecutionStatus::InProgress,
+        status_summary: None,
         source_file: file.to_string(),
         start_time: now(),
         end_time: None,
@@ -266,9 +283,7 @@ fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> Execution
     }
 }
 
-fn now() -> String {
-    sandpipe_store::s3::now()
-}
+use sandpipe_state::now;
 
 impl Execution<'_> {
     async fn run(&self) -> ExecutionRecord {
@@ -276,7 +291,7 @@ impl Execution<'_> {
         for stage_plan in plan(self.pipeline).stages {
             let s = stage_plan.stage;
             let stage_name = self.pipeline.stages[s].name.clone();
-            self.update(|record| record.stages[s].status = StageStatus::InProgress);
+            self.update_stage(s, |stage| stage.status = StageStatus::InProgress);
             self.observer.on_event(RunEvent::StageStarted {
                 stage: stage_name.clone(),
             });
@@ -294,7 +309,7 @@ impl Execution<'_> {
             } else {
                 StageStatus::Failed
             };
-            self.update(|record| record.stages[s].status = status);
+            self.update_stage(s, |stage| stage.status = status);
             self.observer.on_event(RunEvent::StageFinished {
                 stage: stage_name,
                 status,
@@ -304,7 +319,7 @@ impl Execution<'_> {
                 break;
             }
         }
-        self.update(|record| {
+        self.update_execution(|record| {
             record.status = if succeeded {
                 ExecutionStatus::Succeeded
             } else {
@@ -315,13 +330,38 @@ impl Execution<'_> {
         self.record.lock().unwrap().clone()
     }
 
-    /// Change the record and persist it. A record that cannot be written is reported once
-    /// per change on stderr; the run itself goes on.
-    fn update(&self, change: impl FnOnce(&mut ExecutionRecord)) {
+    /// Change the execution's own status and persist it.
+    fn update_execution(&self, change: impl FnOnce(&mut ExecutionRecord)) {
         let mut record = self.record.lock().unwrap();
         change(&mut record);
-        if let Err(e) = self.runner.records.save(&record) {
-            eprintln!("sandpipe: cannot save the execution record: {e}");
+        self.persisted(self.runner.state.save_execution_status(&record));
+    }
+
+    fn update_stage(&self, s: usize, change: impl FnOnce(&mut StageRecord)) {
+        let mut record = self.record.lock().unwrap();
+        change(&mut record.stages[s]);
+        self.persisted(self.runner.state.save_stage(&self.id, s, &record.stages[s]));
+    }
+
+    /// Change one action's record, persist it, and return it.
+    fn update_action(
+        &self,
+        s: usize,
+        a: usize,
+        change: impl FnOnce(&mut ActionRecord),
+    ) -> ActionRecord {
+        let mut record = self.record.lock().unwrap();
+        let action = record.action_mut(s, a);
+        change(action);
+        let action = action.clone();
+        self.persisted(self.runner.state.save_action(&self.id, s, a, &action));
+        action
+    }
+
+    /// A change that cannot be stored is reported on stderr; the run itself goes on.
+    fn persisted(&self, result: Result<(), sandpipe_state::StateError>) {
+        if let Err(e) = result {
+            eprintln!("sandpipe: cannot save execution state: {e}");
         }
     }
 
@@ -330,9 +370,8 @@ impl Execution<'_> {
         let stage = &self.pipeline.stages[s];
         let action = &stage.actions[a];
         let log_name = format!("logs/{s:02}-{a:02}.log");
-        let log_path = self.runner.records.execution_dir(&self.id).join(&log_name);
-        self.update(|record| {
-            let entry = record.action_mut(s, a);
+        let log_path = self.runner.execution_dir(&self.id).join(&log_name);
+        self.update_action(s, a, |entry| {
             entry.status = ActionStatus::InProgress;
             entry.start_time = Some(now());
             entry.log_file = Some(log_name.clone());
@@ -363,9 +402,7 @@ impl Execution<'_> {
     }
 
     fn finish(&self, s: usize, a: usize, result: Result<Completed, ActionFailure>) -> ActionRecord {
-        let mut finished = None;
-        self.update(|record| {
-            let entry = record.action_mut(s, a);
+        self.update_action(s, a, |entry| {
             entry.end_time = Some(now());
             match result {
                 Ok(completed) => {
@@ -385,9 +422,7 @@ impl Execution<'_> {
                     });
                 }
             }
-            finished = Some(entry.clone());
-        });
-        finished.expect("the update ran")
+        })
     }
 
     async fn execute(
@@ -400,8 +435,8 @@ impl Execution<'_> {
         let stage = &self.pipeline.stages[s];
         let action = &stage.actions[a];
         let configuration = self.resolve_configuration(action)?;
-        self.update(|record| {
-            record.action_mut(s, a).resolved_configuration = configuration.clone()
+        self.update_action(s, a, |entry| {
+            entry.resolved_configuration = configuration.clone()
         });
 
         let mut sandbox = Sandbox::create(work).map_err(system_failure("creating the sandbox"))?;
@@ -439,7 +474,7 @@ impl Execution<'_> {
             });
             input_records.push(stored);
         }
-        self.update(|record| record.action_mut(s, a).input_artifacts = input_records);
+        self.update_action(s, a, |entry| entry.input_artifacts = input_records);
         let mut outputs = Vec::new();
         for output in &action.output_artifacts {
             sandbox

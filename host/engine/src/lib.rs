@@ -5,9 +5,11 @@ pub mod artifacts;
 pub mod events;
 pub mod executor;
 pub mod providers;
-pub mod record;
 
 pub use events::{NoObserver, RunEvent, RunObserver};
 pub use executor::{RunError, RunOptions, Runner, failure_code};
 pub use providers::ProviderRegistry;
-pub use record::{ActionStatus, ExecutionRecord, ExecutionStatus, RecordStore, StageStatus};
+pub use sandpipe_state::{ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus, StateStore};
+
+/// The record types, where they used to live.
+pub use sandpipe_state::record;

@@ -1,34 +1,41 @@
 //! The record of one pipeline execution: every action's status, times, configuration,
-//! output variables and artifact digests. Rewritten atomically on every change, so a crash
-//! leaves the last consistent state on disk.
+//! output variables and artifact digests.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// PipelineExecution.status, as the API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExecutionStatus {
+    Cancelled,
     InProgress,
+    Stopped,
+    Stopping,
     Succeeded,
+    Superseded,
     Failed,
 }
 
+/// StageExecution.status, plus NotStarted for a stage the execution has not reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StageStatus {
-    /// Not reached (an earlier stage failed).
     NotStarted,
+    Cancelled,
     InProgress,
-    Succeeded,
     Failed,
+    Stopped,
+    Stopping,
+    Succeeded,
+    Skipped,
 }
 
+/// ActionExecution.status, plus NotStarted for an action the execution has not reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActionStatus {
-    /// Not reached (an earlier runOrder group or stage failed).
     NotStarted,
     InProgress,
+    Abandoned,
     Succeeded,
     Failed,
 }
@@ -39,6 +46,9 @@ pub struct ExecutionRecord {
     pub pipeline_name: String,
     pub pipeline_execution_id: String,
     pub status: ExecutionStatus,
+    /// Why the execution ended as it did, when that is not an action's own failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_summary: Option<String>,
     /// The file the declaration came from.
     pub source_file: String,
     pub start_time: String,
@@ -122,39 +132,5 @@ pub enum ArtifactFormat {
 impl ExecutionRecord {
     pub fn action_mut(&mut self, stage: usize, action: usize) -> &mut ActionRecord {
         &mut self.stages[stage].actions[action]
-    }
-}
-
-/// Where execution records and logs live: `<state>/executions/<id>/`.
-pub struct RecordStore {
-    root: PathBuf,
-}
-
-impl RecordStore {
-    pub fn new(state_dir: &Path) -> Self {
-        RecordStore {
-            root: state_dir.join("executions"),
-        }
-    }
-
-    pub fn execution_dir(&self, id: &str) -> PathBuf {
-        self.root.join(id)
-    }
-
-    pub fn save(&self, record: &ExecutionRecord) -> std::io::Result<()> {
-        let dir = self.execution_dir(&record.pipeline_execution_id);
-        std::fs::create_dir_all(&dir)?;
-        let bytes = serde_json::to_vec_pretty(record).expect("records always serialize");
-        let tmp = dir.join("record.json.tmp");
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(tmp, dir.join("record.json"))
-    }
-
-    pub fn load(&self, id: &str) -> anyhow::Result<ExecutionRecord> {
-        let path = self.execution_dir(id).join("record.json");
-        let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 }

@@ -1,0 +1,154 @@
+//! `sandpipe executions list|show` and `sandpipe logs`: what ran, how it ended, what it said.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use sandpipe_state::{ExecutionStatus, StateStore};
+
+use crate::progress;
+
+#[derive(Subcommand)]
+pub enum ExecutionsCommand {
+    /// Executions, newest first.
+    List {
+        /// Only this pipeline's executions.
+        #[arg(long)]
+        pipeline: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One execution: every action's status, times, configuration, variables and artifacts.
+    Show {
+        /// An execution id, or a unique prefix of one.
+        execution: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// An execution id, or a unique prefix of one.
+    execution: String,
+    /// Only this action's log (its name, or Stage/Action).
+    #[arg(long)]
+    action: Option<String>,
+    /// Keep printing new lines until the execution ends.
+    #[arg(long)]
+    follow: bool,
+}
+
+fn open(state_dir: &Path) -> anyhow::Result<StateStore> {
+    let state = StateStore::open(state_dir)?;
+    state.recover()?;
+    Ok(state)
+}
+
+pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Result<ExitCode> {
+    let state = open(state_dir)?;
+    match command {
+        ExecutionsCommand::List {
+            pipeline,
+            limit,
+            json,
+        } => {
+            let executions = state.list_executions(pipeline.as_deref(), limit)?;
+            if json {
+                let list: Vec<_> = executions
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "pipelineExecutionId": e.id,
+                            "pipelineName": e.pipeline,
+                            "pipelineVersion": e.pipeline_version,
+                            "status": e.status,
+                            "statusSummary": e.status_summary,
+                            "startTime": e.start_time,
+                            "endTime": e.end_time,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                progress::print_execution_list(&executions);
+            }
+        }
+        ExecutionsCommand::Show { execution, json } => {
+            let record = state.execution(&execution)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                progress::print_execution(&record);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
+    let state = open(state_dir)?;
+    let mut record = state.execution(&args.execution)?;
+    let dir = state_dir
+        .join("executions")
+        .join(&record.pipeline_execution_id);
+    let wanted = |stage: &str, action: &str| match &args.action {
+        None => true,
+        Some(name) => name == action || *name == format!("{stage}/{action}"),
+    };
+    if args.action.is_some()
+        && !record
+            .stages
+            .iter()
+            .any(|s| s.actions.iter().any(|a| wanted(&s.name, &a.name)))
+    {
+        anyhow::bail!(
+            "execution {} has no action '{}'",
+            record.pipeline_execution_id,
+            args.action.unwrap_or_default()
+        );
+    }
+    // How far each log has been printed, so --follow prints only what is new.
+    let mut printed: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut out = std::io::stdout().lock();
+    loop {
+        for stage in &record.stages {
+            for action in &stage.actions {
+                let Some(log) = &action.log_file else {
+                    continue;
+                };
+                if !wanted(&stage.name, &action.name) {
+                    continue;
+                }
+                let offset = printed.entry(log.clone()).or_insert(0);
+                let Ok(mut file) = std::fs::File::open(dir.join(log)) else {
+                    continue;
+                };
+                if *offset == 0 && args.action.is_none() {
+                    writeln!(out, "==> {}/{} <==", stage.name, action.name)?;
+                }
+                file.seek(SeekFrom::Start(*offset))?;
+                let mut new = String::new();
+                file.read_to_string(&mut new).context("reading the log")?;
+                *offset += new.len() as u64;
+                out.write_all(new.as_bytes())?;
+            }
+        }
+        out.flush()?;
+        let running = matches!(
+            record.status,
+            ExecutionStatus::InProgress | ExecutionStatus::Stopping
+        );
+        if !args.follow || !running {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        state.recover()?;
+        record = state.execution(&record.pipeline_execution_id)?;
+    }
+}

@@ -1,0 +1,11 @@
+//! What sandpipe remembers between runs: pipelines and their versions, executions, stage and
+//! action executions, in embedded SQLite.
+
+pub mod record;
+pub mod store;
+
+pub use record::{
+    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, ErrorDetails, ExecutionRecord,
+    ExecutionStatus, StageRecord, StageStatus,
+};
+pub use store::{ExecutionSummary, Owner, StateError, StateStore, now};

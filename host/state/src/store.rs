@@ -1,0 +1,654 @@
+//! The state store: embedded SQLite in WAL mode under the state directory.
+//!
+//! Every change is one short transaction, so a process killed at any moment (SIGKILL
+//! included) leaves the database as of its last committed change; SQLite's journal makes
+//! that atomic. Executions remember the process running them (pid and its start time), so
+//! a later process can tell an execution still running elsewhere from one whose process
+//! died, and end the latter instead of leaving it InProgress forever.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::record::{
+    ActionRecord, ActionStatus, ExecutionRecord, ExecutionStatus, StageRecord, StageStatus,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {path}: {error}")]
+    Database {
+        path: String,
+        error: rusqlite::Error,
+    },
+    #[error("no execution '{0}'")]
+    NoSuchExecution(String),
+    #[error("state database {path}: a stored record is unreadable: {error}")]
+    Corrupt { path: String, error: String },
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pipelines (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pipeline_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    declaration TEXT NOT NULL,
+    source_file TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    pipeline_version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_summary TEXT,
+    source_file TEXT NOT NULL,
+    start_time TEXT NOT NULL,
+    end_time TEXT,
+    owner_pid INTEGER,
+    owner_started TEXT
+);
+CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, start_time);
+CREATE TABLE IF NOT EXISTS stage_executions (
+    execution_id TEXT NOT NULL REFERENCES executions (id),
+    stage_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (execution_id, stage_index)
+);
+CREATE TABLE IF NOT EXISTS action_executions (
+    execution_id TEXT NOT NULL REFERENCES executions (id),
+    stage_index INTEGER NOT NULL,
+    action_index INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (execution_id, stage_index, action_index)
+);
+";
+
+/// Which process runs an execution: its pid and the kernel's start time for it, so that a
+/// reused pid is not mistaken for the original process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    pub started: String,
+}
+
+impl Owner {
+    pub fn current() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            pid,
+            started: process_start_time(pid).unwrap_or_default(),
+        }
+    }
+
+    fn is_alive(&self) -> bool {
+        process_start_time(self.pid).is_some_and(|started| started == self.started)
+    }
+}
+
+/// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks since boot.
+fn process_start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses; fields follow its last ')'.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split(' ').nth(19).map(str::to_string)
+}
+
+/// One line of `sandpipe executions list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    pub id: String,
+    pub pipeline: String,
+    pub pipeline_version: u32,
+    pub status: ExecutionStatus,
+    pub status_summary: Option<String>,
+    pub start_time: String,
+    pub end_time: Option<String>,
+}
+
+pub struct StateStore {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+impl StateStore {
+    /// Open (creating if needed) `<state_dir>/state.db`.
+    pub fn open(state_dir: &Path) -> Result<Self> {
+        let path = state_dir.join("state.db");
+        let fail = |error| StateError::Database {
+            path: path.display().to_string(),
+            error,
+        };
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            fail(rusqlite::Error::InvalidPath(
+                format!("{}: {e}", state_dir.display()).into(),
+            ))
+        })?;
+        let connection = Connection::open(&path).map_err(fail)?;
+        connection
+            .busy_timeout(Duration::from_secs(30))
+            .map_err(fail)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(fail)?;
+        connection.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(StateStore {
+            path,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn fail(&self, error: rusqlite::Error) -> StateError {
+        StateError::Database {
+            path: self.path.display().to_string(),
+            error,
+        }
+    }
+
+    /// Record the declaration a run uses; a changed declaration is a new pipeline version,
+    /// as UpdatePipeline makes one. Returns the version.
+    pub fn register_pipeline(
+        &self,
+        name: &str,
+        declaration: &str,
+        source_file: &str,
+    ) -> Result<u32> {
+        let digest = hex::encode(Sha256::digest(declaration.as_bytes()));
+        let now = now();
+        let mut connection = self.connection.lock().unwrap();
+        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
+        let current: Option<(u32, String)> = transaction
+            .query_row(
+                "SELECT version, digest FROM pipelines WHERE name = ?1",
+                [name],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.fail(e))?;
+        let version = match current {
+            Some((version, known)) if known == digest => version,
+            Some((version, _)) => {
+                transaction
+                    .execute("UPDATE pipelines SET version = ?2, digest = ?3, updated = ?4 WHERE name = ?1", params![name, version + 1, digest, now])
+                    .map_err(|e| self.fail(e))?;
+                version + 1
+            }
+            None => {
+                transaction
+                    .execute("INSERT INTO pipelines (name, version, digest, created, updated) VALUES (?1, 1, ?2, ?3, ?3)", params![name, digest, now])
+                    .map_err(|e| self.fail(e))?;
+                1
+            }
+        };
+        transaction
+            .execute(
+                "INSERT OR IGNORE INTO pipeline_versions (name, version, declaration, source_file, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version, declaration, source_file, now],
+            )
+            .map_err(|e| self.fail(e))?;
+        transaction.commit().map_err(|e| self.fail(e))?;
+        Ok(version)
+    }
+
+    /// Store a new execution with all its stages and actions, owned by `owner`.
+    pub fn create_execution(
+        &self,
+        record: &ExecutionRecord,
+        pipeline_version: u32,
+        owner: &Owner,
+    ) -> Result<()> {
+        let mut connection = self.connection.lock().unwrap();
+        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
+        transaction
+            .execute(
+                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    record.pipeline_execution_id,
+                    record.pipeline_name,
+                    pipeline_version,
+                    name_of(&record.status),
+                    record.source_file,
+                    record.start_time,
+                    owner.pid,
+                    owner.started
+                ],
+            )
+            .map_err(|e| self.fail(e))?;
+        for (s, stage) in record.stages.iter().enumerate() {
+            transaction
+                .execute(
+                    "INSERT INTO stage_executions (execution_id, stage_index, name, status) VALUES (?1, ?2, ?3, ?4)",
+                    params![record.pipeline_execution_id, s as i64, stage.name, name_of(&stage.status)],
+                )
+                .map_err(|e| self.fail(e))?;
+            for (a, action) in stage.actions.iter().enumerate() {
+                insert_action(&transaction, &record.pipeline_execution_id, s, a, action)
+                    .map_err(|e| self.fail(e))?;
+            }
+        }
+        transaction.commit().map_err(|e| self.fail(e))
+    }
+
+    pub fn save_execution_status(&self, record: &ExecutionRecord) -> Result<()> {
+        self.connection
+            .lock()
+            .unwrap()
+            .execute(
+                "UPDATE executions SET status = ?2, status_summary = ?3, end_time = ?4 WHERE id = ?1",
+                params![record.pipeline_execution_id, name_of(&record.status), record.status_summary, record.end_time],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    pub fn save_stage(
+        &self,
+        execution_id: &str,
+        stage_index: usize,
+        stage: &StageRecord,
+    ) -> Result<()> {
+        self.connection
+            .lock()
+            .unwrap()
+            .execute(
+                "UPDATE stage_executions SET status = ?3 WHERE execution_id = ?1 AND stage_index = ?2",
+                params![execution_id, stage_index as i64, name_of(&stage.status)],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    pub fn save_action(
+        &self,
+        execution_id: &str,
+        stage_index: usize,
+        action_index: usize,
+        action: &ActionRecord,
+    ) -> Result<()> {
+        let connection = self.connection.lock().unwrap();
+        let record = serde_json::to_string(action).expect("records always serialize");
+        connection
+            .execute(
+                "UPDATE action_executions SET record = ?4, status = ?5
+                 WHERE execution_id = ?1 AND stage_index = ?2 AND action_index = ?3",
+                params![
+                    execution_id,
+                    stage_index as i64,
+                    action_index as i64,
+                    record,
+                    name_of(&action.status)
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The whole record of one execution. `id` may be a unique prefix of an execution id.
+    pub fn execution(&self, id: &str) -> Result<ExecutionRecord> {
+        let connection = self.connection.lock().unwrap();
+        let mut matches = connection
+            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
+            .map_err(|e| self.fail(e))?
+            .query_map([id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(|e| self.fail(e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.fail(e))?;
+        if matches.len() != 1 || id.is_empty() {
+            return Err(StateError::NoSuchExecution(id.to_string()));
+        }
+        let (id, pipeline, status, status_summary, source_file, start_time, end_time) =
+            matches.remove(0);
+        let mut stages: Vec<StageRecord> = connection
+            .prepare("SELECT name, status FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")
+            .map_err(|e| self.fail(e))?
+            .query_map([&id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .map_err(|e| self.fail(e))?
+            .map(|row| {
+                let (name, status) = row.map_err(|e| self.fail(e))?;
+                Ok(StageRecord {
+                    name,
+                    status: self.parse(&status)?,
+                    actions: Vec::new(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let actions = connection
+            .prepare("SELECT stage_index, record FROM action_executions WHERE execution_id = ?1 ORDER BY stage_index, action_index")
+            .map_err(|e| self.fail(e))?
+            .query_map([&id], |row| Ok((row.get::<_, i64>(0)? as usize, row.get::<_, String>(1)?)))
+            .map_err(|e| self.fail(e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.fail(e))?;
+        for (stage_index, record) in actions {
+            let action: ActionRecord =
+                serde_json::from_str(&record).map_err(|e| self.corrupt(e))?;
+            if let Some(stage) = stages.get_mut(stage_index) {
+                stage.actions.push(action);
+            }
+        }
+        Ok(ExecutionRecord {
+            pipeline_name: pipeline,
+            pipeline_execution_id: id,
+            status: self.parse(&status)?,
+            status_summary,
+            source_file,
+            start_time,
+            end_time,
+            stages,
+        })
+    }
+
+    /// Executions, newest first, of one pipeline or all.
+    pub fn list_executions(
+        &self,
+        pipeline: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ExecutionSummary>> {
+        let connection = self.connection.lock().unwrap();
+        let mut statement = connection
+            .prepare(
+                "SELECT id, pipeline, pipeline_version, status, status_summary, start_time, end_time FROM executions
+                 WHERE ?1 IS NULL OR pipeline = ?1 ORDER BY start_time DESC, id LIMIT ?2",
+            )
+            .map_err(|e| self.fail(e))?;
+        let rows = statement
+            .query_map(params![pipeline, limit as i64], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, u32>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(|e| self.fail(e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.fail(e))?;
+        rows.into_iter()
+            .map(
+                |(id, pipeline, pipeline_version, status, status_summary, start_time, end_time)| {
+                    Ok(ExecutionSummary {
+                        id,
+                        pipeline,
+                        pipeline_version,
+                        status: self.parse(&status)?,
+                        status_summary,
+                        start_time,
+                        end_time,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// End every execution whose process died while it was in progress: its running actions
+    /// fail, its stages and itself become Failed with a reason. Returns the ids ended.
+    pub fn recover(&self) -> Result<Vec<String>> {
+        let orphans: Vec<(String, u32, String)> = {
+            let connection = self.connection.lock().unwrap();
+            let mut statement = connection
+                .prepare("SELECT id, owner_pid, owner_started FROM executions WHERE status IN ('InProgress', 'Stopping')")
+                .map_err(|e| self.fail(e))?;
+            statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get::<_, Option<u32>>(1)?.unwrap_or(0),
+                        row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    ))
+                })
+                .map_err(|e| self.fail(e))?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| self.fail(e))?
+        };
+        let mut ended = Vec::new();
+        for (id, pid, started) in orphans {
+            if (Owner { pid, started }).is_alive() {
+                continue;
+            }
+            let reason = format!(
+                "the sandpipe process running this execution (pid {pid}) ended before it finished"
+            );
+            let mut record = self.execution(&id)?;
+            let now = now();
+            for (s, stage) in record.stages.iter_mut().enumerate() {
+                for (a, action) in stage.actions.iter_mut().enumerate() {
+                    if action.status == ActionStatus::InProgress {
+                        action.status = ActionStatus::Failed;
+                        action.end_time = Some(now.clone());
+                        action.error = Some(crate::record::ErrorDetails {
+                            code: "JobFailed".into(),
+                            message: reason.clone(),
+                        });
+                        self.save_action(&id, s, a, action)?;
+                    }
+                }
+                if stage.status == StageStatus::InProgress {
+                    stage.status = StageStatus::Failed;
+                    self.save_stage(&id, s, stage)?;
+                }
+            }
+            record.status = ExecutionStatus::Failed;
+            record.status_summary = Some(reason);
+            record.end_time = Some(now);
+            self.save_execution_status(&record)?;
+            ended.push(id);
+        }
+        Ok(ended)
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
+        serde_json::from_value(serde_json::Value::String(name.to_string()))
+            .map_err(|e| self.corrupt(e))
+    }
+
+    fn corrupt(&self, error: impl std::fmt::Display) -> StateError {
+        StateError::Corrupt {
+            path: self.path.display().to_string(),
+            error: error.to_string(),
+        }
+    }
+}
+
+fn insert_action(
+    transaction: &rusqlite::Transaction<'_>,
+    execution_id: &str,
+    s: usize,
+    a: usize,
+    action: &ActionRecord,
+) -> rusqlite::Result<()> {
+    let record = serde_json::to_string(action).expect("records always serialize");
+    transaction
+        .execute(
+            "INSERT INTO action_executions (execution_id, stage_index, action_index, record, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![execution_id, s as i64, a as i64, record, name_of(&action.status)],
+        )
+        .map(drop)
+}
+
+/// A status enum's name as stored (and as the API spells it).
+fn name_of<T: serde::Serialize>(status: &T) -> String {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => unreachable!("statuses serialize as strings"),
+    }
+}
+
+pub fn now() -> String {
+    format!("{:.3}", jiff::Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ActionRecord, StageRecord};
+    use std::collections::BTreeMap;
+
+    fn record(id: &str) -> ExecutionRecord {
+        let action = |name: &str| ActionRecord {
+            name: name.into(),
+            action_type: "Source/AWS/S3/1".into(),
+            run_order: 1,
+            status: ActionStatus::NotStarted,
+            start_time: None,
+            end_time: None,
+            resolved_configuration: BTreeMap::new(),
+            input_artifacts: Vec::new(),
+            output_artifacts: Vec::new(),
+            output_variables: BTreeMap::new(),
+            summary: None,
+            external_execution_id: None,
+            error: None,
+            log_file: None,
+        };
+        ExecutionRecord {
+            pipeline_name: "p".into(),
+            pipeline_execution_id: id.into(),
+            status: ExecutionStatus::InProgress,
+            status_summary: None,
+            source_file: "p.json".into(),
+            start_time: now(),
+            end_time: None,
+            stages: vec![
+                StageRecord {
+                    name: "Source".into(),
+                    status: StageStatus::NotStarted,
+                    actions: vec![action("A")],
+                },
+                StageRecord {
+                    name: "Deploy".into(),
+                    status: StageStatus::NotStarted,
+                    actions: vec![action("B"), action("C")],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_changed_declaration_is_a_new_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateStore::open(dir.path()).unwrap();
+        assert_eq!(
+            state.register_pipeline("p", "{\"a\":1}", "p.json").unwrap(),
+            1
+        );
+        assert_eq!(
+            state.register_pipeline("p", "{\"a\":1}", "p.json").unwrap(),
+            1
+        );
+        assert_eq!(
+            state.register_pipeline("p", "{\"a\":2}", "p.json").unwrap(),
+            2
+        );
+        assert_eq!(
+            state.register_pipeline("q", "{\"a\":2}", "q.json").unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn records_round_trip_and_update_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateStore::open(dir.path()).unwrap();
+        let mut execution = record("0123-abcd");
+        state
+            .create_execution(&execution, 1, &Owner::current())
+            .unwrap();
+        execution.stages[1].actions[1].status = ActionStatus::Succeeded;
+        execution.stages[1].actions[1]
+            .output_variables
+            .insert("K".into(), "V".into());
+        state
+            .save_action("0123-abcd", 1, 1, &execution.stages[1].actions[1])
+            .unwrap();
+        execution.stages[1].status = StageStatus::Succeeded;
+        state
+            .save_stage("0123-abcd", 1, &execution.stages[1])
+            .unwrap();
+        execution.status = ExecutionStatus::Succeeded;
+        execution.end_time = Some(now());
+        state.save_execution_status(&execution).unwrap();
+        // Reopened, by a unique prefix of the id.
+        let reopened = StateStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.execution("0123").unwrap(), execution);
+        assert!(matches!(
+            reopened.execution("9"),
+            Err(StateError::NoSuchExecution(_))
+        ));
+        assert!(matches!(
+            reopened.execution(""),
+            Err(StateError::NoSuchExecution(_))
+        ));
+        assert!(matches!(
+            reopened.execution("%"),
+            Err(StateError::NoSuchExecution(_))
+        ));
+        let list = reopened.list_executions(Some("p"), 10).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].status, ExecutionStatus::Succeeded);
+    }
+
+    #[test]
+    fn executions_of_dead_processes_end_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateStore::open(dir.path()).unwrap();
+        let mut orphan = record("orphan");
+        orphan.stages[0].status = StageStatus::InProgress;
+        orphan.stages[0].actions[0].status = ActionStatus::InProgress;
+        let dead = Owner {
+            pid: u32::MAX - 1,
+            started: "1".into(),
+        };
+        state.create_execution(&orphan, 1, &dead).unwrap();
+        state
+            .create_execution(&record("alive"), 1, &Owner::current())
+            .unwrap();
+
+        assert_eq!(state.recover().unwrap(), ["orphan"]);
+        let ended = state.execution("orphan").unwrap();
+        assert_eq!(ended.status, ExecutionStatus::Failed);
+        assert!(
+            ended
+                .status_summary
+                .unwrap()
+                .contains("ended before it finished")
+        );
+        assert_eq!(ended.stages[0].status, StageStatus::Failed);
+        assert_eq!(ended.stages[0].actions[0].status, ActionStatus::Failed);
+        assert_eq!(ended.stages[1].actions[0].status, ActionStatus::NotStarted);
+        assert_eq!(
+            state.execution("alive").unwrap().status,
+            ExecutionStatus::InProgress
+        );
+        assert!(state.recover().unwrap().is_empty());
+    }
+}
