@@ -32,6 +32,10 @@ pub struct RunArgs {
     #[arg(long = "provider", value_name = "TYPE=FILE")]
     providers: Vec<String>,
 
+    /// A value for a V2 pipeline variable: NAME=VALUE (repeatable); others take their default.
+    #[arg(long = "variable", value_name = "NAME=VALUE")]
+    variables: Vec<String>,
+
     /// Keep each action's sandbox directory under <state-dir>/work for inspection.
     #[arg(long)]
     keep_work: bool,
@@ -57,7 +61,15 @@ pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--provider '{grant}': {e}"))?;
         providers.grant(&action_type, Path::new(file))?;
     }
+    let mut variables = std::collections::BTreeMap::new();
+    for pair in &args.variables {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--variable '{pair}': expected NAME=VALUE"))?;
+        variables.insert(name.to_string(), value.to_string());
+    }
     let options = RunOptions {
+        variables,
         state_dir: state_dir.to_path_buf(),
         region: args.document.region.clone(),
         action_timeout: args.action_timeout,

@@ -730,3 +730,53 @@ fn a_killed_run_is_ended_with_a_reason_and_logs_are_kept() {
         "{shown}"
     );
 }
+
+#[test]
+fn pipeline_variables_take_defaults_and_overrides() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("file", "vars");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket/file"]);
+    let pipeline = s3_pipeline(
+        "source-bucket",
+        "file",
+        r##"{"BucketName":"target-bucket","Extract":"false","ObjectKey":"#{variables.Env}/#{variables.Name}"}"##,
+    )
+    .replace(r#""name":"site","#, r#""name":"site","pipelineType":"V2","variables":[{"name":"Env","defaultValue":"staging"},{"name":"Name"}],"#);
+    let file = ws.write("pipeline.json", pipeline);
+    let path = file.to_str().unwrap();
+
+    let output = ws.fails(&["run", path]);
+    assert!(
+        output.contains("pipeline.variables[1]: ValidationException: pipeline variable 'Name' has no default value; pass --variable Name=<value>"),
+        "{output}"
+    );
+    let output = ws.fails(&["run", path, "--variable", "Name=a", "--variable", "Nope=x"]);
+    assert!(
+        output.contains(
+            "--variable Nope: ValidationException: pipeline variable 'Nope' is not declared"
+        ),
+        "{output}"
+    );
+
+    ws.ok(&["run", path, "--variable", "Name=app"]);
+    assert_eq!(ws.get("s3://target-bucket/staging/app"), b"vars");
+    ws.ok(&[
+        "run",
+        path,
+        "--variable",
+        "Name=app",
+        "--variable",
+        "Env=prod",
+    ]);
+    assert_eq!(ws.get("s3://target-bucket/prod/app"), b"vars");
+    let records = ws.records();
+    assert_eq!(
+        records[1]["variables"],
+        serde_json::json!({"Env": "prod", "Name": "app"})
+    );
+    assert_eq!(
+        records[1]["stages"][1]["actions"][0]["resolvedConfiguration"]["ObjectKey"],
+        "prod/app"
+    );
+}

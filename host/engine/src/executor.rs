@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub keep_work: bool,
     /// The file the declaration came from, for the record.
     pub source_file: String,
+    /// Values for the pipeline's V2 variables, overriding their defaults.
+    pub variables: BTreeMap<String, String>,
 }
 
 /// Why a run could not start. Every problem found is listed.
@@ -77,6 +79,8 @@ pub struct Runner {
 struct Prepared {
     components: HashMap<(usize, usize), LoadedComponent>,
     bucket: String,
+    /// Every pipeline variable's value for this execution.
+    variables: BTreeMap<String, String>,
 }
 
 /// State shared by the actions of one execution.
@@ -133,7 +137,8 @@ impl Runner {
             .state
             .register_pipeline(&pipeline.name, &declaration, &file)?;
         let id = uuid::Uuid::new_v4().to_string();
-        let record = new_record(pipeline, &id, &file);
+        let mut record = new_record(pipeline, &id, &file);
+        record.variables = prepared.variables;
         self.state
             .create_execution(&record, version, &Owner::current())?;
         let execution = Execution {
@@ -196,6 +201,7 @@ impl Runner {
                 }
             }
         }
+        let variables = self.pipeline_variables(loaded, &mut problems);
         if !problems.is_empty() {
             return Err(RunError::Invalid { file, problems });
         }
@@ -239,7 +245,63 @@ impl Runner {
             components.insert(position, loaded);
         }
 
-        Ok(Prepared { components, bucket })
+        Ok(Prepared {
+            components,
+            bucket,
+            variables,
+        })
+    }
+}
+
+impl Runner {
+    /// The value of every declared pipeline variable: the operator's, else its default, as
+    /// StartPipelineExecution resolves them. Overrides of undeclared variables, empty values
+    /// and variables left without a value are problems.
+    fn pipeline_variables(
+        &self,
+        loaded: &LoadedPipeline,
+        problems: &mut Vec<Problem>,
+    ) -> BTreeMap<String, String> {
+        let declared = &loaded.pipeline.variables;
+        let mut values = BTreeMap::new();
+        for (name, value) in &self.options.variables {
+            if !declared.iter().any(|v| &v.name == name) {
+                problems.push(Problem {
+                    path: format!("--variable {name}"),
+                    exception: "ValidationException",
+                    message: format!(
+                        "pipeline variable '{name}' is not declared in the pipeline's variables"
+                    ),
+                });
+            } else if value.is_empty() || value.chars().count() > 1000 {
+                problems.push(Problem {
+                    path: format!("--variable {name}"),
+                    exception: "ValidationException",
+                    message: "a variable's value is 1 to 1000 characters long".into(),
+                });
+            }
+        }
+        for (v, variable) in declared.iter().enumerate() {
+            match self
+                .options
+                .variables
+                .get(&variable.name)
+                .or(variable.default_value.as_ref())
+            {
+                Some(value) => {
+                    values.insert(variable.name.clone(), value.clone());
+                }
+                None => problems.push(Problem {
+                    path: loaded.document_path(&format!("variables[{v}]")),
+                    exception: "ValidationException",
+                    message: format!(
+                        "pipeline variable '{}' has no default value; pass --variable {}=<value>",
+                        variable.name, variable.name
+                    ),
+                }),
+            }
+        }
+        values
     }
 }
 
@@ -250,6 +312,7 @@ fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> Execution
         status: ExecutionStatus::InProgress,
         status_summary: None,
         source_file: file.to_string(),
+        variables: BTreeMap::new(),
         start_time: now(),
         end_time: None,
         stages: pipeline
@@ -588,16 +651,12 @@ impl Execution<'_> {
         action: &ActionDeclaration,
     ) -> Result<BTreeMap<String, String>, ActionFailure> {
         let namespaces = self.namespaces.lock().unwrap();
+        let variables = self.record.lock().unwrap().variables.clone();
         let lookup = |reference: &variables::VariableReference<'_>| match reference.namespace {
             CODEPIPELINE_NAMESPACE if reference.name == "PipelineExecutionId" => {
                 Some(self.id.clone())
             }
-            PIPELINE_VARIABLES_NAMESPACE => self
-                .pipeline
-                .variables
-                .iter()
-                .find(|v| v.name == reference.name)
-                .and_then(|v| v.default_value.clone()),
+            PIPELINE_VARIABLES_NAMESPACE => variables.get(reference.name).cloned(),
             namespace => namespaces.get(namespace)?.get(reference.name).cloned(),
         };
         action

@@ -51,6 +51,9 @@ pub struct ExecutionRecord {
     pub status_summary: Option<String>,
     /// The file the declaration came from.
     pub source_file: String,
+    /// The V2 pipeline variables this execution runs with (PipelineExecution.variables).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
     pub start_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,

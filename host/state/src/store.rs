@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS executions (
     status TEXT NOT NULL,
     status_summary TEXT,
     source_file TEXT NOT NULL,
+    variables TEXT NOT NULL DEFAULT '{}',
     start_time TEXT NOT NULL,
     end_time TEXT,
     owner_pid INTEGER,
@@ -217,8 +218,8 @@ impl StateStore {
         let transaction = connection.transaction().map_err(|e| self.fail(e))?;
         transaction
             .execute(
-                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     record.pipeline_execution_id,
                     record.pipeline_name,
@@ -227,7 +228,8 @@ impl StateStore {
                     record.source_file,
                     record.start_time,
                     owner.pid,
-                    owner.started
+                    owner.started,
+                    serde_json::to_string(&record.variables).expect("variables serialize")
                 ],
             )
             .map_err(|e| self.fail(e))?;
@@ -304,7 +306,7 @@ impl StateStore {
     pub fn execution(&self, id: &str) -> Result<ExecutionRecord> {
         let connection = self.connection.lock().unwrap();
         let mut matches = connection
-            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
+            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
             .map_err(|e| self.fail(e))?
             .query_map([id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")], |row| {
                 Ok((
@@ -315,6 +317,7 @@ impl StateStore {
                     row.get::<_, String>(4)?,
                     row.get::<_, String>(5)?,
                     row.get::<_, Option<String>>(6)?,
+                    row.get::<_, String>(7)?,
                 ))
             })
             .map_err(|e| self.fail(e))?
@@ -323,7 +326,7 @@ impl StateStore {
         if matches.len() != 1 || id.is_empty() {
             return Err(StateError::NoSuchExecution(id.to_string()));
         }
-        let (id, pipeline, status, status_summary, source_file, start_time, end_time) =
+        let (id, pipeline, status, status_summary, source_file, start_time, end_time, variables) =
             matches.remove(0);
         let mut stages: Vec<StageRecord> = connection
             .prepare("SELECT name, status FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")
@@ -359,6 +362,7 @@ impl StateStore {
             status: self.parse(&status)?,
             status_summary,
             source_file,
+            variables: serde_json::from_str(&variables).map_err(|e| self.corrupt(e))?,
             start_time,
             end_time,
             stages,
@@ -536,6 +540,7 @@ mod tests {
             status: ExecutionStatus::InProgress,
             status_summary: None,
             source_file: "p.json".into(),
+            variables: BTreeMap::from([("Env".to_string(), "prod".to_string())]),
             start_time: now(),
             end_time: None,
             stages: vec![
