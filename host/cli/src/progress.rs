@@ -194,8 +194,8 @@ impl RunObserver for Progress {
                 pipeline,
                 execution_id,
             } => self.line(format!("Pipeline {pipeline}: execution {execution_id}")),
-            RunEvent::StageStarted { stage } => self.line(format!("Stage {stage}")),
-            RunEvent::ActionStarted { stage, action } => match &self.live {
+            RunEvent::StageStarted { stage, .. } => self.line(format!("Stage {stage}")),
+            RunEvent::ActionStarted { stage, action, .. } => match &self.live {
                 Some(live) => {
                     let bar = live.multi.add(ProgressBar::new_spinner());
                     bar.set_style(
@@ -233,7 +233,7 @@ impl RunObserver for Progress {
                 }
                 self.line(format!("  [{stage}/{action}] | {text}"));
             }
-            RunEvent::ActionFinished { stage, record } => {
+            RunEvent::ActionFinished { stage, record, .. } => {
                 let took = duration(&record).map(format_duration).unwrap_or_default();
                 let (mark, text) = match record.status {
                     ActionStatus::Succeeded => ("✔", details(&record)),

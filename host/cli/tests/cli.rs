@@ -780,3 +780,73 @@ fn pipeline_variables_take_defaults_and_overrides() {
         "prod/app"
     );
 }
+
+#[test]
+fn every_state_change_is_journaled_as_an_eventbridge_event() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("file", "events");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket/file"]);
+    ws.ok(&["run", example().to_str().unwrap(), "--region", "eu-west-1"]);
+    let id = ws.records()[0]["pipelineExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let journal =
+        std::fs::read_to_string(ws.path(&format!(".sandpipe/executions/{id}/events.jsonl")))
+            .unwrap();
+    let events: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let timeline: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let detail = &e["detail"];
+            let kind = e["detail-type"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("CodePipeline ")
+                .trim_end_matches(" Execution State Change");
+            let place = [&detail["stage"], &detail["action"]]
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join("/");
+            format!("{kind} {place} {}", detail["state"].as_str().unwrap()).replace("  ", " ")
+        })
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            "Pipeline STARTED",
+            "Stage stage1 STARTED",
+            "Action stage1/action1 STARTED",
+            "Action stage1/action1 SUCCEEDED",
+            "Stage stage1 SUCCEEDED",
+            "Stage stage2 STARTED",
+            "Action stage2/action1 STARTED",
+            "Action stage2/action1 SUCCEEDED",
+            "Stage stage2 SUCCEEDED",
+            "Pipeline SUCCEEDED",
+        ]
+    );
+    let first = &events[0];
+    assert_eq!(first["source"], "aws.codepipeline");
+    assert_eq!(first["region"], "eu-west-1");
+    assert_eq!(
+        first["resources"][0],
+        "arn:aws:codepipeline:eu-west-1:123456789012:pipeline"
+    );
+    assert_eq!(first["detail"]["execution-id"], id.as_str());
+    assert_eq!(
+        events[3]["detail"]["type"],
+        serde_json::json!({"owner":"AWS","category":"Source","provider":"S3","version":"1"})
+    );
+    assert!(
+        events[3]["detail"]["execution-result"]["external-execution-summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://source-bucket/file")
+    );
+}

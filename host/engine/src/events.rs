@@ -1,8 +1,17 @@
 //! What happens during a run, as it happens: the CLI's progress view renders these.
 
-use sandpipe_runtime::ActionEvent;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use sandpipe_state::record::{ActionRecord, ExecutionRecord, StageStatus};
+use sandpipe_model::cloudformation::LOCAL_ACCOUNT;
+use sandpipe_model::{ActionTypeId, PipelineDeclaration};
+use sandpipe_runtime::ActionEvent;
+use sandpipe_state::record::{
+    ActionRecord, ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus,
+};
+use serde_json::{Value, json};
 
 #[derive(Debug, Clone)]
 pub enum RunEvent {
@@ -11,9 +20,11 @@ pub enum RunEvent {
         execution_id: String,
     },
     StageStarted {
+        execution_id: String,
         stage: String,
     },
     ActionStarted {
+        execution_id: String,
         stage: String,
         action: String,
     },
@@ -24,10 +35,12 @@ pub enum RunEvent {
         event: ActionEvent,
     },
     ActionFinished {
+        execution_id: String,
         stage: String,
         record: ActionRecord,
     },
     StageFinished {
+        execution_id: String,
         stage: String,
         status: StageStatus,
     },
@@ -45,4 +58,163 @@ pub struct NoObserver;
 
 impl RunObserver for NoObserver {
     fn on_event(&self, _: RunEvent) {}
+}
+
+/// Sends every event to several observers.
+pub struct Tee(pub Vec<Arc<dyn RunObserver>>);
+
+impl RunObserver for Tee {
+    fn on_event(&self, event: RunEvent) {
+        for observer in &self.0 {
+            observer.on_event(event.clone());
+        }
+    }
+}
+
+/// Every state change of one execution, one JSON line each, shaped like CodePipeline's
+/// EventBridge events ("CodePipeline Pipeline Execution State Change" and its stage and
+/// action variants), in `<execution dir>/events.jsonl`.
+pub struct EventJournal {
+    file: Mutex<std::fs::File>,
+    pipeline: String,
+    pipeline_version: u32,
+    region: String,
+    action_types: HashMap<(String, String), ActionTypeId>,
+}
+
+impl EventJournal {
+    pub fn create(
+        path: &Path,
+        pipeline: &PipelineDeclaration,
+        pipeline_version: u32,
+        region: &str,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(path.parent().expect("journals live in a directory"))?;
+        Ok(EventJournal {
+            file: Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+            pipeline: pipeline.name.clone(),
+            pipeline_version,
+            region: region.to_string(),
+            action_types: pipeline
+                .actions()
+                .map(|(stage, action)| {
+                    (
+                        (stage.name.clone(), action.name.clone()),
+                        action.action_type_id.clone(),
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    fn write(&self, detail_type: &str, detail: Value) {
+        let event = json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": detail_type,
+            "source": "aws.codepipeline",
+            "account": LOCAL_ACCOUNT,
+            "time": sandpipe_state::now(),
+            "region": self.region,
+            "resources": [format!("arn:aws:codepipeline:{}:{LOCAL_ACCOUNT}:{}", self.region, self.pipeline)],
+            "detail": detail,
+        });
+        // A journal line that cannot be written must not stop the run.
+        let _ = writeln!(self.file.lock().unwrap(), "{event}");
+    }
+}
+
+fn execution_state(status: ExecutionStatus) -> &'static str {
+    match status {
+        ExecutionStatus::Cancelled => "CANCELED",
+        ExecutionStatus::InProgress => "STARTED",
+        ExecutionStatus::Stopped => "STOPPED",
+        ExecutionStatus::Stopping => "STOPPING",
+        ExecutionStatus::Succeeded => "SUCCEEDED",
+        ExecutionStatus::Superseded => "SUPERSEDED",
+        ExecutionStatus::Failed => "FAILED",
+    }
+}
+
+fn stage_state(status: StageStatus) -> &'static str {
+    match status {
+        StageStatus::NotStarted | StageStatus::InProgress => "STARTED",
+        StageStatus::Cancelled | StageStatus::Skipped => "CANCELED",
+        StageStatus::Failed => "FAILED",
+        StageStatus::Stopped => "STOPPED",
+        StageStatus::Stopping => "STOPPING",
+        StageStatus::Succeeded => "SUCCEEDED",
+    }
+}
+
+fn action_state(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::NotStarted | ActionStatus::InProgress => "STARTED",
+        ActionStatus::Abandoned => "ABANDONED",
+        ActionStatus::Succeeded => "SUCCEEDED",
+        ActionStatus::Failed => "FAILED",
+    }
+}
+
+impl RunObserver for EventJournal {
+    fn on_event(&self, event: RunEvent) {
+        match event {
+            RunEvent::ExecutionStarted { execution_id, .. } => self.write(
+                "CodePipeline Pipeline Execution State Change",
+                json!({"pipeline": self.pipeline, "execution-id": execution_id, "state": "STARTED", "version": self.pipeline_version}),
+            ),
+            RunEvent::ExecutionFinished { record } => self.write(
+                "CodePipeline Pipeline Execution State Change",
+                json!({"pipeline": self.pipeline, "execution-id": record.pipeline_execution_id,
+                       "state": execution_state(record.status), "version": self.pipeline_version}),
+            ),
+            RunEvent::StageStarted { execution_id, stage } => self.write(
+                "CodePipeline Stage Execution State Change",
+                json!({"pipeline": self.pipeline, "execution-id": execution_id, "stage": stage, "state": "STARTED", "version": self.pipeline_version}),
+            ),
+            RunEvent::StageFinished { execution_id, stage, status } => self.write(
+                "CodePipeline Stage Execution State Change",
+                json!({"pipeline": self.pipeline, "execution-id": execution_id, "stage": stage, "state": stage_state(status), "version": self.pipeline_version}),
+            ),
+            RunEvent::ActionStarted { execution_id, stage, action } => {
+                let action_type = self.action_types.get(&(stage.clone(), action.clone()));
+                self.write(
+                    "CodePipeline Action Execution State Change",
+                    json!({"pipeline": self.pipeline, "execution-id": execution_id, "stage": stage, "action": action,
+                           "state": "STARTED", "region": self.region, "type": action_type.map(type_json), "version": self.pipeline_version}),
+                );
+            }
+            RunEvent::ActionFinished { execution_id, stage, record } => {
+                let action_type = self.action_types.get(&(stage.clone(), record.name.clone()));
+                let mut detail = json!({"pipeline": self.pipeline, "execution-id": execution_id, "stage": stage, "action": record.name,
+                                        "state": action_state(record.status), "region": self.region,
+                                        "type": action_type.map(type_json), "version": self.pipeline_version});
+                let mut result = serde_json::Map::new();
+                if let Some(summary) = &record.summary {
+                    result.insert("external-execution-summary".into(), json!(summary));
+                }
+                if let Some(id) = &record.external_execution_id {
+                    result.insert("external-execution-id".into(), json!(id));
+                }
+                if let Some(error) = &record.error {
+                    result.insert("error-code".into(), json!(error.code));
+                    result.insert("external-execution-summary".into(), json!(error.message));
+                }
+                if !result.is_empty() {
+                    detail["execution-result"] = Value::Object(result);
+                }
+                self.write("CodePipeline Action Execution State Change", detail);
+            }
+            RunEvent::ActionOutput { .. } => {}
+        }
+    }
+}
+
+fn type_json(id: &ActionTypeId) -> Value {
+    json!({"owner": format!("{:?}", id.owner), "category": format!("{:?}", id.category), "provider": id.provider, "version": id.version})
 }

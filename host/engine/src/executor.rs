@@ -26,7 +26,7 @@ use sandpipe_store::LocalS3;
 use sandpipe_store::archive::Limits;
 
 use crate::artifacts::ArtifactStore;
-use crate::events::{RunEvent, RunObserver};
+use crate::events::{EventJournal, RunEvent, RunObserver, Tee};
 use crate::providers::ProviderRegistry;
 use sandpipe_state::{
     ActionRecord, ActionStatus, ArtifactRecord, ErrorDetails, ExecutionRecord, ExecutionStatus,
@@ -141,6 +141,14 @@ impl Runner {
         record.variables = prepared.variables;
         self.state
             .create_execution(&record, version, &Owner::current())?;
+        let journal = EventJournal::create(
+            &self.execution_dir(&id).join("events.jsonl"),
+            pipeline,
+            version,
+            &self.options.region,
+        )
+        .context("creating the event journal")?;
+        let observer: Arc<dyn RunObserver> = Arc::new(Tee(vec![Arc::new(journal), observer]));
         let execution = Execution {
             runner: self,
             pipeline,
@@ -356,6 +364,7 @@ impl Execution<'_> {
             let stage_name = self.pipeline.stages[s].name.clone();
             self.update_stage(s, |stage| stage.status = StageStatus::InProgress);
             self.observer.on_event(RunEvent::StageStarted {
+                execution_id: self.id.clone(),
                 stage: stage_name.clone(),
             });
             let mut stage_ok = true;
@@ -374,6 +383,7 @@ impl Execution<'_> {
             };
             self.update_stage(s, |stage| stage.status = status);
             self.observer.on_event(RunEvent::StageFinished {
+                execution_id: self.id.clone(),
                 stage: stage_name,
                 status,
             });
@@ -440,6 +450,7 @@ impl Execution<'_> {
             entry.log_file = Some(log_name.clone());
         });
         self.observer.on_event(RunEvent::ActionStarted {
+            execution_id: self.id.clone(),
             stage: stage.name.clone(),
             action: action.name.clone(),
         });
@@ -458,6 +469,7 @@ impl Execution<'_> {
 
         let finished = self.finish(s, a, result);
         self.observer.on_event(RunEvent::ActionFinished {
+            execution_id: self.id.clone(),
             stage: stage.name.clone(),
             record: finished.clone(),
         });

@@ -6,7 +6,7 @@ pub mod events;
 pub mod executor;
 pub mod providers;
 
-pub use events::{NoObserver, RunEvent, RunObserver};
+pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};
 pub use executor::{RunError, RunOptions, Runner, failure_code};
 pub use providers::ProviderRegistry;
 pub use sandpipe_state::{ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus, StateStore};
