@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod approval;
 mod document;
 mod history;
 mod inspect;
@@ -39,6 +40,10 @@ enum Command {
     Validate(inspect::ValidateArgs),
     /// Draw a pipeline: stages, runOrder groups and artifact flow (text, Mermaid or DOT).
     Graph(inspect::GraphArgs),
+    /// Approve the manual approval waiting in a pipeline's stage and action.
+    Approve(approval::DecisionArgs),
+    /// Reject the manual approval waiting in a pipeline's stage and action.
+    Reject(approval::DecisionArgs),
     /// Executions of pipelines: list them, or show one in full.
     Executions {
         #[command(subcommand)]
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.state_dir, args),
         Command::Validate(args) => inspect::validate_command(args),
         Command::Graph(args) => inspect::graph_command(args),
+        Command::Approve(args) => approval::decide(&cli.state_dir, args, true),
+        Command::Reject(args) => approval::decide(&cli.state_dir, args, false),
         Command::Executions { command } => history::executions(&cli.state_dir, command),
         Command::Logs(args) => history::logs(&cli.state_dir, args),
         Command::S3 { command } => s3::s3(&cli.state_dir, command),

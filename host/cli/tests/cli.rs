@@ -850,3 +850,149 @@ fn every_state_change_is_journaled_as_an_eventbridge_event() {
             .starts_with("s3://source-bucket/file")
     );
 }
+
+fn approval_pipeline() -> String {
+    s3_pipeline("source-bucket", "file", r#"{"BucketName":"target-bucket","Extract":"false","ObjectKey":"approved"}"#).replace(
+        r#"{"name":"Deploy","actions""#,
+        r#"{"name":"Approve","actions":[{"name":"Gate","actionTypeId":{"category":"Approval","owner":"AWS","provider":"Manual","version":"1"},
+            "configuration":{"CustomData":"Check staging first","ExternalEntityLink":"https://staging.example.com"}}]},
+          {"name":"Deploy","actions""#,
+    )
+}
+
+impl Workspace {
+    /// Start `sandpipe run` in the background.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("SANDPIPE_STATE_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Wait until the newest execution's action `stage/action` is InProgress; its record.
+    fn wait_for_running(&self, stage: usize, action: usize) -> serde_json::Value {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(record) = self.records().pop()
+                && record["stages"][stage]["actions"][action]["status"] == "InProgress"
+                && record["stages"][stage]["actions"][action]["externalExecutionId"].is_string()
+            {
+                return record;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn a_manual_approval_waits_for_approve_or_reject_from_another_process() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("file", "gated");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket/file"]);
+    let file = ws.write("pipeline.json", approval_pipeline());
+    let run = ["run", file.to_str().unwrap(), "--plain"];
+
+    let child = ws.spawn(&run);
+    let record = ws.wait_for_running(1, 0);
+    let token = record["stages"][1]["actions"][0]["externalExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let output = ws.fails(&[
+        "approve",
+        "site",
+        "Approve",
+        "Gate",
+        "--summary",
+        "ok",
+        "--token",
+        "not-the-token",
+    ]);
+    assert!(output.contains("InvalidApprovalTokenException"), "{output}");
+    assert_eq!(
+        ws.list("s3://target-bucket/"),
+        "",
+        "nothing deployed before approval"
+    );
+    let approved = ws.ok(&[
+        "approve",
+        "site",
+        "Approve",
+        "Gate",
+        "--summary",
+        "looks good",
+        "--token",
+        &token,
+    ]);
+    assert_eq!(
+        approved.trim(),
+        format!("Approved site/Approve/Gate (token {token})")
+    );
+    let output = child.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{printed}");
+    assert!(
+        printed.contains("comments: Check staging first")
+            && printed.contains("review: https://staging.example.com"),
+        "{printed}"
+    );
+    assert_eq!(ws.get("s3://target-bucket/approved"), b"gated");
+    let record = ws.records().pop().unwrap();
+    assert_eq!(
+        record["stages"][1]["actions"][0]["summary"],
+        "Approved: looks good"
+    );
+    let output = ws.fails(&[
+        "approve",
+        "site",
+        "Approve",
+        "Gate",
+        "--summary",
+        "again",
+        "--token",
+        &token,
+    ]);
+    assert!(
+        output.contains("ApprovalAlreadyCompletedException"),
+        "{output}"
+    );
+    let output = ws.fails(&["reject", "site", "Approve", "Gate", "--summary", "late"]);
+    assert!(
+        output.contains("ActionNotFoundException: no approval is waiting in site/Approve/Gate"),
+        "{output}"
+    );
+
+    let child = ws.spawn(&run);
+    ws.wait_for_running(1, 0);
+    ws.ok(&[
+        "reject",
+        "site",
+        "Approve",
+        "Gate",
+        "--summary",
+        "not today",
+    ]);
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let record = ws.records().pop().unwrap();
+    assert_eq!(
+        record["stages"][1]["actions"][0]["error"]["message"],
+        "Rejected: not today"
+    );
+    assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");
+
+    let output = ws.fails(&["run", file.to_str().unwrap(), "--action-timeout", "1s"]);
+    assert!(
+        output.contains("the approval was not given within its timeout of 1.0s"),
+        "{output}"
+    );
+}

@@ -29,8 +29,8 @@ use crate::artifacts::ArtifactStore;
 use crate::events::{EventJournal, RunEvent, RunObserver, Tee};
 use crate::providers::ProviderRegistry;
 use sandpipe_state::{
-    ActionRecord, ActionStatus, ArtifactRecord, ErrorDetails, ExecutionRecord, ExecutionStatus,
-    Owner, StageRecord, StageStatus, StateStore,
+    ActionRecord, ActionStatus, ApprovalStatus, ArtifactRecord, ErrorDetails, ExecutionRecord,
+    ExecutionStatus, Owner, StageRecord, StageStatus, StateStore,
 };
 
 pub struct RunOptions {
@@ -188,6 +188,10 @@ impl Runner {
         let mut wasm = HashMap::new();
         for (s, stage) in pipeline.stages.iter().enumerate() {
             for (a, action) in stage.actions.iter().enumerate() {
+                // Manual approval is the host's own, as it is CodePipeline's.
+                if is_manual_approval(&action.action_type_id) {
+                    continue;
+                }
                 let path = loaded.document_path(&format!("stages[{s}].actions[{a}].actionTypeId"));
                 match self.providers.component(&action.action_type_id) {
                     Some(component) => {
@@ -514,6 +518,10 @@ impl Execution<'_> {
             entry.resolved_configuration = configuration.clone()
         });
 
+        if is_manual_approval(&action.action_type_id) {
+            return self.await_approval(s, a, &configuration, log_path).await;
+        }
+
         let mut sandbox = Sandbox::create(work).map_err(system_failure("creating the sandbox"))?;
         let mut inputs = Vec::new();
         let mut input_records = Vec::new();
@@ -688,6 +696,110 @@ impl Execution<'_> {
             .collect()
     }
 
+    /// `Approval/AWS/Manual/1`: open an approval, say how to answer it, and wait for the
+    /// decision (from any process, through the state store) or the timeout.
+    async fn await_approval(
+        &self,
+        s: usize,
+        a: usize,
+        configuration: &BTreeMap<String, String>,
+        log_path: &std::path::Path,
+    ) -> Result<Completed, ActionFailure> {
+        let stage = &self.pipeline.stages[s];
+        let action = &stage.actions[a];
+        let timeout = self.timeout_for(action);
+        let deadline = std::time::Instant::now() + timeout;
+        let expires = jiff::SignedDuration::try_from(timeout)
+            .ok()
+            .and_then(|d| jiff::Timestamp::now().checked_add(d).ok())
+            .map(|t| format!("{t:.3}"))
+            .unwrap_or_default();
+        let state = &self.runner.state;
+        let token = state
+            .request_approval(
+                &self.id,
+                &self.pipeline.name,
+                &stage.name,
+                &action.name,
+                &expires,
+            )
+            .map_err(system_failure("opening the approval"))?;
+        // In PARALLEL mode CodePipeline hands the token out as the external execution id.
+        self.update_action(s, a, |entry| {
+            entry.external_execution_id = Some(token.clone())
+        });
+        let log = ActionLog::create(log_path, self.observer.clone(), &stage.name, &action.name)
+            .map_err(system_failure("creating the action log"))?;
+        let say = |message: String| {
+            log.emit(ActionEvent::Log {
+                level: sandpipe_runtime::LogLevel::Info,
+                message,
+            })
+        };
+        say(format!(
+            "waiting for approval until {expires} (token {token})"
+        ));
+        if let Some(comments) = configuration.get("CustomData") {
+            say(format!("comments: {comments}"));
+        }
+        if let Some(link) = configuration.get("ExternalEntityLink") {
+            say(format!("review: {link}"));
+        }
+        say(format!(
+            "approve or reject with: sandpipe approve|reject {} {} {} --summary '…'",
+            self.pipeline.name, stage.name, action.name
+        ));
+        loop {
+            let (status, summary) = state
+                .approval(&token)
+                .map_err(system_failure("reading the approval"))?;
+            let summary = summary.unwrap_or_default();
+            match status {
+                ApprovalStatus::Approved => {
+                    say(format!("approved: {summary}"));
+                    return Ok(Completed {
+                        outcome: bindings::Outcome {
+                            output_variables: Vec::new(),
+                            summary: Some(format!("Approved: {summary}")),
+                            external_execution_id: Some(token),
+                            percent_complete: None,
+                            continuation_token: None,
+                            current_revision: None,
+                            artifact_files: Vec::new(),
+                        },
+                        outputs: Vec::new(),
+                    });
+                }
+                ApprovalStatus::Rejected => {
+                    return Err(ActionFailure {
+                        kind: FailureKind::JobFailed,
+                        message: format!("Rejected: {summary}"),
+                        external_execution_id: Some(token),
+                    });
+                }
+                ApprovalStatus::Expired => {
+                    return Err(ActionFailure {
+                        kind: FailureKind::JobFailed,
+                        message: "the approval expired".into(),
+                        external_execution_id: Some(token),
+                    });
+                }
+                ApprovalStatus::Pending if std::time::Instant::now() >= deadline => {
+                    let _ = state.expire_approval(&token);
+                    return Err(ActionFailure {
+                        kind: FailureKind::JobFailed,
+                        message: format!(
+                            "the approval was not given within its timeout of {}",
+                            sandpipe_runtime::invoke::format_duration(timeout)
+                        ),
+                        external_execution_id: Some(token),
+                    });
+                }
+                ApprovalStatus::Pending => tokio::time::sleep(APPROVAL_POLL).await,
+            }
+        }
+    }
+
     fn timeout_for(&self, action: &ActionDeclaration) -> Duration {
         if let Some(timeout) = self.runner.options.action_timeout {
             return timeout;
@@ -707,6 +819,16 @@ impl Execution<'_> {
         };
         Duration::from_secs(minutes * 60)
     }
+}
+
+/// How often a waiting approval looks for a decision.
+const APPROVAL_POLL: Duration = Duration::from_millis(200);
+
+fn is_manual_approval(id: &ActionTypeId) -> bool {
+    id.category == Category::Approval
+        && id.owner == sandpipe_model::Owner::AWS
+        && id.provider == "Manual"
+        && id.version == "1"
 }
 
 struct Completed {

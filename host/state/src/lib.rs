@@ -8,4 +8,7 @@ pub use record::{
     ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, ErrorDetails, ExecutionRecord,
     ExecutionStatus, StageRecord, StageStatus,
 };
-pub use store::{ExecutionSummary, Owner, StateError, StateStore, now};
+pub use store::{
+    ApprovalError, ApprovalStatus, ExecutionSummary, Owner, PendingApproval, StateError,
+    StateStore, now,
+};

@@ -69,6 +69,19 @@ CREATE TABLE IF NOT EXISTS stage_executions (
     status TEXT NOT NULL,
     PRIMARY KEY (execution_id, stage_index)
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    token TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL REFERENCES executions (id),
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    summary TEXT,
+    requested TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    decided TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_by_action ON approvals (pipeline, stage, action, status);
 CREATE TABLE IF NOT EXISTS action_executions (
     execution_id TEXT NOT NULL REFERENCES executions (id),
     stage_index INTEGER NOT NULL,
@@ -107,6 +120,61 @@ fn process_start_time(pid: u32) -> Option<String> {
     // The command name (field 2) may hold spaces and parentheses; fields follow its last ')'.
     let after_name = &stat[stat.rfind(')')? + 2..];
     after_name.split(' ').nth(19).map(str::to_string)
+}
+
+/// Where a manual approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+impl ApprovalStatus {
+    fn name(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "Pending",
+            ApprovalStatus::Approved => "Approved",
+            ApprovalStatus::Rejected => "Rejected",
+            ApprovalStatus::Expired => "Expired",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Rejected, Self::Expired]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+/// A decision on an approval, or why it could not be made (PutApprovalResult's errors).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("ActionNotFoundException: no approval is waiting in {pipeline}/{stage}/{action}")]
+    NotWaiting {
+        pipeline: String,
+        stage: String,
+        action: String,
+    },
+    #[error(
+        "InvalidApprovalTokenException: the approval token is not valid for {pipeline}/{stage}/{action}"
+    )]
+    InvalidToken {
+        pipeline: String,
+        stage: String,
+        action: String,
+    },
+    #[error("ApprovalAlreadyCompletedException: this approval was already {status}")]
+    AlreadyCompleted { status: String },
+}
+
+/// A pending approval, as `GetPipelineState` shows its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingApproval {
+    pub token: String,
+    pub execution_id: String,
+    pub expires: String,
 }
 
 /// One line of `sandpipe executions list`.
@@ -461,6 +529,11 @@ impl StateStore {
                     self.save_stage(&id, s, stage)?;
                 }
             }
+            self.connection
+                .lock()
+                .unwrap()
+                .execute("UPDATE approvals SET status = 'Expired', decided = ?2 WHERE execution_id = ?1 AND status = 'Pending'", params![id, now])
+                .map_err(|e| self.fail(e))?;
             record.status = ExecutionStatus::Failed;
             record.status_summary = Some(reason);
             record.end_time = Some(now);
@@ -468,6 +541,151 @@ impl StateStore {
             ended.push(id);
         }
         Ok(ended)
+    }
+
+    /// Open an approval for an action of a running execution; returns its token.
+    pub fn request_approval(
+        &self,
+        execution_id: &str,
+        pipeline: &str,
+        stage: &str,
+        action: &str,
+        expires: &str,
+    ) -> Result<String> {
+        let token = uuid::Uuid::new_v4().to_string();
+        self.connection
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO approvals (token, execution_id, pipeline, stage, action, status, requested, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'Pending', ?6, ?7)",
+                params![token, execution_id, pipeline, stage, action, now(), expires],
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(token)
+    }
+
+    /// The status and summary of an approval.
+    pub fn approval(&self, token: &str) -> Result<(ApprovalStatus, Option<String>)> {
+        let (status, summary): (String, Option<String>) = self
+            .connection
+            .lock()
+            .unwrap()
+            .query_row(
+                "SELECT status, summary FROM approvals WHERE token = ?1",
+                [token],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|e| self.fail(e))?;
+        let status = ApprovalStatus::parse(&status)
+            .ok_or_else(|| self.corrupt(format!("approval status '{status}'")))?;
+        Ok((status, summary))
+    }
+
+    /// The approval waiting in a pipeline's stage and action, if any.
+    pub fn pending_approval(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        action: &str,
+    ) -> Result<Option<PendingApproval>> {
+        self.connection
+            .lock()
+            .unwrap()
+            .query_row(
+                "SELECT token, execution_id, expires FROM approvals
+                 WHERE pipeline = ?1 AND stage = ?2 AND action = ?3 AND status = 'Pending'
+                 ORDER BY requested DESC LIMIT 1",
+                params![pipeline, stage, action],
+                |row| {
+                    Ok(PendingApproval {
+                        token: row.get(0)?,
+                        execution_id: row.get(1)?,
+                        expires: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    /// PutApprovalResult: approve or reject the approval waiting in pipeline/stage/action.
+    /// With a token, it must be that approval's; a completed one cannot be decided again.
+    pub fn decide_approval(
+        &self,
+        (pipeline, stage, action): (&str, &str, &str),
+        token: Option<&str>,
+        approve: bool,
+        summary: &str,
+    ) -> Result<std::result::Result<String, ApprovalError>> {
+        let names = || (pipeline.to_string(), stage.to_string(), action.to_string());
+        let mut connection = self.connection.lock().unwrap();
+        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
+        let found: Option<(String, String)> = match token {
+            Some(token) => transaction
+                .query_row(
+                    "SELECT token, status FROM approvals WHERE token = ?1 AND pipeline = ?2 AND stage = ?3 AND action = ?4",
+                    params![token, pipeline, stage, action],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional(),
+            None => transaction
+                .query_row(
+                    "SELECT token, status FROM approvals WHERE pipeline = ?1 AND stage = ?2 AND action = ?3 AND status = 'Pending'
+                     ORDER BY requested DESC LIMIT 1",
+                    params![pipeline, stage, action],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional(),
+        }
+        .map_err(|e| self.fail(e))?;
+        let (token, status) = match (found, token) {
+            (Some(found), _) => found,
+            (None, Some(_)) => {
+                let (pipeline, stage, action) = names();
+                return Ok(Err(ApprovalError::InvalidToken {
+                    pipeline,
+                    stage,
+                    action,
+                }));
+            }
+            (None, None) => {
+                let (pipeline, stage, action) = names();
+                return Ok(Err(ApprovalError::NotWaiting {
+                    pipeline,
+                    stage,
+                    action,
+                }));
+            }
+        };
+        if status != "Pending" {
+            return Ok(Err(ApprovalError::AlreadyCompleted {
+                status: status.to_lowercase(),
+            }));
+        }
+        let decision = if approve {
+            ApprovalStatus::Approved
+        } else {
+            ApprovalStatus::Rejected
+        };
+        transaction
+            .execute(
+                "UPDATE approvals SET status = ?2, summary = ?3, decided = ?4 WHERE token = ?1",
+                params![token, decision.name(), summary, now()],
+            )
+            .map_err(|e| self.fail(e))?;
+        transaction.commit().map_err(|e| self.fail(e))?;
+        Ok(Ok(token))
+    }
+
+    /// End a pending approval without a decision (timed out, or its execution ended).
+    pub fn expire_approval(&self, token: &str) -> Result<()> {
+        self.connection
+            .lock()
+            .unwrap()
+            .execute("UPDATE approvals SET status = 'Expired', decided = ?2 WHERE token = ?1 AND status = 'Pending'", params![token, now()])
+            .map(drop)
+            .map_err(|e| self.fail(e))
     }
 
     fn parse<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
