@@ -30,6 +30,11 @@ impl Action for Probe {
                 symlink(config.required("Target")?, config.required("Path")?)?;
                 Ok(Outcome::new())
             }
+            "sleep" => {
+                let millis: u64 = parse(config.required("Millis")?)?;
+                std::thread::sleep(std::time::Duration::from_millis(millis));
+                Ok(Outcome::new().summary(format!("slept {millis} ms")))
+            }
             "loop" => {
                 let mut counter: u64 = 0;
                 loop {

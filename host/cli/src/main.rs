@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod approval;
+mod control;
 mod document;
 mod history;
 mod inspect;
@@ -41,9 +41,12 @@ enum Command {
     /// Draw a pipeline: stages, runOrder groups and artifact flow (text, Mermaid or DOT).
     Graph(inspect::GraphArgs),
     /// Approve the manual approval waiting in a pipeline's stage and action.
-    Approve(approval::DecisionArgs),
+    Approve(control::DecisionArgs),
     /// Reject the manual approval waiting in a pipeline's stage and action.
-    Reject(approval::DecisionArgs),
+    Reject(control::DecisionArgs),
+    /// Stop an execution: running actions finish (or, with --abandon, are abandoned at once)
+    /// and nothing new starts.
+    Stop(control::StopArgs),
     /// Executions of pipelines: list them, or show one in full.
     Executions {
         #[command(subcommand)]
@@ -69,8 +72,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.state_dir, args),
         Command::Validate(args) => inspect::validate_command(args),
         Command::Graph(args) => inspect::graph_command(args),
-        Command::Approve(args) => approval::decide(&cli.state_dir, args, true),
-        Command::Reject(args) => approval::decide(&cli.state_dir, args, false),
+        Command::Approve(args) => control::decide(&cli.state_dir, args, true),
+        Command::Reject(args) => control::decide(&cli.state_dir, args, false),
+        Command::Stop(args) => control::stop(&cli.state_dir, args),
         Command::Executions { command } => history::executions(&cli.state_dir, command),
         Command::Logs(args) => history::logs(&cli.state_dir, args),
         Command::S3 { command } => s3::s3(&cli.state_dir, command),

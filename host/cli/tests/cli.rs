@@ -996,3 +996,107 @@ fn a_manual_approval_waits_for_approve_or_reject_from_another_process() {
         "{output}"
     );
 }
+
+#[test]
+fn stop_and_wait_lets_running_actions_finish_and_starts_nothing_new() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let file = ws.write(
+        "pipeline.json",
+        build_pipeline(r#"{"Mode":"sleep","Millis":"1500"}"#),
+    );
+    let child = ws.spawn(&[
+        "run",
+        file.to_str().unwrap(),
+        "--provider",
+        &probe_grant(),
+        "--plain",
+    ]);
+    let id = loop {
+        if let Some(record) = ws.records().pop()
+            && record["stages"][1]["actions"][0]["status"] == "InProgress"
+        {
+            break record["pipelineExecutionId"].as_str().unwrap().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stopped = ws.ok(&["stop", &id, "--reason", "release freeze"]);
+    assert_eq!(stopped.trim(), format!("Stopping {id} (stop and wait)"));
+    assert_eq!(ws.records()[0]["status"], "Stopping");
+    let output = ws.fails(&["stop", &id]);
+    assert!(
+        output.contains("DuplicatedStopRequestException"),
+        "{output}"
+    );
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+
+    let record = &ws.records()[0];
+    assert_eq!(record["status"], "Stopped");
+    assert_eq!(record["statusSummary"], "release freeze");
+    assert_eq!(
+        record["stages"][1]["actions"][0]["status"], "Succeeded",
+        "the running action finished"
+    );
+    assert_eq!(record["stages"][1]["status"], "Stopped");
+    assert_eq!(record["stages"][2]["status"], "NotStarted");
+    assert_eq!(ws.list("s3://target-bucket/"), "");
+    let output = ws.fails(&["stop", &id, "--abandon"]);
+    assert!(
+        output.contains("PipelineExecutionNotStoppableException: execution"),
+        "{output}"
+    );
+}
+
+#[test]
+fn abandon_stops_a_busy_looping_wasm_action_within_a_second() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let file = ws.write("pipeline.json", build_pipeline(r#"{"Mode":"loop"}"#));
+    let mut child = ws.spawn(&[
+        "run",
+        file.to_str().unwrap(),
+        "--provider",
+        &probe_grant(),
+        "--plain",
+    ]);
+    let id = loop {
+        if let Some(record) = ws.records().pop()
+            && record["stages"][1]["actions"][0]["status"] == "InProgress"
+        {
+            break record["pipelineExecutionId"].as_str().unwrap().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let asked = std::time::Instant::now();
+    ws.ok(&["stop", &id, "--abandon"]);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < std::time::Duration::from_secs(10),
+            "the run did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let took = asked.elapsed();
+    assert!(!status.success());
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "abandoning took {took:?}"
+    );
+    let record = &ws.records()[0];
+    assert_eq!(record["status"], "Stopped");
+    assert_eq!(record["stages"][1]["actions"][0]["status"], "Abandoned");
+    assert_eq!(
+        record["stages"][1]["actions"][0]["error"]["message"],
+        "the action was abandoned by a stop request"
+    );
+    assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");
+}

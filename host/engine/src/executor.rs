@@ -30,7 +30,7 @@ use crate::events::{EventJournal, RunEvent, RunObserver, Tee};
 use crate::providers::ProviderRegistry;
 use sandpipe_state::{
     ActionRecord, ActionStatus, ApprovalStatus, ArtifactRecord, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, Owner, StageRecord, StageStatus, StateStore,
+    ExecutionStatus, Owner, StageRecord, StageStatus, StateStore, StopRequest,
 };
 
 pub struct RunOptions {
@@ -94,6 +94,10 @@ struct Execution<'a> {
     namespaces: Mutex<HashMap<String, BTreeMap<String, String>>>,
     record: Mutex<ExecutionRecord>,
     observer: Arc<dyn RunObserver>,
+    /// The stop request, once one is seen.
+    stop: Mutex<Option<StopRequest>>,
+    /// Set when running actions are to be abandoned.
+    abandon: tokio::sync::watch::Sender<bool>,
 }
 
 impl Runner {
@@ -159,6 +163,8 @@ impl Runner {
             namespaces: Mutex::new(HashMap::new()),
             record: Mutex::new(record),
             observer: observer.clone(),
+            stop: Mutex::new(None),
+            abandon: tokio::sync::watch::Sender::new(false),
         };
         observer.on_event(RunEvent::ExecutionStarted {
             pipeline: pipeline.name.clone(),
@@ -361,9 +367,39 @@ fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> Execution
 use sandpipe_state::now;
 
 impl Execution<'_> {
+    /// Run the stages while watching the state store for a stop request.
     async fn run(&self) -> ExecutionRecord {
-        let mut succeeded = true;
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let watch_for_stop = async {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(STOP_POLL).await;
+                if let Ok(Some(request)) = self.runner.state.stop_request(&self.id) {
+                    if request.abandon {
+                        let _ = self.abandon.send(true);
+                    }
+                    *self.stop.lock().unwrap() = Some(request);
+                }
+            }
+        };
+        let run = async {
+            let record = self.run_stages().await;
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            record
+        };
+        tokio::join!(run, watch_for_stop).0
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop.lock().unwrap().is_some()
+    }
+
+    async fn run_stages(&self) -> ExecutionRecord {
+        let mut outcome = ExecutionStatus::Succeeded;
         for stage_plan in plan(self.pipeline).stages {
+            if self.stop_requested() {
+                outcome = ExecutionStatus::Stopped;
+                break;
+            }
             let s = stage_plan.stage;
             let stage_name = self.pipeline.stages[s].name.clone();
             self.update_stage(s, |stage| stage.status = StageStatus::InProgress);
@@ -371,37 +407,57 @@ impl Execution<'_> {
                 execution_id: self.id.clone(),
                 stage: stage_name.clone(),
             });
-            let mut stage_ok = true;
+            let mut status = StageStatus::Succeeded;
             for group in &stage_plan.groups {
+                // Stop-and-wait starts nothing new; what runs finishes (or is abandoned).
+                if self.stop_requested() {
+                    status = StageStatus::Stopped;
+                    break;
+                }
                 let runs = group.actions.iter().map(|&a| self.run_action(s, a));
                 let results = futures::future::join_all(runs).await;
+                if self.stop_requested() {
+                    status = StageStatus::Stopped;
+                    break;
+                }
                 if results.iter().any(|ok| !ok) {
-                    stage_ok = false;
+                    status = StageStatus::Failed;
                     break;
                 }
             }
-            let status = if stage_ok {
-                StageStatus::Succeeded
-            } else {
-                StageStatus::Failed
-            };
             self.update_stage(s, |stage| stage.status = status);
             self.observer.on_event(RunEvent::StageFinished {
                 execution_id: self.id.clone(),
                 stage: stage_name,
                 status,
             });
-            if !stage_ok {
-                succeeded = false;
-                break;
+            match status {
+                StageStatus::Succeeded => {}
+                StageStatus::Stopped => {
+                    outcome = ExecutionStatus::Stopped;
+                    break;
+                }
+                _ => {
+                    outcome = ExecutionStatus::Failed;
+                    break;
+                }
             }
         }
+        let stop_reason = self.stop.lock().unwrap().as_ref().map(|request| {
+            request.reason.clone().unwrap_or_else(|| {
+                let how = if request.abandon {
+                    "stop and abandon"
+                } else {
+                    "stop and wait"
+                };
+                format!("Stopped by a {how} request")
+            })
+        });
         self.update_execution(|record| {
-            record.status = if succeeded {
-                ExecutionStatus::Succeeded
-            } else {
-                ExecutionStatus::Failed
-            };
+            record.status = outcome;
+            if outcome == ExecutionStatus::Stopped {
+                record.status_summary = stop_reason;
+            }
             record.end_time = Some(now());
         });
         self.record.lock().unwrap().clone()
@@ -493,7 +549,11 @@ impl Execution<'_> {
                     entry.output_artifacts = completed.outputs;
                 }
                 Err(failure) => {
-                    entry.status = ActionStatus::Failed;
+                    entry.status = if failure.message == sandpipe_runtime::invoke::ABANDONED {
+                        ActionStatus::Abandoned
+                    } else {
+                        ActionStatus::Failed
+                    };
                     entry.external_execution_id = failure.external_execution_id;
                     entry.error = Some(ErrorDetails {
                         code: failure_code(failure.kind).to_string(),
@@ -601,6 +661,7 @@ impl Execution<'_> {
                     object_store: self.runner.s3.clone(),
                     limits,
                     events: Arc::new(log),
+                    cancel: Some(self.abandon.subscribe()),
                 },
             )
             .await?;
@@ -795,6 +856,14 @@ impl Execution<'_> {
                         external_execution_id: Some(token),
                     });
                 }
+                ApprovalStatus::Pending if *self.abandon.borrow() => {
+                    let _ = state.expire_approval(&token);
+                    return Err(ActionFailure {
+                        kind: FailureKind::JobFailed,
+                        message: sandpipe_runtime::invoke::ABANDONED.into(),
+                        external_execution_id: Some(token),
+                    });
+                }
                 ApprovalStatus::Pending => tokio::time::sleep(APPROVAL_POLL).await,
             }
         }
@@ -820,6 +889,9 @@ impl Execution<'_> {
         Duration::from_secs(minutes * 60)
     }
 }
+
+/// How often a running execution looks for a stop request.
+const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// How often a waiting approval looks for a decision.
 const APPROVAL_POLL: Duration = Duration::from_millis(200);

@@ -52,6 +52,7 @@ fn invocation(sandbox: Arc<Sandbox>, s3: &Arc<LocalS3>) -> Invocation {
             ..ExecutionLimits::default()
         },
         events: Arc::new(Discard),
+        cancel: None,
     }
 }
 

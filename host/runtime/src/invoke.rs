@@ -28,7 +28,22 @@ pub struct Invocation {
     pub object_store: Arc<LocalS3>,
     pub limits: ExecutionLimits,
     pub events: Arc<dyn EventSink>,
+    /// Set to true to abandon the execution at once (StopPipelineExecution with abandon).
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
+
+/// Resolves when `cancel` is set; never when there is none (or its sender is gone).
+async fn cancelled(cancel: Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(mut cancel) = cancel
+        && cancel.wait_for(|abandon| *abandon).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
+/// The message of an execution abandoned by a stop request.
+pub const ABANDONED: &str = "the action was abandoned by a stop request";
 
 /// FailureDetails of a failed execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +108,10 @@ impl ActionEngine {
             if Instant::now() + backoff >= deadline {
                 break Err(timeout_failure(invocation.limits.timeout));
             }
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = cancelled(invocation.cancel.clone()) => break Err(ActionFailure::job(ABANDONED)),
+            }
             backoff = (backoff * 2).min(Duration::from_secs(5));
             request.continuation_token = Some(token);
         };
@@ -125,7 +143,14 @@ impl ActionEngine {
         };
         // Epoch interruption stops wasm code; the timeout also bounds time spent in host calls.
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining + 2 * crate::engine::EPOCH_TICK, call).await {
+        // Abandoning drops the call, and with it the store: the guest stops at its next epoch
+        // yield (every tick), whatever it is doing.
+        let bounded = tokio::time::timeout(remaining + 2 * crate::engine::EPOCH_TICK, call);
+        let result = tokio::select! {
+            result = bounded => result,
+            () = cancelled(invocation.cancel.clone()) => return Err(ActionFailure::job(ABANDONED)),
+        };
+        match result {
             Err(_elapsed) => Err(timeout_failure(invocation.limits.timeout)),
             Ok(Ok(Ok(outcome))) => Ok(outcome),
             Ok(Ok(Err(failure))) => Err(ActionFailure {

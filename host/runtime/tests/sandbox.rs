@@ -104,6 +104,7 @@ impl Harness {
                     object_store: self.s3.clone(),
                     limits,
                     events: events.clone(),
+                    cancel: None,
                 },
             )
             .await;

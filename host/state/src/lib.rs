@@ -10,5 +10,5 @@ pub use record::{
 };
 pub use store::{
     ApprovalError, ApprovalStatus, ExecutionSummary, Owner, PendingApproval, StateError,
-    StateStore, now,
+    StateStore, StopError, StopRequest, now,
 };

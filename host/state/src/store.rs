@@ -59,7 +59,9 @@ CREATE TABLE IF NOT EXISTS executions (
     start_time TEXT NOT NULL,
     end_time TEXT,
     owner_pid INTEGER,
-    owner_started TEXT
+    owner_started TEXT,
+    stop_request TEXT,
+    stop_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, start_time);
 CREATE TABLE IF NOT EXISTS stage_executions (
@@ -167,6 +169,27 @@ pub enum ApprovalError {
     },
     #[error("ApprovalAlreadyCompletedException: this approval was already {status}")]
     AlreadyCompleted { status: String },
+}
+
+/// A stop request (StopPipelineExecution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopRequest {
+    /// Abandon running actions instead of letting them finish.
+    pub abandon: bool,
+    pub reason: Option<String>,
+}
+
+/// Why an execution cannot be stopped, as the API says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StopError {
+    #[error(
+        "PipelineExecutionNotStoppableException: execution {id} is {status} and cannot be stopped"
+    )]
+    NotStoppable { id: String, status: String },
+    #[error(
+        "DuplicatedStopRequestException: execution {0} is already stopping; only --abandon can be added"
+    )]
+    Duplicated(String),
 }
 
 /// A pending approval, as `GetPipelineState` shows its token.
@@ -541,6 +564,63 @@ impl StateStore {
             ended.push(id);
         }
         Ok(ended)
+    }
+
+    /// StopPipelineExecution: ask the process running `id` to stop it. The execution becomes
+    /// Stopping at once; an abandon request may follow a plain one, not the other way round.
+    pub fn request_stop(
+        &self,
+        id: &str,
+        abandon: bool,
+        reason: Option<&str>,
+    ) -> Result<std::result::Result<String, StopError>> {
+        let record = self.execution(id)?;
+        let id = record.pipeline_execution_id;
+        let mut connection = self.connection.lock().unwrap();
+        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
+        let (status, request): (String, Option<String>) = transaction
+            .query_row(
+                "SELECT status, stop_request FROM executions WHERE id = ?1",
+                [&id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|e| self.fail(e))?;
+        match (status.as_str(), request.as_deref(), abandon) {
+            ("InProgress", _, _) | ("Stopping", Some("Stop"), true) => {}
+            ("Stopping", _, _) => return Ok(Err(StopError::Duplicated(id))),
+            (other, _, _) => {
+                return Ok(Err(StopError::NotStoppable {
+                    id,
+                    status: other.to_string(),
+                }));
+            }
+        }
+        transaction
+            .execute(
+                "UPDATE executions SET status = 'Stopping', stop_request = ?2, stop_reason = COALESCE(?3, stop_reason) WHERE id = ?1",
+                params![id, if abandon { "Abandon" } else { "Stop" }, reason],
+            )
+            .map_err(|e| self.fail(e))?;
+        transaction.commit().map_err(|e| self.fail(e))?;
+        Ok(Ok(id))
+    }
+
+    /// The stop request for `id`, if one was made.
+    pub fn stop_request(&self, id: &str) -> Result<Option<StopRequest>> {
+        let (request, reason): (Option<String>, Option<String>) = self
+            .connection
+            .lock()
+            .unwrap()
+            .query_row(
+                "SELECT stop_request, stop_reason FROM executions WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(request.map(|r| StopRequest {
+            abandon: r == "Abandon",
+            reason,
+        }))
     }
 
     /// Open an approval for an action of a running execution; returns its token.

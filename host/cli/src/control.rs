@@ -1,5 +1,5 @@
-//! `sandpipe approve` and `sandpipe reject`: PutApprovalResult for a waiting manual approval,
-//! from any terminal.
+//! Controlling running executions from any terminal: `sandpipe approve|reject`
+//! (PutApprovalResult) and `sandpipe stop` (StopPipelineExecution).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,6 +41,45 @@ pub fn decide(state_dir: &Path, args: DecisionArgs, approve: bool) -> anyhow::Re
                 args.stage,
                 args.action
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("sandpipe: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// An execution id, or a unique prefix of one.
+    execution: String,
+    /// Abandon running actions at once instead of letting them finish.
+    #[arg(long)]
+    abandon: bool,
+    /// Why (up to 200 characters); shown as the execution's status summary.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+pub fn stop(state_dir: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
+    if args
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 200)
+    {
+        anyhow::bail!("--reason is at most 200 characters");
+    }
+    let state = StateStore::open(state_dir)?;
+    state.recover()?;
+    match state.request_stop(&args.execution, args.abandon, args.reason.as_deref())? {
+        Ok(id) => {
+            let how = if args.abandon {
+                "stop and abandon"
+            } else {
+                "stop and wait"
+            };
+            println!("Stopping {id} ({how})");
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
