@@ -44,6 +44,9 @@ enum Command {
     Approve(control::DecisionArgs),
     /// Reject the manual approval waiting in a pipeline's stage and action.
     Reject(control::DecisionArgs),
+    /// Run the failed stage of a failed execution again (its failed actions, or all), then
+    /// the stages after it, with the same source revisions and artifacts.
+    Retry(run::RetryArgs),
     /// Stop an execution: running actions finish (or, with --abandon, are abandoned at once)
     /// and nothing new starts.
     Stop(control::StopArgs),
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => inspect::graph_command(args),
         Command::Approve(args) => control::decide(&cli.state_dir, args, true),
         Command::Reject(args) => control::decide(&cli.state_dir, args, false),
+        Command::Retry(args) => run::retry(&cli.state_dir, args),
         Command::Stop(args) => control::stop(&cli.state_dir, args),
         Command::Executions { command } => history::executions(&cli.state_dir, command),
         Command::Logs(args) => history::logs(&cli.state_dir, args),

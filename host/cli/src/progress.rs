@@ -193,7 +193,11 @@ impl RunObserver for Progress {
             RunEvent::ExecutionStarted {
                 pipeline,
                 execution_id,
-            } => self.line(format!("Pipeline {pipeline}: execution {execution_id}")),
+                resumed,
+            } => self.line(format!(
+                "Pipeline {pipeline}: execution {execution_id}{}",
+                if resumed { " (retry)" } else { "" }
+            )),
             RunEvent::StageStarted { stage, .. } => self.line(format!("Stage {stage}")),
             RunEvent::ActionStarted { stage, action, .. } => match &self.live {
                 Some(live) => {

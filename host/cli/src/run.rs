@@ -1,5 +1,6 @@
-//! `sandpipe run`.
+//! `sandpipe run` and `sandpipe retry`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,18 +8,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use sandpipe_engine::{ExecutionStatus, ProviderRegistry, RunError, RunOptions, Runner};
+use sandpipe_engine::{
+    ExecutionRecord, ExecutionStatus, ProviderRegistry, RunError, RunOptions, Runner,
+};
 use sandpipe_model::ActionTypeId;
 use sandpipe_runtime::{ActionEngine, ComponentCache, ExecutionLimits};
 
 use crate::document::DocumentArgs;
 use crate::progress::Progress;
 
+/// How actions run: the operator's grants and limits.
 #[derive(Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    document: DocumentArgs,
-
+pub struct EngineArgs {
     /// Stop any action running longer than this (e.g. 30s, 10m), instead of its own timeout.
     #[arg(long, value_parser = humantime::parse_duration)]
     action_timeout: Option<Duration>,
@@ -31,10 +32,6 @@ pub struct RunArgs {
     /// Category/Owner/Provider/Version (e.g. Build/Custom/Lint/1=lint.wasm). Repeatable.
     #[arg(long = "provider", value_name = "TYPE=FILE")]
     providers: Vec<String>,
-
-    /// A value for a V2 pipeline variable: NAME=VALUE (repeatable); others take their default.
-    #[arg(long = "variable", value_name = "NAME=VALUE")]
-    variables: Vec<String>,
 
     /// Keep each action's sandbox directory under <state-dir>/work for inspection.
     #[arg(long)]
@@ -49,10 +46,49 @@ pub struct RunArgs {
     plain: bool,
 }
 
-pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let loaded = args.document.load()??;
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    document: DocumentArgs,
+
+    /// A value for a V2 pipeline variable: NAME=VALUE (repeatable); others take their default.
+    #[arg(long = "variable", value_name = "NAME=VALUE")]
+    variables: Vec<String>,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+pub struct RetryArgs {
+    /// The failed execution (an id, or a unique prefix of one).
+    execution: String,
+
+    /// The failed stage to run again.
+    #[arg(long)]
+    stage: String,
+
+    /// Run every action of the stage again, not only the failed ones.
+    #[arg(long)]
+    all_actions: bool,
+
+    /// The region the execution runs in.
+    #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
+    region: String,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+fn runner(
+    state_dir: &Path,
+    engine: &EngineArgs,
+    region: &str,
+    source_file: String,
+    variables: BTreeMap<String, String>,
+) -> anyhow::Result<Runner> {
     let mut providers = ProviderRegistry::builtin();
-    for grant in &args.providers {
+    for grant in &engine.providers {
         let (action_type, file) = grant
             .split_once('=')
             .with_context(|| format!("--provider '{grant}': expected TYPE=FILE"))?;
@@ -61,54 +97,93 @@ pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--provider '{grant}': {e}"))?;
         providers.grant(&action_type, Path::new(file))?;
     }
-    let mut variables = std::collections::BTreeMap::new();
+    let options = RunOptions {
+        state_dir: state_dir.to_path_buf(),
+        region: region.to_string(),
+        action_timeout: engine.action_timeout,
+        limits: ExecutionLimits {
+            memory_bytes: engine.memory_mib << 20,
+            ..ExecutionLimits::default()
+        },
+        keep_work: engine.keep_work,
+        source_file,
+        variables,
+    };
+    let cache = if engine.no_cache {
+        None
+    } else {
+        ComponentCache::default_dir()
+    };
+    Runner::new(ActionEngine::new(cache)?, providers, options)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Print how the execution ended; exit 0 only when it succeeded.
+fn finish(
+    progress: &Progress,
+    result: Result<ExecutionRecord, RunError>,
+) -> anyhow::Result<ExitCode> {
+    let record = match result {
+        Ok(record) => record,
+        Err(RunError::Invalid { file, problems }) => {
+            for problem in &problems {
+                eprintln!("sandpipe: {file}: {problem}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(RunError::Other(error)) => return Err(error),
+    };
+    progress.summary(&record);
+    Ok(if record.status == ExecutionStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let loaded = args.document.load()??;
+    let mut variables = BTreeMap::new();
     for pair in &args.variables {
         let (name, value) = pair
             .split_once('=')
             .with_context(|| format!("--variable '{pair}': expected NAME=VALUE"))?;
         variables.insert(name.to_string(), value.to_string());
     }
-    let options = RunOptions {
+    let runtime = runtime()?;
+    let runner = runner(
+        state_dir,
+        &args.engine,
+        &args.document.region,
+        args.document.file_name(),
         variables,
-        state_dir: state_dir.to_path_buf(),
-        region: args.document.region.clone(),
-        action_timeout: args.action_timeout,
-        limits: ExecutionLimits {
-            memory_bytes: args.memory_mib << 20,
-            ..ExecutionLimits::default()
-        },
-        keep_work: args.keep_work,
-        source_file: args.document.file_name(),
-    };
+    )?;
+    let progress = Arc::new(Progress::new(args.engine.plain));
+    let result = runtime.block_on(runner.run(&loaded, progress.clone()));
+    finish(&progress, result)
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let cache = if args.no_cache {
-            None
-        } else {
-            ComponentCache::default_dir()
-        };
-        let engine = ActionEngine::new(cache)?;
-        let runner = Runner::new(engine, providers, options)?;
-        let progress = Arc::new(Progress::new(args.plain));
-        let record = match runner.run(&loaded, progress.clone()).await {
-            Ok(record) => record,
-            Err(RunError::Invalid { file, problems }) => {
-                for problem in &problems {
-                    eprintln!("sandpipe: {file}: {problem}");
-                }
-                return Ok(ExitCode::FAILURE);
-            }
-            Err(RunError::Other(error)) => return Err(error),
-        };
-        progress.summary(&record);
-        Ok(if record.status == ExecutionStatus::Succeeded {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
-    })
+pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let runner = runner(
+        state_dir,
+        &args.engine,
+        &args.region,
+        String::new(),
+        BTreeMap::new(),
+    )?;
+    let progress = Arc::new(Progress::new(args.engine.plain));
+    let result = runtime.block_on(runner.retry(
+        &args.execution,
+        &args.stage,
+        args.all_actions,
+        progress.clone(),
+    ));
+    finish(&progress, result)
 }

@@ -1100,3 +1100,117 @@ fn abandon_stops_a_busy_looping_wasm_action_within_a_second() {
     );
     assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");
 }
+
+/// Source → Build [Compile (copies the source), Check (needs source-bucket/ready)] → Deploy.
+fn retry_pipeline() -> String {
+    r#"{"name":"retry","roleArn":"arn:aws:iam::000000000000:role/r",
+      "artifactStore":{"type":"S3","location":"artifact-store-bucket"},
+      "stages":[
+        {"name":"Source","actions":[{"name":"Fetch","actionTypeId":{"category":"Source","owner":"AWS","provider":"S3","version":"1"},
+          "configuration":{"S3Bucket":"source-bucket","S3ObjectKey":"src.zip"},"outputArtifacts":[{"name":"Src"}]}]},
+        {"name":"Build","actions":[
+          {"name":"Compile","actionTypeId":{"category":"Build","owner":"Custom","provider":"Probe","version":"1"},
+           "configuration":{"Mode":"copy-inputs"},"inputArtifacts":[{"name":"Src"}],"outputArtifacts":[{"name":"Bin"}]},
+          {"name":"Check","actionTypeId":{"category":"Build","owner":"Custom","provider":"Probe","version":"1"},
+           "configuration":{"Mode":"get-object","Object":"source-bucket/ready","ReadyBucket":"source-bucket"}}]},
+        {"name":"Deploy","actions":[{"name":"Put","actionTypeId":{"category":"Deploy","owner":"AWS","provider":"S3","version":"1"},
+          "configuration":{"BucketName":"target-bucket","Extract":"false","ObjectKey":"bin.zip"},"inputArtifacts":[{"name":"Bin"}]}]}]}"#
+        .to_string()
+}
+
+#[test]
+fn retry_runs_the_failed_actions_again_and_continues() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let file = ws.write("pipeline.json", retry_pipeline());
+    let grant = probe_grant();
+    ws.fails(&["run", file.to_str().unwrap(), "--provider", &grant]);
+    let first = ws.records().pop().unwrap();
+    let id = first["pipelineExecutionId"].as_str().unwrap().to_string();
+    assert_eq!(first["stages"][1]["actions"][0]["status"], "Succeeded");
+    assert_eq!(first["stages"][1]["actions"][1]["status"], "Failed");
+
+    let output = ws.fails(&["retry", &id, "--stage", "Source", "--provider", &grant]);
+    assert!(
+        output.contains("StageNotRetryableException: stage 'Source'"),
+        "{output}"
+    );
+
+    ws.write("ready", "yes");
+    ws.ok(&["s3", "cp", "ready", "s3://source-bucket/ready"]);
+    ws.ok(&["retry", &id[..8], "--stage", "Build", "--provider", &grant]);
+    let retried = ws.records().pop().unwrap();
+    assert_eq!(
+        retried["pipelineExecutionId"],
+        id.as_str(),
+        "a retry continues the same execution"
+    );
+    assert_eq!(retried["status"], "Succeeded");
+    assert_eq!(
+        retried["stages"][1]["actions"][0]["startTime"],
+        first["stages"][1]["actions"][0]["startTime"],
+        "the action that had succeeded did not run again"
+    );
+    assert_eq!(retried["stages"][1]["actions"][1]["status"], "Succeeded");
+    assert_eq!(
+        retried["stages"][2]["actions"][0]["inputArtifacts"][0]["sha256"],
+        first["stages"][1]["actions"][0]["outputArtifacts"][0]["sha256"],
+        "the deploy consumed the artifact of the first attempt"
+    );
+    assert!(!ws.get("s3://target-bucket/bin.zip").is_empty());
+    let journal =
+        std::fs::read_to_string(ws.path(&format!(".sandpipe/executions/{id}/events.jsonl")))
+            .unwrap();
+    assert!(journal.contains("\"state\":\"RESUMED\""), "{journal}");
+
+    let output = ws.fails(&["retry", &id, "--stage", "Build", "--provider", &grant]);
+    assert!(output.contains("StageNotRetryableException"), "{output}");
+}
+
+#[test]
+fn retry_with_all_actions_runs_the_whole_stage_and_only_the_latest_execution_can_retry() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let file = ws.write("pipeline.json", retry_pipeline());
+    let grant = probe_grant();
+    ws.fails(&["run", file.to_str().unwrap(), "--provider", &grant]);
+    ws.fails(&["run", file.to_str().unwrap(), "--provider", &grant]);
+    let records = ws.records();
+    let (older, newer) = (&records[0], &records[1]);
+    let output = ws.fails(&[
+        "retry",
+        older["pipelineExecutionId"].as_str().unwrap(),
+        "--stage",
+        "Build",
+        "--provider",
+        &grant,
+    ]);
+    assert!(
+        output.contains("NotLatestPipelineExecutionException"),
+        "{output}"
+    );
+
+    ws.write("ready", "yes");
+    ws.ok(&["s3", "cp", "ready", "s3://source-bucket/ready"]);
+    let id = newer["pipelineExecutionId"].as_str().unwrap();
+    ws.ok(&[
+        "retry",
+        id,
+        "--stage",
+        "Build",
+        "--all-actions",
+        "--provider",
+        &grant,
+    ]);
+    let retried = ws.records().pop().unwrap();
+    assert_eq!(retried["status"], "Succeeded");
+    assert_ne!(
+        retried["stages"][1]["actions"][0]["startTime"],
+        newer["stages"][1]["actions"][0]["startTime"],
+        "--all-actions ran the succeeded action again"
+    );
+}

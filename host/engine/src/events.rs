@@ -18,6 +18,8 @@ pub enum RunEvent {
     ExecutionStarted {
         pipeline: String,
         execution_id: String,
+        /// A retry taking up an execution that had ended.
+        resumed: bool,
     },
     StageStarted {
         execution_id: String,
@@ -164,9 +166,10 @@ fn action_state(status: ActionStatus) -> &'static str {
 impl RunObserver for EventJournal {
     fn on_event(&self, event: RunEvent) {
         match event {
-            RunEvent::ExecutionStarted { execution_id, .. } => self.write(
+            RunEvent::ExecutionStarted { execution_id, resumed, .. } => self.write(
                 "CodePipeline Pipeline Execution State Change",
-                json!({"pipeline": self.pipeline, "execution-id": execution_id, "state": "STARTED", "version": self.pipeline_version}),
+                json!({"pipeline": self.pipeline, "execution-id": execution_id,
+                       "state": if resumed { "RESUMED" } else { "STARTED" }, "version": self.pipeline_version}),
             ),
             RunEvent::ExecutionFinished { record } => self.write(
                 "CodePipeline Pipeline Execution State Change",

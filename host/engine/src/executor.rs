@@ -4,7 +4,7 @@
 //! Everything that can be checked before running is checked first (validation, providers,
 //! components), so bad input never leaves a half-done run behind.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,6 +75,13 @@ pub struct Runner {
     options: RunOptions,
 }
 
+/// Where an execution (re)starts: the first stage to run, and actions that already
+/// succeeded and are not run again.
+struct Resume {
+    from_stage: usize,
+    done: HashSet<(usize, usize)>,
+}
+
 /// What `prepare` established.
 struct Prepared {
     components: HashMap<(usize, usize), LoadedComponent>,
@@ -98,6 +105,7 @@ struct Execution<'a> {
     stop: Mutex<Option<StopRequest>>,
     /// Set when running actions are to be abandoned.
     abandon: tokio::sync::watch::Sender<bool>,
+    resume: Resume,
 }
 
 impl Runner {
@@ -142,42 +150,176 @@ impl Runner {
             .register_pipeline(&pipeline.name, &declaration, &file)?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut record = new_record(pipeline, &id, &file);
-        record.variables = prepared.variables;
+        record.variables = prepared.variables.clone();
+        record.pipeline_version = version;
         self.state
             .create_execution(&record, version, &Owner::current())?;
+        let resume = Resume {
+            from_stage: 0,
+            done: HashSet::new(),
+        };
+        self.drive(pipeline, prepared, record, resume, observer)
+            .await
+    }
+
+    /// RetryStageExecution: run the failed stage of a failed execution again — its failed
+    /// actions, or all of them — then the stages after it, with the same source revisions
+    /// and artifacts. Returns the execution's new record.
+    pub async fn retry(
+        &self,
+        execution_id: &str,
+        stage_name: &str,
+        all_actions: bool,
+        observer: Arc<dyn RunObserver>,
+    ) -> Result<ExecutionRecord, RunError> {
+        self.state.recover()?;
+        let mut record = self.state.execution(execution_id)?;
+        let not_retryable =
+            |why: String| RunError::Other(anyhow::anyhow!("StageNotRetryableException: {why}"));
+        let Some(s) = record
+            .stages
+            .iter()
+            .position(|stage| stage.name == stage_name)
+        else {
+            return Err(not_retryable(format!(
+                "execution {} has no stage '{stage_name}'",
+                record.pipeline_execution_id
+            )));
+        };
+        if record.status != ExecutionStatus::Failed
+            || record.stages[s].status != StageStatus::Failed
+        {
+            return Err(not_retryable(format!(
+                "stage '{stage_name}' of execution {} is {:?}; only a failed stage of a failed \
+                 execution can be retried",
+                record.pipeline_execution_id, record.stages[s].status
+            )));
+        }
+        self.check_latest_in_stage(&record, s)?;
+        let declaration = self
+            .state
+            .declaration(&record.pipeline_name, record.pipeline_version)?;
+        let pipeline: PipelineDeclaration = serde_json::from_str(&declaration)
+            .context("reading the stored declaration of the execution's pipeline version")?;
+        let loaded = LoadedPipeline {
+            pipeline,
+            root: "",
+            template: None,
+        };
+        let prepared = self.prepare(&loaded).await?;
+
+        // What already succeeded stays; the retried stage's other actions run again.
+        let mut done = HashSet::new();
+        for (a, action) in record.stages[s].actions.iter_mut().enumerate() {
+            if action.status == ActionStatus::Succeeded && !all_actions {
+                done.insert((s, a));
+            } else {
+                action.status = ActionStatus::NotStarted;
+                action.error = None;
+                action.end_time = None;
+            }
+        }
+        for (earlier, stage) in record.stages.iter().enumerate().take(s) {
+            for a in 0..stage.actions.len() {
+                done.insert((earlier, a));
+            }
+        }
+        record.status = ExecutionStatus::InProgress;
+        record.status_summary = None;
+        record.end_time = None;
+        self.state
+            .claim_execution(&record.pipeline_execution_id, &Owner::current())?;
+        for (a, action) in record.stages[s].actions.iter().enumerate() {
+            self.state
+                .save_action(&record.pipeline_execution_id, s, a, action)?;
+        }
+        let resume = Resume {
+            from_stage: s,
+            done,
+        };
+        self.drive(&loaded.pipeline, prepared, record, resume, observer)
+            .await
+    }
+
+    /// NotLatestPipelineExecutionException: a newer execution has entered the stage.
+    fn check_latest_in_stage(&self, record: &ExecutionRecord, s: usize) -> Result<(), RunError> {
+        for newer in self
+            .state
+            .list_executions(Some(&record.pipeline_name), 1000)?
+        {
+            if newer.start_time <= record.start_time || newer.id == record.pipeline_execution_id {
+                continue;
+            }
+            let newer = self.state.execution(&newer.id)?;
+            if newer
+                .stages
+                .get(s)
+                .is_some_and(|stage| stage.status != StageStatus::NotStarted)
+            {
+                return Err(RunError::Other(anyhow::anyhow!(
+                    "NotLatestPipelineExecutionException: execution {} has entered stage '{}' \
+                     since; only the latest execution in a stage can be retried",
+                    newer.pipeline_execution_id,
+                    record.stages[s].name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run an execution whose record is stored, from `resume.from_stage`, to its end.
+    async fn drive(
+        &self,
+        pipeline: &PipelineDeclaration,
+        prepared: Prepared,
+        record: ExecutionRecord,
+        resume: Resume,
+        observer: Arc<dyn RunObserver>,
+    ) -> Result<ExecutionRecord, RunError> {
+        let id = record.pipeline_execution_id.clone();
         let journal = EventJournal::create(
             &self.execution_dir(&id).join("events.jsonl"),
             pipeline,
-            version,
+            record.pipeline_version,
             &self.options.region,
         )
         .context("creating the event journal")?;
         let observer: Arc<dyn RunObserver> = Arc::new(Tee(vec![Arc::new(journal), observer]));
+        // Artifacts and variables of actions that already succeeded are there to consume.
+        let mut produced = HashMap::new();
+        let mut namespaces = HashMap::new();
+        for &(s, a) in &resume.done {
+            let action = &record.stages[s].actions[a];
+            for artifact in &action.output_artifacts {
+                produced.insert(artifact.name.clone(), artifact.clone());
+            }
+            if let Some(namespace) = &pipeline.stages[s].actions[a].namespace {
+                namespaces.insert(namespace.clone(), action.output_variables.clone());
+            }
+        }
+        let resumed = resume.from_stage > 0 || !resume.done.is_empty();
         let execution = Execution {
             runner: self,
             pipeline,
             id: id.clone(),
             components: prepared.components,
             artifacts: ArtifactStore::new(self.s3.clone(), prepared.bucket, Limits::default()),
-            produced: Mutex::new(HashMap::new()),
-            namespaces: Mutex::new(HashMap::new()),
+            produced: Mutex::new(produced),
+            namespaces: Mutex::new(namespaces),
             record: Mutex::new(record),
             observer: observer.clone(),
             stop: Mutex::new(None),
             abandon: tokio::sync::watch::Sender::new(false),
+            resume,
         };
         observer.on_event(RunEvent::ExecutionStarted {
             pipeline: pipeline.name.clone(),
-            execution_id: id,
+            execution_id: id.clone(),
+            resumed,
         });
         let record = execution.run().await;
         if !self.options.keep_work {
-            let _ = std::fs::remove_dir_all(
-                self.options
-                    .state_dir
-                    .join("work")
-                    .join(&record.pipeline_execution_id),
-            );
+            let _ = std::fs::remove_dir_all(self.options.state_dir.join("work").join(&id));
         }
         observer.on_event(RunEvent::ExecutionFinished {
             record: record.clone(),
@@ -326,6 +468,7 @@ impl Runner {
 fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> ExecutionRecord {
     ExecutionRecord {
         pipeline_name: pipeline.name.clone(),
+        pipeline_version: 0,
         pipeline_execution_id: id.to_string(),
         status: ExecutionStatus::InProgress,
         status_summary: None,
@@ -395,7 +538,11 @@ impl Execution<'_> {
 
     async fn run_stages(&self) -> ExecutionRecord {
         let mut outcome = ExecutionStatus::Succeeded;
-        for stage_plan in plan(self.pipeline).stages {
+        for stage_plan in plan(self.pipeline)
+            .stages
+            .into_iter()
+            .skip(self.resume.from_stage)
+        {
             if self.stop_requested() {
                 outcome = ExecutionStatus::Stopped;
                 break;
@@ -414,7 +561,11 @@ impl Execution<'_> {
                     status = StageStatus::Stopped;
                     break;
                 }
-                let runs = group.actions.iter().map(|&a| self.run_action(s, a));
+                let runs = group
+                    .actions
+                    .iter()
+                    .filter(|&&a| !self.resume.done.contains(&(s, a)))
+                    .map(|&a| self.run_action(s, a));
                 let results = futures::future::join_all(runs).await;
                 if self.stop_requested() {
                     status = StageStatus::Stopped;

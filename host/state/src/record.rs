@@ -44,6 +44,9 @@ pub enum ActionStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionRecord {
     pub pipeline_name: String,
+    /// The pipeline version the execution runs (a changed declaration is a new version).
+    #[serde(default)]
+    pub pipeline_version: u32,
     pub pipeline_execution_id: String,
     pub status: ExecutionStatus,
     /// Why the execution ended as it did, when that is not an action's own failure.

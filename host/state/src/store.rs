@@ -397,7 +397,7 @@ impl StateStore {
     pub fn execution(&self, id: &str) -> Result<ExecutionRecord> {
         let connection = self.connection.lock().unwrap();
         let mut matches = connection
-            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
+            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables, pipeline_version FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
             .map_err(|e| self.fail(e))?
             .query_map([id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")], |row| {
                 Ok((
@@ -409,6 +409,7 @@ impl StateStore {
                     row.get::<_, String>(5)?,
                     row.get::<_, Option<String>>(6)?,
                     row.get::<_, String>(7)?,
+                    row.get::<_, u32>(8)?,
                 ))
             })
             .map_err(|e| self.fail(e))?
@@ -417,8 +418,17 @@ impl StateStore {
         if matches.len() != 1 || id.is_empty() {
             return Err(StateError::NoSuchExecution(id.to_string()));
         }
-        let (id, pipeline, status, status_summary, source_file, start_time, end_time, variables) =
-            matches.remove(0);
+        let (
+            id,
+            pipeline,
+            status,
+            status_summary,
+            source_file,
+            start_time,
+            end_time,
+            variables,
+            pipeline_version,
+        ) = matches.remove(0);
         let mut stages: Vec<StageRecord> = connection
             .prepare("SELECT name, status FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")
             .map_err(|e| self.fail(e))?
@@ -449,6 +459,7 @@ impl StateStore {
         }
         Ok(ExecutionRecord {
             pipeline_name: pipeline,
+            pipeline_version,
             pipeline_execution_id: id,
             status: self.parse(&status)?,
             status_summary,
@@ -564,6 +575,48 @@ impl StateStore {
             ended.push(id);
         }
         Ok(ended)
+    }
+
+    /// The declaration (JSON) of one version of a pipeline.
+    pub fn declaration(&self, pipeline: &str, version: u32) -> Result<String> {
+        self.connection
+            .lock()
+            .unwrap()
+            .query_row(
+                "SELECT declaration FROM pipeline_versions WHERE name = ?1 AND version = ?2",
+                params![pipeline, version],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The latest version of a pipeline.
+    pub fn pipeline_version(&self, pipeline: &str) -> Result<Option<u32>> {
+        self.connection
+            .lock()
+            .unwrap()
+            .query_row(
+                "SELECT version FROM pipelines WHERE name = ?1",
+                [pipeline],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Take over an ended execution to run it again (a retry): InProgress, owned by `owner`,
+    /// no end, no stop request.
+    pub fn claim_execution(&self, id: &str, owner: &Owner) -> Result<()> {
+        self.connection
+            .lock()
+            .unwrap()
+            .execute(
+                "UPDATE executions SET status = 'InProgress', status_summary = NULL, end_time = NULL,
+                 stop_request = NULL, stop_reason = NULL, owner_pid = ?2, owner_started = ?3 WHERE id = ?1",
+                params![id, owner.pid, owner.started],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
     }
 
     /// StopPipelineExecution: ask the process running `id` to stop it. The execution becomes
@@ -834,6 +887,7 @@ mod tests {
         };
         ExecutionRecord {
             pipeline_name: "p".into(),
+            pipeline_version: 1,
             pipeline_execution_id: id.into(),
             status: ExecutionStatus::InProgress,
             status_summary: None,
