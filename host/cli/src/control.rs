@@ -88,3 +88,63 @@ pub fn stop(state_dir: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+#[derive(Args)]
+pub struct TransitionArgs {
+    pipeline: String,
+    /// The stage whose inbound transition changes.
+    stage: String,
+    /// Why (1-300 of letters, digits, spaces and !@().*?-); required to disable.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+/// DisableStageTransition / EnableStageTransition for a stage's inbound transition.
+pub fn transition(
+    state_dir: &Path,
+    args: TransitionArgs,
+    enable: bool,
+) -> anyhow::Result<ExitCode> {
+    let state = StateStore::open(state_dir)?;
+    let Some(version) = state.pipeline_version(&args.pipeline)? else {
+        eprintln!(
+            "sandpipe: PipelineNotFoundException: no pipeline '{}' has run here",
+            args.pipeline
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let declaration: serde_json::Value =
+        serde_json::from_str(&state.declaration(&args.pipeline, version)?)?;
+    let known = declaration["stages"]
+        .as_array()
+        .is_some_and(|stages| stages.iter().any(|s| s["name"] == args.stage.as_str()));
+    if !known {
+        eprintln!(
+            "sandpipe: StageNotFoundException: pipeline '{}' has no stage '{}'",
+            args.pipeline, args.stage
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if enable {
+        state.enable_transition(&args.pipeline, &args.stage)?;
+        println!(
+            "Enabled the inbound transition of {}/{}",
+            args.pipeline, args.stage
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let reason = args.reason.unwrap_or_default();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || " !@().*?-".contains(c);
+    if reason.is_empty() || reason.chars().count() > 300 || !reason.chars().all(allowed) {
+        eprintln!(
+            "sandpipe: ValidationException: --reason must be 1 to 300 of letters, digits, spaces and !@().*?-"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    state.disable_transition(&args.pipeline, &args.stage, &reason)?;
+    println!(
+        "Disabled the inbound transition of {}/{}: {reason}",
+        args.pipeline, args.stage
+    );
+    Ok(ExitCode::SUCCESS)
+}

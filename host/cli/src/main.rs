@@ -50,6 +50,10 @@ enum Command {
     /// Stop an execution: running actions finish (or, with --abandon, are abandoned at once)
     /// and nothing new starts.
     Stop(control::StopArgs),
+    /// Disable a stage's inbound transition: executions wait before the stage until enabled.
+    DisableTransition(control::TransitionArgs),
+    /// Enable a stage's inbound transition again.
+    EnableTransition(control::TransitionArgs),
     /// Executions of pipelines: list them, or show one in full.
     Executions {
         #[command(subcommand)]
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
         Command::Approve(args) => control::decide(&cli.state_dir, args, true),
         Command::Reject(args) => control::decide(&cli.state_dir, args, false),
         Command::Retry(args) => run::retry(&cli.state_dir, args),
+        Command::DisableTransition(args) => control::transition(&cli.state_dir, args, false),
+        Command::EnableTransition(args) => control::transition(&cli.state_dir, args, true),
         Command::Stop(args) => control::stop(&cli.state_dir, args),
         Command::Executions { command } => history::executions(&cli.state_dir, command),
         Command::Logs(args) => history::logs(&cli.state_dir, args),

@@ -199,6 +199,9 @@ impl RunObserver for Progress {
                 if resumed { " (retry)" } else { "" }
             )),
             RunEvent::StageStarted { stage, .. } => self.line(format!("Stage {stage}")),
+            RunEvent::StageWaiting { stage, reason, .. } => {
+                self.line(format!("Waiting to enter stage {stage}: {reason}"))
+            }
             RunEvent::ActionStarted { stage, action, .. } => match &self.live {
                 Some(live) => {
                     let bar = live.multi.add(ProgressBar::new_spinner());

@@ -1214,3 +1214,187 @@ fn retry_with_all_actions_runs_the_whole_stage_and_only_the_latest_execution_can
         "--all-actions ran the succeeded action again"
     );
 }
+
+/// Source → Build (the probe sleeps) → Finish, in the given execution mode.
+fn mode_pipeline(mode: &str, millis: u32) -> String {
+    format!(
+        r#"{{"name":"modes","pipelineType":"V2","executionMode":"{mode}","roleArn":"arn:aws:iam::000000000000:role/r",
+          "artifactStore":{{"type":"S3","location":"artifact-store-bucket"}},
+          "stages":[
+            {{"name":"Source","actions":[{{"name":"Fetch","actionTypeId":{{"category":"Source","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{{"S3Bucket":"source-bucket","S3ObjectKey":"src.zip"}},"outputArtifacts":[{{"name":"Src"}}]}}]}},
+            {{"name":"Build","actions":[{{"name":"Work","actionTypeId":{{"category":"Build","owner":"Custom","provider":"Probe","version":"1"}},
+              "configuration":{{"Mode":"sleep","Millis":"{millis}"}},"inputArtifacts":[{{"name":"Src"}}]}}]}},
+            {{"name":"Finish","actions":[{{"name":"Done","actionTypeId":{{"category":"Build","owner":"Custom","provider":"Probe","version":"1"}},
+              "configuration":{{"Mode":"noop"}}}}]}}]}}"#
+    )
+}
+
+impl Workspace {
+    fn mode_setup(&self, mode: &str, millis: u32) -> PathBuf {
+        self.tutorial_buckets();
+        self.write("src.zip", zip_of(&[("a.txt", "a")]));
+        self.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+        self.write("pipeline.json", mode_pipeline(mode, millis))
+    }
+
+    fn start(&self, file: &Path) -> std::process::Child {
+        self.spawn(&[
+            "run",
+            file.to_str().unwrap(),
+            "--provider",
+            &probe_grant(),
+            "--plain",
+        ])
+    }
+
+    /// Wait until `count` executions exist and `ready` holds for the newest.
+    fn wait_until(&self, count: usize, ready: impl Fn(&serde_json::Value) -> bool) {
+        let started = std::time::Instant::now();
+        loop {
+            let records = self.records();
+            if records.len() == count && ready(records.last().unwrap()) {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "timed out waiting"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+fn stage_status(record: &serde_json::Value, stage: usize) -> &str {
+    record["stages"][stage]["status"].as_str().unwrap()
+}
+
+fn action_time<'a>(record: &'a serde_json::Value, stage: usize, field: &str) -> &'a str {
+    record["stages"][stage]["actions"][0][field]
+        .as_str()
+        .unwrap()
+}
+
+/// Waiting at Build's door: the source is done, Build has not started.
+fn waiting_for_build(record: &serde_json::Value) -> bool {
+    stage_status(record, 0) == "Succeeded" && stage_status(record, 1) == "NotStarted"
+}
+
+#[test]
+fn superseded_mode_replaces_an_older_waiting_execution_with_a_newer_one() {
+    let ws = Workspace::new();
+    let file = ws.mode_setup("SUPERSEDED", 2500);
+    let a = ws.start(&file);
+    ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
+    let b = ws.start(&file);
+    ws.wait_until(2, waiting_for_build);
+    let c = ws.start(&file);
+    ws.wait_until(3, waiting_for_build);
+    for child in [a, b, c] {
+        child.wait_with_output().unwrap();
+    }
+    let records = ws.records();
+    let (a, b, c) = (&records[0], &records[1], &records[2]);
+    assert_eq!(a["status"], "Succeeded");
+    assert_eq!(b["status"], "Superseded");
+    assert!(
+        b["statusSummary"]
+            .as_str()
+            .unwrap()
+            .contains(c["pipelineExecutionId"].as_str().unwrap())
+    );
+    assert_eq!(
+        stage_status(b, 1),
+        "NotStarted",
+        "the superseded execution never entered Build"
+    );
+    assert_eq!(c["status"], "Succeeded");
+    assert!(
+        action_time(c, 1, "startTime") >= action_time(a, 1, "endTime"),
+        "C entered Build only after A left it"
+    );
+}
+
+#[test]
+fn queued_mode_runs_waiting_executions_one_by_one_in_order() {
+    let ws = Workspace::new();
+    let file = ws.mode_setup("QUEUED", 1200);
+    let a = ws.start(&file);
+    ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
+    let b = ws.start(&file);
+    ws.wait_until(2, waiting_for_build);
+    let c = ws.start(&file);
+    ws.wait_until(3, waiting_for_build);
+    for child in [a, b, c] {
+        assert!(child.wait_with_output().unwrap().status.success());
+    }
+    let records = ws.records();
+    let (a, b, c) = (&records[0], &records[1], &records[2]);
+    for record in [a, b, c] {
+        assert_eq!(record["status"], "Succeeded");
+    }
+    assert!(
+        action_time(b, 1, "startTime") >= action_time(a, 1, "endTime"),
+        "B waited for A"
+    );
+    assert!(
+        action_time(c, 1, "startTime") >= action_time(b, 1, "endTime"),
+        "C waited for B, in arrival order"
+    );
+}
+
+#[test]
+fn parallel_mode_runs_executions_independently() {
+    let ws = Workspace::new();
+    let file = ws.mode_setup("PARALLEL", 1500);
+    let a = ws.start(&file);
+    ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
+    let b = ws.start(&file);
+    for child in [a, b] {
+        assert!(child.wait_with_output().unwrap().status.success());
+    }
+    let records = ws.records();
+    let (a, b) = (&records[0], &records[1]);
+    assert!(
+        action_time(b, 1, "startTime") < action_time(a, 1, "endTime"),
+        "the two builds overlapped"
+    );
+}
+
+#[test]
+fn executions_wait_at_a_disabled_transition_until_it_is_enabled() {
+    let ws = Workspace::new();
+    let file = ws.mode_setup("SUPERSEDED", 10);
+    ws.ok(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
+    let output = ws.fails(&[
+        "disable-transition",
+        "modes",
+        "Build",
+        "--reason",
+        "bad/reason",
+    ]);
+    assert!(output.contains("ValidationException"), "{output}");
+    let output = ws.fails(&["disable-transition", "modes", "Nope", "--reason", "x"]);
+    assert!(output.contains("StageNotFoundException"), "{output}");
+    ws.ok(&[
+        "disable-transition",
+        "modes",
+        "Build",
+        "--reason",
+        "Release freeze (until Monday)",
+    ]);
+    let child = ws.start(&file);
+    ws.wait_until(2, waiting_for_build);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        waiting_for_build(&ws.records()[1]),
+        "still waiting while disabled"
+    );
+    ws.ok(&["enable-transition", "modes", "Build"]);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Waiting to enter stage Build: the inbound transition is disabled: Release freeze (until Monday)")
+    );
+    assert_eq!(ws.records()[1]["status"], "Succeeded");
+}

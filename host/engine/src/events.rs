@@ -25,6 +25,12 @@ pub enum RunEvent {
         execution_id: String,
         stage: String,
     },
+    /// The execution waits to enter a stage (locked, queued, transition disabled).
+    StageWaiting {
+        execution_id: String,
+        stage: String,
+        reason: String,
+    },
     ActionStarted {
         execution_id: String,
         stage: String,
@@ -213,7 +219,7 @@ impl RunObserver for EventJournal {
                 }
                 self.write("CodePipeline Action Execution State Change", detail);
             }
-            RunEvent::ActionOutput { .. } => {}
+            RunEvent::ActionOutput { .. } | RunEvent::StageWaiting { .. } => {}
         }
     }
 }

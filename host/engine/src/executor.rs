@@ -30,7 +30,8 @@ use crate::events::{EventJournal, RunEvent, RunObserver, Tee};
 use crate::providers::ProviderRegistry;
 use sandpipe_state::{
     ActionRecord, ActionStatus, ApprovalStatus, ArtifactRecord, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, Owner, StageRecord, StageStatus, StateStore, StopRequest,
+    ExecutionStatus, Owner, StageEntry, StageRecord, StageSharing, StageStatus, StateStore,
+    StopRequest,
 };
 
 pub struct RunOptions {
@@ -532,12 +533,52 @@ impl Execution<'_> {
         tokio::join!(run, watch_for_stop).0
     }
 
+    /// Wait until the execution may enter `stage` (its lock, its place in the queue, its
+    /// inbound transition), saying once why it waits.
+    async fn enter_stage(&self, stage: &str) -> Result<(), Blocked> {
+        let sharing = match self.pipeline.execution_mode.unwrap_or_default() {
+            sandpipe_model::ExecutionMode::Superseded => StageSharing::Superseded,
+            sandpipe_model::ExecutionMode::Queued => StageSharing::Queued,
+            sandpipe_model::ExecutionMode::Parallel => StageSharing::Parallel,
+        };
+        let mut said = None;
+        loop {
+            let entry =
+                self.runner
+                    .state
+                    .enter_stage(&self.pipeline.name, stage, &self.id, sharing);
+            let reason = match entry {
+                Ok(StageEntry::Entered) => return Ok(()),
+                Ok(StageEntry::Superseded { by }) => return Err(Blocked::Superseded(by)),
+                Ok(StageEntry::Locked { by }) => format!("execution {by} is in the stage"),
+                Ok(StageEntry::Queued { behind }) => format!("queued behind execution {behind}"),
+                Ok(StageEntry::TransitionDisabled { reason }) => {
+                    format!("the inbound transition is disabled: {reason}")
+                }
+                Err(error) => format!("cannot read the stage's state: {error}"),
+            };
+            if said.as_ref() != Some(&reason) {
+                self.observer.on_event(RunEvent::StageWaiting {
+                    execution_id: self.id.clone(),
+                    stage: stage.to_string(),
+                    reason: reason.clone(),
+                });
+                said = Some(reason);
+            }
+            if self.stop_requested() {
+                return Err(Blocked::Stopped);
+            }
+            tokio::time::sleep(STAGE_POLL).await;
+        }
+    }
+
     fn stop_requested(&self) -> bool {
         self.stop.lock().unwrap().is_some()
     }
 
     async fn run_stages(&self) -> ExecutionRecord {
         let mut outcome = ExecutionStatus::Succeeded;
+        let mut superseded_by = None;
         for stage_plan in plan(self.pipeline)
             .stages
             .into_iter()
@@ -549,6 +590,18 @@ impl Execution<'_> {
             }
             let s = stage_plan.stage;
             let stage_name = self.pipeline.stages[s].name.clone();
+            match self.enter_stage(&stage_name).await {
+                Ok(()) => {}
+                Err(Blocked::Stopped) => {
+                    outcome = ExecutionStatus::Stopped;
+                    break;
+                }
+                Err(Blocked::Superseded(by)) => {
+                    outcome = ExecutionStatus::Superseded;
+                    superseded_by = Some(by);
+                    break;
+                }
+            }
             self.update_stage(s, |stage| stage.status = StageStatus::InProgress);
             self.observer.on_event(RunEvent::StageStarted {
                 execution_id: self.id.clone(),
@@ -577,6 +630,11 @@ impl Execution<'_> {
                 }
             }
             self.update_stage(s, |stage| stage.status = status);
+            self.persisted(self.runner.state.leave_stage(
+                &self.pipeline.name,
+                &stage_name,
+                &self.id,
+            ));
             self.observer.on_event(RunEvent::StageFinished {
                 execution_id: self.id.clone(),
                 stage: stage_name,
@@ -606,11 +664,18 @@ impl Execution<'_> {
         });
         self.update_execution(|record| {
             record.status = outcome;
-            if outcome == ExecutionStatus::Stopped {
-                record.status_summary = stop_reason;
+            match outcome {
+                ExecutionStatus::Stopped => record.status_summary = stop_reason,
+                ExecutionStatus::Superseded => {
+                    record.status_summary = superseded_by.map(|by| {
+                        format!("superseded by execution {by}, which is waiting for the next stage")
+                    });
+                }
+                _ => {}
             }
             record.end_time = Some(now());
         });
+        self.persisted(self.runner.state.release_stages(&self.id));
         self.record.lock().unwrap().clone()
     }
 
@@ -1040,6 +1105,15 @@ impl Execution<'_> {
         Duration::from_secs(minutes * 60)
     }
 }
+
+/// Why an execution did not enter a stage.
+enum Blocked {
+    Stopped,
+    Superseded(String),
+}
+
+/// How often an execution waiting for a stage asks again.
+const STAGE_POLL: Duration = Duration::from_millis(100);
 
 /// How often a running execution looks for a stop request.
 const STOP_POLL: Duration = Duration::from_millis(100);

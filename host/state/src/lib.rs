@@ -9,6 +9,6 @@ pub use record::{
     ExecutionStatus, StageRecord, StageStatus,
 };
 pub use store::{
-    ApprovalError, ApprovalStatus, ExecutionSummary, Owner, PendingApproval, StateError,
-    StateStore, StopError, StopRequest, now,
+    ApprovalError, ApprovalStatus, ExecutionSummary, Owner, PendingApproval, StageEntry,
+    StageSharing, StateError, StateStore, StopError, StopRequest, now,
 };

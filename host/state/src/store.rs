@@ -84,6 +84,27 @@ CREATE TABLE IF NOT EXISTS approvals (
     decided TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_by_action ON approvals (pipeline, stage, action, status);
+CREATE TABLE IF NOT EXISTS stage_locks (
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    acquired TEXT NOT NULL,
+    PRIMARY KEY (pipeline, stage)
+);
+CREATE TABLE IF NOT EXISTS stage_waits (
+    arrival INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    UNIQUE (pipeline, stage, execution_id)
+);
+CREATE TABLE IF NOT EXISTS disabled_transitions (
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    changed TEXT NOT NULL,
+    PRIMARY KEY (pipeline, stage)
+);
 CREATE TABLE IF NOT EXISTS action_executions (
     execution_id TEXT NOT NULL REFERENCES executions (id),
     stage_index INTEGER NOT NULL,
@@ -169,6 +190,39 @@ pub enum ApprovalError {
     },
     #[error("ApprovalAlreadyCompletedException: this approval was already {status}")]
     AlreadyCompleted { status: String },
+}
+
+/// How executions of one pipeline share its stages (the pipeline's executionMode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageSharing {
+    /// One execution per stage; a newer execution waiting for a stage replaces an older one.
+    Superseded,
+    /// One execution per stage; waiting executions enter in the order they arrived.
+    Queued,
+    /// No locks: executions run independently.
+    Parallel,
+}
+
+/// The answer to "may this execution enter this stage now?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageEntry {
+    Entered,
+    /// Another execution holds the stage.
+    Locked {
+        by: String,
+    },
+    /// The stage's inbound transition is disabled.
+    TransitionDisabled {
+        reason: String,
+    },
+    /// An execution waiting for this stage before it goes first (QUEUED).
+    Queued {
+        behind: String,
+    },
+    /// A newer execution replaced this one while it waited (SUPERSEDED).
+    Superseded {
+        by: String,
+    },
 }
 
 /// A stop request (StopPipelineExecution).
@@ -572,6 +626,7 @@ impl StateStore {
             record.status_summary = Some(reason);
             record.end_time = Some(now);
             self.save_execution_status(&record)?;
+            self.release_stages(&id)?;
             ended.push(id);
         }
         Ok(ended)
@@ -674,6 +729,177 @@ impl StateStore {
             abandon: r == "Abandon",
             reason,
         }))
+    }
+
+    /// Try to move execution `id` into `stage` of `pipeline`. One immediate transaction
+    /// decides, so several processes agree.
+    pub fn enter_stage(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        id: &str,
+        sharing: StageSharing,
+    ) -> Result<StageEntry> {
+        let mut connection = self.connection.lock().unwrap();
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.fail(e))?;
+        let fail = |e| self.fail(e);
+        let status: String = transaction
+            .query_row("SELECT status FROM executions WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .map_err(fail)?;
+        if status == "Superseded" {
+            let by: Option<String> = transaction
+                .query_row(
+                    "SELECT status_summary FROM executions WHERE id = ?1",
+                    [id],
+                    |row| row.get(0),
+                )
+                .map_err(fail)?;
+            return Ok(StageEntry::Superseded {
+                by: by.unwrap_or_default(),
+            });
+        }
+        transaction
+            .execute("INSERT OR IGNORE INTO stage_waits (pipeline, stage, execution_id) VALUES (?1, ?2, ?3)", params![pipeline, stage, id])
+            .map_err(fail)?;
+        if sharing == StageSharing::Superseded {
+            // Only the newest waiting execution (by start time) keeps waiting.
+            let newest: String = transaction
+                .query_row(
+                    "SELECT w.execution_id FROM stage_waits w JOIN executions e ON e.id = w.execution_id
+                     WHERE w.pipeline = ?1 AND w.stage = ?2 ORDER BY e.start_time DESC, w.arrival DESC LIMIT 1",
+                    params![pipeline, stage],
+                    |row| row.get(0),
+                )
+                .map_err(fail)?;
+            let superseded: Vec<String> = transaction
+                .prepare("SELECT execution_id FROM stage_waits WHERE pipeline = ?1 AND stage = ?2 AND execution_id != ?3")
+                .map_err(fail)?
+                .query_map(params![pipeline, stage, newest], |row| row.get(0))
+                .map_err(fail)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(fail)?;
+            for older in &superseded {
+                transaction
+                    .execute(
+                        "UPDATE executions SET status = 'Superseded', status_summary = ?2 WHERE id = ?1 AND status = 'InProgress'",
+                        params![older, format!("superseded by execution {newest}, which is waiting for stage '{stage}'")],
+                    )
+                    .map_err(fail)?;
+                transaction
+                    .execute("DELETE FROM stage_waits WHERE pipeline = ?1 AND stage = ?2 AND execution_id = ?3", params![pipeline, stage, older])
+                    .map_err(fail)?;
+            }
+            if newest != id {
+                transaction.commit().map_err(fail)?;
+                return Ok(StageEntry::Superseded { by: newest });
+            }
+        }
+        let disabled: Option<String> = transaction
+            .query_row(
+                "SELECT reason FROM disabled_transitions WHERE pipeline = ?1 AND stage = ?2",
+                params![pipeline, stage],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(fail)?;
+        let entry = if let Some(reason) = disabled {
+            StageEntry::TransitionDisabled { reason }
+        } else if sharing == StageSharing::Parallel {
+            StageEntry::Entered
+        } else {
+            let holder: Option<String> = transaction
+                .query_row(
+                    "SELECT l.execution_id FROM stage_locks l JOIN executions e ON e.id = l.execution_id
+                     WHERE l.pipeline = ?1 AND l.stage = ?2 AND l.execution_id != ?3 AND e.status IN ('InProgress', 'Stopping')",
+                    params![pipeline, stage, id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(fail)?;
+            let first: String = transaction
+                .query_row(
+                    "SELECT execution_id FROM stage_waits WHERE pipeline = ?1 AND stage = ?2 ORDER BY arrival LIMIT 1",
+                    params![pipeline, stage],
+                    |row| row.get(0),
+                )
+                .map_err(fail)?;
+            match holder {
+                Some(by) => StageEntry::Locked { by },
+                None if first != id => StageEntry::Queued { behind: first },
+                None => StageEntry::Entered,
+            }
+        };
+        if entry == StageEntry::Entered {
+            transaction
+                .execute("DELETE FROM stage_waits WHERE pipeline = ?1 AND stage = ?2 AND execution_id = ?3", params![pipeline, stage, id])
+                .map_err(fail)?;
+            if sharing != StageSharing::Parallel {
+                transaction
+                    .execute(
+                        "INSERT OR REPLACE INTO stage_locks (pipeline, stage, execution_id, acquired) VALUES (?1, ?2, ?3, ?4)",
+                        params![pipeline, stage, id, now()],
+                    )
+                    .map_err(fail)?;
+            }
+        }
+        transaction.commit().map_err(fail)?;
+        Ok(entry)
+    }
+
+    /// Leave a stage the execution has finished: between stages it holds no lock, so a newer
+    /// execution may catch up with it (and supersede it) at the next stage's door.
+    pub fn leave_stage(&self, pipeline: &str, stage: &str, id: &str) -> Result<()> {
+        self.connection
+            .lock()
+            .unwrap()
+            .execute(
+                "DELETE FROM stage_locks WHERE pipeline = ?1 AND stage = ?2 AND execution_id = ?3",
+                params![pipeline, stage, id],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Release every stage lock and waiting place of an execution that ended.
+    pub fn release_stages(&self, id: &str) -> Result<()> {
+        let connection = self.connection.lock().unwrap();
+        connection
+            .execute("DELETE FROM stage_locks WHERE execution_id = ?1", [id])
+            .and_then(|_| {
+                connection.execute("DELETE FROM stage_waits WHERE execution_id = ?1", [id])
+            })
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// DisableStageTransition (inbound): executions wait before `stage` until it is enabled.
+    pub fn disable_transition(&self, pipeline: &str, stage: &str, reason: &str) -> Result<()> {
+        self.connection
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT OR REPLACE INTO disabled_transitions (pipeline, stage, reason, changed) VALUES (?1, ?2, ?3, ?4)",
+                params![pipeline, stage, reason, now()],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// EnableStageTransition (inbound). Returns whether it was disabled.
+    pub fn enable_transition(&self, pipeline: &str, stage: &str) -> Result<bool> {
+        self.connection
+            .lock()
+            .unwrap()
+            .execute(
+                "DELETE FROM disabled_transitions WHERE pipeline = ?1 AND stage = ?2",
+                params![pipeline, stage],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.fail(e))
     }
 
     /// Open an approval for an action of a running execution; returns its token.
