@@ -1398,3 +1398,98 @@ fn executions_wait_at_a_disabled_transition_until_it_is_enabled() {
     );
     assert_eq!(ws.records()[1]["status"], "Succeeded");
 }
+
+/// Source → three builds passing artifacts along → Deploy: many places to be killed at.
+fn long_pipeline() -> String {
+    let build = |name: &str, input: &str, output: &str, mode: &str| {
+        format!(
+            r#"{{"name":"{name}","actions":[{{"name":"{name}","actionTypeId":{{"category":"Build","owner":"Custom","provider":"Probe","version":"1"}},
+               "configuration":{{"Mode":"{mode}","Millis":"300"}},"inputArtifacts":[{{"name":"{input}"}}],"outputArtifacts":[{{"name":"{output}"}}]}}]}}"#
+        )
+    };
+    format!(
+        r#"{{"name":"crash","roleArn":"arn:aws:iam::000000000000:role/r",
+          "artifactStore":{{"type":"S3","location":"artifact-store-bucket"}},
+          "stages":[
+            {{"name":"Source","actions":[{{"name":"Fetch","actionTypeId":{{"category":"Source","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{{"S3Bucket":"source-bucket","S3ObjectKey":"src.zip"}},"outputArtifacts":[{{"name":"Src"}}]}}]}},
+            {b1}, {b2}, {b3},
+            {{"name":"Deploy","actions":[{{"name":"Put","actionTypeId":{{"category":"Deploy","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{{"BucketName":"target-bucket","Extract":"true"}},"inputArtifacts":[{{"name":"C"}}]}}]}}]}}"#,
+        b1 = build("One", "Src", "A", "copy-inputs"),
+        b2 = build("Two", "A", "B", "sleep"),
+        b3 = build("Three", "A", "C", "copy-inputs"),
+    )
+}
+
+#[test]
+fn runs_killed_at_many_points_leave_consistent_state_and_intact_artifacts() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a"), ("dir/b.txt", "b")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let file = ws.write("pipeline.json", long_pipeline());
+    // An undisturbed warm run tells how long a run takes; kill points spread over it.
+    ws.ok(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
+    let started = std::time::Instant::now();
+    ws.ok(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
+    let full = started.elapsed();
+    let points = 30u32;
+    for point in 0..points {
+        let mut child = ws.start(&file);
+        std::thread::sleep(full * point / points);
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+
+    let records = ws.records();
+    // The earliest kills may land before an execution exists; at least 20 must have one.
+    let killed = records.len() - 2;
+    assert!(
+        killed >= 20,
+        "only {killed} killed executions were recorded"
+    );
+    let mut digests_checked = 0;
+    for record in &records {
+        let status = record["status"].as_str().unwrap();
+        assert!(
+            matches!(status, "Succeeded" | "Failed"),
+            "left {status}: {record:#}"
+        );
+        for stage in record["stages"].as_array().unwrap() {
+            for action in stage["actions"].as_array().unwrap() {
+                assert_ne!(action["status"], "InProgress", "{record:#}");
+                for artifact in action["outputArtifacts"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let url = format!(
+                        "s3://{}/{}",
+                        artifact["bucket"].as_str().unwrap(),
+                        artifact["key"].as_str().unwrap()
+                    );
+                    let bytes = ws.get(&url);
+                    assert_eq!(
+                        hex::encode(Sha256::digest(&bytes)),
+                        artifact["sha256"].as_str().unwrap(),
+                        "{url} is corrupt"
+                    );
+                    digests_checked += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        digests_checked >= 4 * 2,
+        "only {digests_checked} artifacts were checked"
+    );
+    let failed = records.iter().filter(|r| r["status"] == "Failed").count();
+    assert!(
+        failed >= points as usize / 2,
+        "most killed runs should have been ended by recovery ({failed})"
+    );
+    // The store is still usable: a new run succeeds.
+    ws.ok(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
+    assert_eq!(ws.records().pop().unwrap()["status"], "Succeeded");
+}
