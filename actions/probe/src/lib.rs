@@ -64,6 +64,19 @@ impl Action for Probe {
                 )?;
                 Ok(Outcome::new().variable("ETag", info.etag))
             }
+            "fail-once" => {
+                // Fails the first time (leaving a marker object), succeeds once it is there.
+                let object = config.required("Object")?;
+                let (bucket, key) = object
+                    .split_once('/')
+                    .ok_or_else(|| Failure::configuration("Object must be bucket/key"))?;
+                if object_store::head_object(bucket, key, None).is_ok() {
+                    return Ok(Outcome::new().summary("the marker was there"));
+                }
+                fs::write("/tmp/marker", "tried").map_err(|e| Failure::io("/tmp/marker", e))?;
+                object_store::put_object(bucket, key, "/tmp/marker", &Default::default())?;
+                Err(Failure::job("failing once, as asked"))
+            }
             "copy-inputs" => {
                 for output in &request.outputs {
                     for input in &request.inputs {

@@ -199,8 +199,8 @@ impl RunObserver for Progress {
                 if resumed { " (retry)" } else { "" }
             )),
             RunEvent::StageStarted { stage, .. } => self.line(format!("Stage {stage}")),
-            RunEvent::StageWaiting { stage, reason, .. } => {
-                self.line(format!("Waiting to enter stage {stage}: {reason}"))
+            RunEvent::StageNote { stage, message, .. } => {
+                self.line(format!("Stage {stage}: {message}"))
             }
             RunEvent::ActionStarted { stage, action, .. } => match &self.live {
                 Some(live) => {

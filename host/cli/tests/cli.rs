@@ -1394,7 +1394,7 @@ fn executions_wait_at_a_disabled_transition_until_it_is_enabled() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("Waiting to enter stage Build: the inbound transition is disabled: Release freeze (until Monday)")
+        String::from_utf8_lossy(&output.stderr).contains("Stage Build: waiting to enter: the inbound transition is disabled: Release freeze (until Monday)")
     );
     assert_eq!(ws.records()[1]["status"], "Succeeded");
 }
@@ -1492,4 +1492,155 @@ fn runs_killed_at_many_points_leave_consistent_state_and_intact_artifacts() {
     // The store is still usable: a new run succeeds.
     ws.ok(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
     assert_eq!(ws.records().pop().unwrap()["status"], "Succeeded");
+}
+
+/// Source → Build [Compile, Flaky (fails once)] → Ship, V2, with `build_extra` and
+/// `ship_extra` spliced into the Build and Ship stage declarations.
+fn conditions_pipeline(build_extra: &str, ship_extra: &str) -> String {
+    format!(
+        r##"{{"name":"conditions","pipelineType":"V2","roleArn":"arn:aws:iam::000000000000:role/r",
+          "artifactStore":{{"type":"S3","location":"artifact-store-bucket"}},
+          "stages":[
+            {{"name":"Source","actions":[{{"name":"Fetch","namespace":"SourceVariables","actionTypeId":{{"category":"Source","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{{"S3Bucket":"source-bucket","S3ObjectKey":"src.zip"}},"outputArtifacts":[{{"name":"Src"}}]}}]}},
+            {{"name":"Build"{build_extra},"actions":[
+              {{"name":"Compile","actionTypeId":{{"category":"Build","owner":"Custom","provider":"Probe","version":"1"}},
+               "configuration":{{"Mode":"copy-inputs"}},"inputArtifacts":[{{"name":"Src"}}],"outputArtifacts":[{{"name":"Bin"}}]}},
+              {{"name":"Flaky","actionTypeId":{{"category":"Build","owner":"Custom","provider":"Probe","version":"1"}},
+               "configuration":{{"Mode":"fail-once","Object":"target-bucket/marker","MarkerBucket":"target-bucket"}}}}]}},
+            {{"name":"Ship"{ship_extra},"actions":[{{"name":"Done","actionTypeId":{{"category":"Build","owner":"Custom","provider":"Probe","version":"1"}},
+              "configuration":{{"Mode":"noop"}}}}]}}]}}"##
+    )
+}
+
+fn variable_check(result: &str, operator: &str, value: &str) -> String {
+    format!(
+        r##"{{"conditions":[{{"result":"{result}","rules":[{{"name":"KeyCheck","ruleTypeId":{{"category":"Rule","owner":"AWS","provider":"VariableCheck","version":"1"}},
+            "configuration":{{"Variable":"#{{SourceVariables.ObjectKey}}","Operator":"{operator}","Value":"{value}"}}}}]}}]}}"##
+    )
+}
+
+#[test]
+fn on_failure_retry_runs_the_failed_actions_again_once() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    let retry =
+        r#","onFailure":{"result":"RETRY","retryConfiguration":{"retryMode":"FAILED_ACTIONS"}}"#;
+    let file = ws.write("pipeline.json", conditions_pipeline(retry, ""));
+    let output = ws.sandpipe(&[
+        "run",
+        file.to_str().unwrap(),
+        "--provider",
+        &probe_grant(),
+        "--plain",
+    ]);
+    let printed = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{printed}");
+    assert!(
+        printed.contains(
+            "Stage Build: retrying the stage automatically (onFailure RETRY, FAILED_ACTIONS)"
+        ),
+        "{printed}"
+    );
+    assert_eq!(
+        printed.matches("[Build/Compile] started").count(),
+        1,
+        "Compile ran once: {printed}"
+    );
+    assert_eq!(
+        printed.matches("[Build/Flaky] started").count(),
+        2,
+        "Flaky ran twice: {printed}"
+    );
+    let record = ws.records().pop().unwrap();
+    assert_eq!(record["status"], "Succeeded");
+    assert_eq!(
+        record["stages"][1]["actions"][1]["summary"],
+        "the marker was there"
+    );
+}
+
+#[test]
+fn entry_and_success_conditions_check_variables() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
+    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.write("marker", "present");
+    ws.ok(&["s3", "cp", "marker", "s3://target-bucket/marker"]);
+    let run = |name: &str, build: String, ship: String| {
+        let file = ws.write(name, conditions_pipeline(&build, &ship));
+        let output = ws.sandpipe(&[
+            "run",
+            file.to_str().unwrap(),
+            "--provider",
+            &probe_grant(),
+            "--plain",
+        ]);
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            ws.records().pop().unwrap(),
+        )
+    };
+
+    // An entry condition that holds lets the stage run.
+    let (ok, printed, record) = run(
+        "pass.json",
+        String::new(),
+        format!(
+            ",\"beforeEntry\":{}",
+            variable_check("FAIL", "EQ", "src.zip")
+        ),
+    );
+    assert!(ok, "{printed}");
+    assert!(
+        printed.contains("beforeEntry rule 'KeyCheck' passed: 'src.zip' EQ 'src.zip'"),
+        "{printed}"
+    );
+    assert_eq!(stage_status(&record, 2), "Succeeded");
+
+    // One that fails with FAIL fails the stage before it runs.
+    let (ok, printed, record) = run(
+        "fail.json",
+        String::new(),
+        format!(
+            ",\"beforeEntry\":{}",
+            variable_check("FAIL", "MATCHES", "^release-.*")
+        ),
+    );
+    assert!(!ok);
+    assert!(printed.contains("beforeEntry rule 'KeyCheck' failed (Fail): 'src.zip' MATCHES '^release-.*' does not hold"), "{printed}");
+    assert_eq!(stage_status(&record, 2), "Failed");
+    assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");
+
+    // With SKIP the stage is skipped and the execution goes on.
+    let (ok, _, record) = run(
+        "skip.json",
+        format!(
+            ",\"beforeEntry\":{}",
+            variable_check("SKIP", "CONTAINS", "nightly")
+        ),
+        String::new(),
+    );
+    assert!(ok);
+    assert_eq!(stage_status(&record, 1), "Skipped");
+    assert_eq!(stage_status(&record, 2), "Succeeded");
+    assert_eq!(record["status"], "Succeeded");
+
+    // A success condition that fails fails the stage after its actions succeeded.
+    let (ok, printed, record) = run(
+        "success.json",
+        String::new(),
+        format!(",\"onSuccess\":{}", variable_check("FAIL", "NE", "src.zip")),
+    );
+    assert!(!ok);
+    assert!(
+        printed.contains("onSuccess rule 'KeyCheck' failed"),
+        "{printed}"
+    );
+    assert_eq!(record["stages"][2]["actions"][0]["status"], "Succeeded");
+    assert_eq!(stage_status(&record, 2), "Failed");
 }

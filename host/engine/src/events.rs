@@ -25,11 +25,12 @@ pub enum RunEvent {
         execution_id: String,
         stage: String,
     },
-    /// The execution waits to enter a stage (locked, queued, transition disabled).
-    StageWaiting {
+    /// Something about a stage worth saying: why the execution waits at its door, how its
+    /// conditions turned out, an automatic retry.
+    StageNote {
         execution_id: String,
         stage: String,
-        reason: String,
+        message: String,
     },
     ActionStarted {
         execution_id: String,
@@ -219,7 +220,7 @@ impl RunObserver for EventJournal {
                 }
                 self.write("CodePipeline Action Execution State Change", detail);
             }
-            RunEvent::ActionOutput { .. } | RunEvent::StageWaiting { .. } => {}
+            RunEvent::ActionOutput { .. } | RunEvent::StageNote { .. } => {}
         }
     }
 }

@@ -533,6 +533,177 @@ impl Execution<'_> {
         tokio::join!(run, watch_for_stop).0
     }
 
+    /// A stage, from its entry condition to its success condition, with onFailure RETRY's one
+    /// automatic retry.
+    async fn run_stage(&self, stage_plan: &sandpipe_model::StagePlan) -> StageStatus {
+        let s = stage_plan.stage;
+        let stage = &self.pipeline.stages[s];
+        if let Some(before) = &stage.before_entry
+            && let Err(result) = self.check_conditions(s, "beforeEntry", &before.conditions)
+        {
+            return match result {
+                ConditionResult::Skip => StageStatus::Skipped,
+                _ => StageStatus::Failed,
+            };
+        }
+        let done: HashSet<(usize, usize)> = self
+            .resume
+            .done
+            .iter()
+            .copied()
+            .filter(|&(ds, _)| ds == s)
+            .collect();
+        let mut status = self.run_groups(stage_plan, &done).await;
+        let retry = stage
+            .on_failure
+            .as_ref()
+            .filter(|f| f.result == Some(ConditionResult::Retry));
+        if status == StageStatus::Failed
+            && let Some(failure) = retry
+        {
+            let all = failure
+                .retry_configuration
+                .as_ref()
+                .and_then(|r| r.retry_mode)
+                == Some(RetryMode::AllActions);
+            self.note(
+                &stage.name,
+                format!(
+                    "retrying the stage automatically (onFailure RETRY, {})",
+                    if all { "ALL_ACTIONS" } else { "FAILED_ACTIONS" }
+                ),
+            );
+            let succeeded: HashSet<(usize, usize)> = if all {
+                HashSet::new()
+            } else {
+                let record = self.record.lock().unwrap();
+                record.stages[s]
+                    .actions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.status == ActionStatus::Succeeded)
+                    .map(|(a, _)| (s, a))
+                    .collect()
+            };
+            status = self.run_groups(stage_plan, &succeeded).await;
+        }
+        if status == StageStatus::Succeeded
+            && let Some(success) = &stage.on_success
+            && self
+                .check_conditions(s, "onSuccess", &success.conditions)
+                .is_err()
+        {
+            return StageStatus::Failed;
+        }
+        status
+    }
+
+    /// The runOrder groups of a stage in order, each concurrently, skipping `skip`.
+    async fn run_groups(
+        &self,
+        stage_plan: &sandpipe_model::StagePlan,
+        skip: &HashSet<(usize, usize)>,
+    ) -> StageStatus {
+        let s = stage_plan.stage;
+        for group in &stage_plan.groups {
+            // Stop-and-wait starts nothing new; what runs finishes (or is abandoned).
+            if self.stop_requested() {
+                return StageStatus::Stopped;
+            }
+            let runs = group
+                .actions
+                .iter()
+                .filter(|&&a| !skip.contains(&(s, a)))
+                .map(|&a| self.run_action(s, a));
+            let results = futures::future::join_all(runs).await;
+            if self.stop_requested() {
+                return StageStatus::Stopped;
+            }
+            if results.iter().any(|ok| !ok) {
+                return StageStatus::Failed;
+            }
+        }
+        StageStatus::Succeeded
+    }
+
+    /// Evaluate a stage's conditions (each of its rules must pass); the failing condition's
+    /// result when one fails.
+    fn check_conditions(
+        &self,
+        s: usize,
+        kind: &str,
+        conditions: &[sandpipe_model::Condition],
+    ) -> Result<(), ConditionResult> {
+        let stage = &self.pipeline.stages[s].name;
+        for condition in conditions {
+            let result = condition.result.unwrap_or(ConditionResult::Fail);
+            for rule in condition.rules.as_deref().unwrap_or_default() {
+                match self.evaluate_rule(rule) {
+                    Ok(what) => {
+                        self.note(stage, format!("{kind} rule '{}' passed: {what}", rule.name))
+                    }
+                    Err(why) => {
+                        self.note(
+                            stage,
+                            format!("{kind} rule '{}' failed ({result:?}): {why}", rule.name),
+                        );
+                        if result == ConditionResult::Rollback {
+                            self.note(
+                                stage,
+                                "rollback is not available locally yet; the stage fails instead"
+                                    .into(),
+                            );
+                        }
+                        return Err(result);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// VariableCheck: compare a variable with a value. Other rule types need AWS services
+    /// (CloudWatch alarms, Lambda, …) and fail with that said.
+    fn evaluate_rule(&self, rule: &sandpipe_model::RuleDeclaration) -> Result<String, String> {
+        if rule.rule_type_id.provider != "VariableCheck" {
+            return Err(format!(
+                "rule provider {} cannot be evaluated locally",
+                rule.rule_type_id.provider
+            ));
+        }
+        let resolved = self
+            .resolve_map(&rule.configuration)
+            .map_err(|failure| failure.message)?;
+        let (variable, value, operator) = (
+            resolved.get("Variable").cloned().unwrap_or_default(),
+            resolved.get("Value").cloned().unwrap_or_default(),
+            resolved.get("Operator").cloned().unwrap_or_default(),
+        );
+        let holds = match operator.as_str() {
+            "EQ" => variable == value,
+            "NE" => variable != value,
+            "CONTAINS" => variable.contains(&value),
+            "MATCHES" => regex::Regex::new(&value)
+                .map_err(|e| format!("'{value}' is not a regular expression: {e}"))?
+                .is_match(&variable),
+            other => return Err(format!("unknown operator '{other}'")),
+        };
+        let description = format!("'{variable}' {operator} '{value}'");
+        if holds {
+            Ok(description)
+        } else {
+            Err(format!("{description} does not hold"))
+        }
+    }
+
+    fn note(&self, stage: &str, message: String) {
+        self.observer.on_event(RunEvent::StageNote {
+            execution_id: self.id.clone(),
+            stage: stage.to_string(),
+            message,
+        });
+    }
+
     /// Wait until the execution may enter `stage` (its lock, its place in the queue, its
     /// inbound transition), saying once why it waits.
     async fn enter_stage(&self, stage: &str) -> Result<(), Blocked> {
@@ -558,11 +729,7 @@ impl Execution<'_> {
                 Err(error) => format!("cannot read the stage's state: {error}"),
             };
             if said.as_ref() != Some(&reason) {
-                self.observer.on_event(RunEvent::StageWaiting {
-                    execution_id: self.id.clone(),
-                    stage: stage.to_string(),
-                    reason: reason.clone(),
-                });
+                self.note(stage, format!("waiting to enter: {reason}"));
                 said = Some(reason);
             }
             if self.stop_requested() {
@@ -607,28 +774,7 @@ impl Execution<'_> {
                 execution_id: self.id.clone(),
                 stage: stage_name.clone(),
             });
-            let mut status = StageStatus::Succeeded;
-            for group in &stage_plan.groups {
-                // Stop-and-wait starts nothing new; what runs finishes (or is abandoned).
-                if self.stop_requested() {
-                    status = StageStatus::Stopped;
-                    break;
-                }
-                let runs = group
-                    .actions
-                    .iter()
-                    .filter(|&&a| !self.resume.done.contains(&(s, a)))
-                    .map(|&a| self.run_action(s, a));
-                let results = futures::future::join_all(runs).await;
-                if self.stop_requested() {
-                    status = StageStatus::Stopped;
-                    break;
-                }
-                if results.iter().any(|ok| !ok) {
-                    status = StageStatus::Failed;
-                    break;
-                }
-            }
+            let status = self.run_stage(&stage_plan).await;
             self.update_stage(s, |stage| stage.status = status);
             self.persisted(self.runner.state.leave_stage(
                 &self.pipeline.name,
@@ -641,7 +787,7 @@ impl Execution<'_> {
                 status,
             });
             match status {
-                StageStatus::Succeeded => {}
+                StageStatus::Succeeded | StageStatus::Skipped => {}
                 StageStatus::Stopped => {
                     outcome = ExecutionStatus::Stopped;
                     break;
@@ -947,6 +1093,14 @@ impl Execution<'_> {
         &self,
         action: &ActionDeclaration,
     ) -> Result<BTreeMap<String, String>, ActionFailure> {
+        self.resolve_map(&action.configuration)
+    }
+
+    /// Resolve every value of a configuration map.
+    fn resolve_map(
+        &self,
+        configuration: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, ActionFailure> {
         let namespaces = self.namespaces.lock().unwrap();
         let variables = self.record.lock().unwrap().variables.clone();
         let lookup = |reference: &variables::VariableReference<'_>| match reference.namespace {
@@ -956,8 +1110,7 @@ impl Execution<'_> {
             PIPELINE_VARIABLES_NAMESPACE => variables.get(reference.name).cloned(),
             namespace => namespaces.get(namespace)?.get(reference.name).cloned(),
         };
-        action
-            .configuration
+        configuration
             .iter()
             .map(|(key, value)| {
                 variables::resolve(value, lookup)
@@ -1105,6 +1258,8 @@ impl Execution<'_> {
         Duration::from_secs(minutes * 60)
     }
 }
+
+use sandpipe_model::{ConditionResult, RetryMode};
 
 /// Why an execution did not enter a stage.
 enum Blocked {
