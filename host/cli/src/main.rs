@@ -47,6 +47,9 @@ enum Command {
     /// Run the failed stage of a failed execution again (its failed actions, or all), then
     /// the stages after it, with the same source revisions and artifacts.
     Retry(run::RetryArgs),
+    /// Roll a stage back: a new ROLLBACK execution runs the stage again with the artifacts of
+    /// an execution that succeeded in it.
+    Rollback(run::RollbackArgs),
     /// Stop an execution: running actions finish (or, with --abandon, are abandoned at once)
     /// and nothing new starts.
     Stop(control::StopArgs),
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Approve(args) => control::decide(&cli.state_dir, args, true),
         Command::Reject(args) => control::decide(&cli.state_dir, args, false),
         Command::Retry(args) => run::retry(&cli.state_dir, args),
+        Command::Rollback(args) => run::rollback(&cli.state_dir, args),
         Command::DisableTransition(args) => control::transition(&cli.state_dir, args, false),
         Command::EnableTransition(args) => control::transition(&cli.state_dir, args, true),
         Command::Stop(args) => control::stop(&cli.state_dir, args),

@@ -187,3 +187,43 @@ pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
     ));
     finish(&progress, result)
 }
+
+#[derive(Args)]
+pub struct RollbackArgs {
+    pipeline: String,
+
+    /// The stage to roll back.
+    #[arg(long)]
+    stage: String,
+
+    /// The execution whose artifacts to roll back to; by default the latest one that succeeded
+    /// in the stage.
+    #[arg(long)]
+    target: Option<String>,
+
+    /// The region the execution runs in.
+    #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
+    region: String,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+pub fn rollback(state_dir: &Path, args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let runner = runner(
+        state_dir,
+        &args.engine,
+        &args.region,
+        String::new(),
+        BTreeMap::new(),
+    )?;
+    let progress = Arc::new(Progress::new(args.engine.plain));
+    let result = runtime.block_on(runner.rollback(
+        &args.pipeline,
+        &args.stage,
+        args.target.as_deref(),
+        progress.clone(),
+    ));
+    finish(&progress, result)
+}

@@ -1644,3 +1644,142 @@ fn entry_and_success_conditions_check_variables() {
     assert_eq!(record["stages"][2]["actions"][0]["status"], "Succeeded");
     assert_eq!(stage_status(&record, 2), "Failed");
 }
+
+/// Source → Deploy [Put the site (Extract), Verify that ok.txt is in it], V2, with
+/// `deploy_extra` spliced into the Deploy stage.
+fn site_pipeline(deploy_extra: &str) -> String {
+    format!(
+        r#"{{"name":"site","pipelineType":"V2","roleArn":"arn:aws:iam::000000000000:role/r",
+          "artifactStore":{{"type":"S3","location":"artifact-store-bucket"}},
+          "stages":[
+            {{"name":"Source","actions":[{{"name":"Fetch","actionTypeId":{{"category":"Source","owner":"AWS","provider":"S3","version":"1"}},
+              "configuration":{{"S3Bucket":"source-bucket","S3ObjectKey":"site.zip"}},"outputArtifacts":[{{"name":"Site"}}]}}]}},
+            {{"name":"Deploy"{deploy_extra},"actions":[
+              {{"name":"Put","actionTypeId":{{"category":"Deploy","owner":"AWS","provider":"S3","version":"1"}},
+               "configuration":{{"BucketName":"target-bucket","Extract":"true","ObjectKey":"www"}},"inputArtifacts":[{{"name":"Site"}}]}},
+              {{"name":"Verify","runOrder":2,"actionTypeId":{{"category":"Test","owner":"Custom","provider":"Probe","version":"1"}},
+               "configuration":{{"Mode":"read","Path":"/in/Site/ok.txt"}},"inputArtifacts":[{{"name":"Site"}}]}}]}}]}}"#
+    )
+}
+
+fn probe_test_grant() -> String {
+    format!("Test/Custom/Probe/1={PROBE}")
+}
+
+impl Workspace {
+    fn publish_site(&self, version: &str, with_ok: bool) {
+        let mut files = vec![("index.html", version)];
+        if with_ok {
+            files.push(("ok.txt", "ok"));
+        }
+        self.write("site.zip", zip_of(&files));
+        self.ok(&["s3", "cp", "site.zip", "s3://source-bucket/site.zip"]);
+    }
+}
+
+#[test]
+fn rollback_runs_a_stage_again_with_an_earlier_executions_artifacts() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    let file = ws.write("pipeline.json", site_pipeline(""));
+    let run = [
+        "run",
+        file.to_str().unwrap(),
+        "--provider",
+        &probe_test_grant(),
+    ];
+    ws.publish_site("v1", true);
+    ws.ok(&run);
+    ws.publish_site("v2", true);
+    ws.ok(&run);
+    assert_eq!(ws.get("s3://target-bucket/www/index.html"), b"v2");
+    let first = ws.records()[0].clone();
+    let first_id = first["pipelineExecutionId"].as_str().unwrap();
+
+    let output = ws.fails(&[
+        "rollback",
+        "site",
+        "--stage",
+        "Source",
+        "--provider",
+        &probe_test_grant(),
+    ]);
+    assert!(
+        output.contains("UnableToRollbackStageException: 'Source' is the source stage"),
+        "{output}"
+    );
+    ws.ok(&[
+        "rollback",
+        "site",
+        "--stage",
+        "Deploy",
+        "--target",
+        first_id,
+        "--provider",
+        &probe_test_grant(),
+    ]);
+    assert_eq!(ws.get("s3://target-bucket/www/index.html"), b"v1");
+    let rollback = ws.records().pop().unwrap();
+    assert_eq!(rollback["executionType"], "ROLLBACK");
+    assert_eq!(rollback["rollbackTarget"], first_id);
+    assert_eq!(rollback["status"], "Succeeded");
+    assert_eq!(
+        rollback["stages"][1]["actions"][0]["inputArtifacts"][0]["sha256"],
+        first["stages"][1]["actions"][0]["inputArtifacts"][0]["sha256"]
+    );
+    let output = ws.fails(&[
+        "rollback",
+        "site",
+        "--stage",
+        "Deploy",
+        "--target",
+        rollback["pipelineExecutionId"].as_str().unwrap(),
+        "--provider",
+        &probe_test_grant(),
+    ]);
+    assert!(
+        output.contains("UnableToRollbackStageException"),
+        "{output}"
+    );
+}
+
+#[test]
+fn a_failed_stage_with_on_failure_rollback_is_rolled_back_automatically() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    let file = ws.write(
+        "pipeline.json",
+        site_pipeline(r#","onFailure":{"result":"ROLLBACK"}"#),
+    );
+    let run = [
+        "run",
+        file.to_str().unwrap(),
+        "--provider",
+        &probe_test_grant(),
+        "--plain",
+    ];
+    ws.publish_site("good", true);
+    ws.ok(&run);
+    ws.publish_site("broken", false);
+    let output = ws.fails(&run);
+    assert!(
+        output.contains(
+            "Stage Deploy: rolling back to the last execution that succeeded in this stage"
+        ),
+        "{output}"
+    );
+    assert_eq!(
+        ws.get("s3://target-bucket/www/index.html"),
+        b"good",
+        "the good site is back"
+    );
+    let records = ws.records();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[1]["status"], "Failed");
+    assert_eq!(records[2]["executionType"], "ROLLBACK");
+    assert_eq!(
+        records[2]["rollbackTarget"],
+        records[0]["pipelineExecutionId"]
+    );
+    assert_eq!(records[2]["status"], "Succeeded");
+}

@@ -30,8 +30,8 @@ use crate::events::{EventJournal, RunEvent, RunObserver, Tee};
 use crate::providers::ProviderRegistry;
 use sandpipe_state::{
     ActionRecord, ActionStatus, ApprovalStatus, ArtifactRecord, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, Owner, StageEntry, StageRecord, StageSharing, StageStatus, StateStore,
-    StopRequest,
+    ExecutionStatus, ExecutionType, Owner, StageEntry, StageRecord, StageSharing, StageStatus,
+    StateStore, StopRequest,
 };
 
 pub struct RunOptions {
@@ -81,6 +81,8 @@ pub struct Runner {
 struct Resume {
     from_stage: usize,
     done: HashSet<(usize, usize)>,
+    /// Run `from_stage` alone (a rollback).
+    only_stage: bool,
 }
 
 /// What `prepare` established.
@@ -107,6 +109,8 @@ struct Execution<'a> {
     /// Set when running actions are to be abandoned.
     abandon: tokio::sync::watch::Sender<bool>,
     resume: Resume,
+    /// A stage whose failure asks for a rollback (onFailure or onSuccess ROLLBACK).
+    rollback: Mutex<Option<usize>>,
 }
 
 impl Runner {
@@ -158,6 +162,7 @@ impl Runner {
         let resume = Resume {
             from_stage: 0,
             done: HashSet::new(),
+            only_stage: false,
         };
         self.drive(pipeline, prepared, record, resume, observer)
             .await
@@ -237,6 +242,136 @@ impl Runner {
         let resume = Resume {
             from_stage: s,
             done,
+            only_stage: false,
+        };
+        self.drive(&loaded.pipeline, prepared, record, resume, observer)
+            .await
+    }
+
+    /// RollbackStage: a new ROLLBACK execution runs `stage` again with the artifacts and
+    /// variables of `target` — by default the latest execution that succeeded in the stage.
+    pub async fn rollback(
+        &self,
+        pipeline_name: &str,
+        stage_name: &str,
+        target: Option<&str>,
+        observer: Arc<dyn RunObserver>,
+    ) -> Result<ExecutionRecord, RunError> {
+        let fail =
+            |exception: &str, why: String| RunError::Other(anyhow::anyhow!("{exception}: {why}"));
+        self.state.recover()?;
+        let Some(version) = self.state.pipeline_version(pipeline_name)? else {
+            return Err(fail(
+                "PipelineNotFoundException",
+                format!("no pipeline '{pipeline_name}' has run here"),
+            ));
+        };
+        let pipeline: PipelineDeclaration =
+            serde_json::from_str(&self.state.declaration(pipeline_name, version)?)
+                .context("reading the stored declaration")?;
+        let Some(s) = pipeline
+            .stages
+            .iter()
+            .position(|stage| stage.name == stage_name)
+        else {
+            return Err(fail(
+                "StageNotFoundException",
+                format!("pipeline '{pipeline_name}' has no stage '{stage_name}'"),
+            ));
+        };
+        if s == 0 {
+            return Err(fail(
+                "UnableToRollbackStageException",
+                format!("'{stage_name}' is the source stage, which cannot be rolled back"),
+            ));
+        }
+        if pipeline.execution_mode == Some(sandpipe_model::ExecutionMode::Parallel) {
+            return Err(fail(
+                "UnableToRollbackStageException",
+                "rollback is not available in PARALLEL execution mode".into(),
+            ));
+        }
+        let succeeded_in_stage = |record: &ExecutionRecord| {
+            record.execution_type == ExecutionType::Standard
+                && record.pipeline_name == pipeline_name
+                && record
+                    .stages
+                    .get(s)
+                    .is_some_and(|stage| stage.status == StageStatus::Succeeded)
+        };
+        let target = match target {
+            Some(id) => {
+                let record = self.state.execution(id)?;
+                if !succeeded_in_stage(&record) {
+                    return Err(fail(
+                        "UnableToRollbackStageException",
+                        format!(
+                            "execution {} is not a standard execution of '{pipeline_name}' that \
+                             succeeded in stage '{stage_name}'",
+                            record.pipeline_execution_id
+                        ),
+                    ));
+                }
+                record
+            }
+            None => {
+                let mut found = None;
+                for summary in self.state.list_executions(Some(pipeline_name), 1000)? {
+                    let record = self.state.execution(&summary.id)?;
+                    if succeeded_in_stage(&record) {
+                        found = Some(record);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| {
+                    fail(
+                        "UnableToRollbackStageException",
+                        format!(
+                            "no execution of '{pipeline_name}' has succeeded in stage '{stage_name}'"
+                        ),
+                    )
+                })?
+            }
+        };
+        if target.pipeline_version != version {
+            return Err(fail(
+                "PipelineExecutionOutdatedException",
+                format!(
+                    "execution {} ran version {} of the pipeline; the current version is {version}",
+                    target.pipeline_execution_id, target.pipeline_version
+                ),
+            ));
+        }
+        let loaded = LoadedPipeline {
+            pipeline,
+            root: "",
+            template: None,
+        };
+        let prepared = self.prepare(&loaded).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut record = new_record(&loaded.pipeline, &id, &target.source_file);
+        record.execution_type = ExecutionType::Rollback;
+        record.rollback_target = Some(target.pipeline_execution_id.clone());
+        record.status_summary = Some(format!(
+            "rollback of stage '{stage_name}' to execution {}",
+            target.pipeline_execution_id
+        ));
+        record.variables = target.variables.clone();
+        record.pipeline_version = version;
+        // The earlier stages are the target's: their artifacts feed the rolled-back stage.
+        let mut done = HashSet::new();
+        for (earlier, stage) in target.stages.iter().enumerate().take(s) {
+            record.stages[earlier] = stage.clone();
+            for a in 0..stage.actions.len() {
+                done.insert((earlier, a));
+            }
+        }
+        self.state
+            .create_execution(&record, version, &Owner::current())?;
+        let resume = Resume {
+            from_stage: s,
+            done,
+            only_stage: true,
         };
         self.drive(&loaded.pipeline, prepared, record, resume, observer)
             .await
@@ -312,6 +447,7 @@ impl Runner {
             stop: Mutex::new(None),
             abandon: tokio::sync::watch::Sender::new(false),
             resume,
+            rollback: Mutex::new(None),
         };
         observer.on_event(RunEvent::ExecutionStarted {
             pipeline: pipeline.name.clone(),
@@ -319,12 +455,35 @@ impl Runner {
             resumed,
         });
         let record = execution.run().await;
+        let rollback = execution.rollback.lock().unwrap().take();
         if !self.options.keep_work {
             let _ = std::fs::remove_dir_all(self.options.state_dir.join("work").join(&id));
         }
         observer.on_event(RunEvent::ExecutionFinished {
             record: record.clone(),
         });
+        // A failed stage whose conditions ask for it is rolled back by a new execution; a
+        // rollback itself is never rolled back.
+        if let Some(s) = rollback
+            && record.status == ExecutionStatus::Failed
+            && record.execution_type == ExecutionType::Standard
+        {
+            let stage = &pipeline.stages[s].name;
+            observer.on_event(RunEvent::StageNote {
+                execution_id: id.clone(),
+                stage: stage.clone(),
+                message: "rolling back to the last execution that succeeded in this stage".into(),
+            });
+            if let Err(error) =
+                Box::pin(self.rollback(&pipeline.name, stage, None, observer.clone())).await
+            {
+                observer.on_event(RunEvent::StageNote {
+                    execution_id: id,
+                    stage: stage.clone(),
+                    message: format!("the automatic rollback could not start: {error}"),
+                });
+            }
+        }
         Ok(record)
     }
 
@@ -474,6 +633,8 @@ fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> Execution
         status: ExecutionStatus::InProgress,
         status_summary: None,
         source_file: file.to_string(),
+        execution_type: ExecutionType::Standard,
+        rollback_target: None,
         variables: BTreeMap::new(),
         start_time: now(),
         end_time: None,
@@ -587,6 +748,11 @@ impl Execution<'_> {
             };
             status = self.run_groups(stage_plan, &succeeded).await;
         }
+        if status == StageStatus::Failed
+            && stage.on_failure.as_ref().and_then(|f| f.result) == Some(ConditionResult::Rollback)
+        {
+            *self.rollback.lock().unwrap() = Some(s);
+        }
         if status == StageStatus::Succeeded
             && let Some(success) = &stage.on_success
             && self
@@ -648,11 +814,7 @@ impl Execution<'_> {
                             format!("{kind} rule '{}' failed ({result:?}): {why}", rule.name),
                         );
                         if result == ConditionResult::Rollback {
-                            self.note(
-                                stage,
-                                "rollback is not available locally yet; the stage fails instead"
-                                    .into(),
-                            );
+                            *self.rollback.lock().unwrap() = Some(s);
                         }
                         return Err(result);
                     }
@@ -750,6 +912,11 @@ impl Execution<'_> {
             .stages
             .into_iter()
             .skip(self.resume.from_stage)
+            .take(if self.resume.only_stage {
+                1
+            } else {
+                usize::MAX
+            })
         {
             if self.stop_requested() {
                 outcome = ExecutionStatus::Stopped;

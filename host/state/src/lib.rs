@@ -6,7 +6,7 @@ pub mod store;
 
 pub use record::{
     ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, StageRecord, StageStatus,
+    ExecutionStatus, ExecutionType, StageRecord, StageStatus,
 };
 pub use store::{
     ApprovalError, ApprovalStatus, ExecutionSummary, Owner, PendingApproval, StageEntry,

@@ -17,6 +17,15 @@ pub enum ExecutionStatus {
     Failed,
 }
 
+/// PipelineExecution.executionType.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionType {
+    #[default]
+    Standard,
+    Rollback,
+}
+
 /// StageExecution.status, plus NotStarted for a stage the execution has not reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StageStatus {
@@ -54,6 +63,12 @@ pub struct ExecutionRecord {
     pub status_summary: Option<String>,
     /// The file the declaration came from.
     pub source_file: String,
+    /// STANDARD, or ROLLBACK for an execution that rolls a stage back.
+    #[serde(default)]
+    pub execution_type: ExecutionType,
+    /// The execution a rollback takes its artifacts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_target: Option<String>,
     /// The V2 pipeline variables this execution runs with (PipelineExecution.variables).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,

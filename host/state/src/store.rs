@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS executions (
     status_summary TEXT,
     source_file TEXT NOT NULL,
     variables TEXT NOT NULL DEFAULT '{}',
+    execution_type TEXT NOT NULL DEFAULT 'STANDARD',
+    rollback_target TEXT,
     start_time TEXT NOT NULL,
     end_time TEXT,
     owner_pid INTEGER,
@@ -363,8 +365,8 @@ impl StateStore {
         let transaction = connection.transaction().map_err(|e| self.fail(e))?;
         transaction
             .execute(
-                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables, execution_type, rollback_target)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     record.pipeline_execution_id,
                     record.pipeline_name,
@@ -374,7 +376,9 @@ impl StateStore {
                     record.start_time,
                     owner.pid,
                     owner.started,
-                    serde_json::to_string(&record.variables).expect("variables serialize")
+                    serde_json::to_string(&record.variables).expect("variables serialize"),
+                    name_of(&record.execution_type),
+                    record.rollback_target
                 ],
             )
             .map_err(|e| self.fail(e))?;
@@ -451,7 +455,7 @@ impl StateStore {
     pub fn execution(&self, id: &str) -> Result<ExecutionRecord> {
         let connection = self.connection.lock().unwrap();
         let mut matches = connection
-            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables, pipeline_version FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
+            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables, pipeline_version, execution_type, rollback_target FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
             .map_err(|e| self.fail(e))?
             .query_map([id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")], |row| {
                 Ok((
@@ -464,6 +468,8 @@ impl StateStore {
                     row.get::<_, Option<String>>(6)?,
                     row.get::<_, String>(7)?,
                     row.get::<_, u32>(8)?,
+                    row.get::<_, String>(9)?,
+                    row.get::<_, Option<String>>(10)?,
                 ))
             })
             .map_err(|e| self.fail(e))?
@@ -482,6 +488,8 @@ impl StateStore {
             end_time,
             variables,
             pipeline_version,
+            execution_type,
+            rollback_target,
         ) = matches.remove(0);
         let mut stages: Vec<StageRecord> = connection
             .prepare("SELECT name, status FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")
@@ -519,6 +527,8 @@ impl StateStore {
             status_summary,
             source_file,
             variables: serde_json::from_str(&variables).map_err(|e| self.corrupt(e))?,
+            execution_type: self.parse(&execution_type)?,
+            rollback_target,
             start_time,
             end_time,
             stages,
@@ -1119,6 +1129,8 @@ mod tests {
             status_summary: None,
             source_file: "p.json".into(),
             variables: BTreeMap::from([("Env".to_string(), "prod".to_string())]),
+            execution_type: crate::record::ExecutionType::Standard,
+            rollback_target: None,
             start_time: now(),
             end_time: None,
             stages: vec![
