@@ -1783,3 +1783,30 @@ fn a_failed_stage_with_on_failure_rollback_is_rolled_back_automatically() {
     );
     assert_eq!(records[2]["status"], "Succeeded");
 }
+
+#[test]
+fn logs_follow_prints_new_lines_until_the_execution_ends() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("file", "followed");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket/file"]);
+    let file = ws.write("pipeline.json", approval_pipeline());
+    let run = ws.spawn(&["run", file.to_str().unwrap(), "--plain"]);
+    let record = ws.wait_for_running(1, 0);
+    let id = record["pipelineExecutionId"].as_str().unwrap();
+    let follow = ws.spawn(&["logs", id, "--follow"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ws.ok(&["approve", "site", "Approve", "Gate", "--summary", "ship it"]);
+    assert!(run.wait_with_output().unwrap().status.success());
+    let output = follow.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let waiting = printed
+        .find("waiting for approval")
+        .expect("the approval's first lines");
+    let approved = printed
+        .find("approved: ship it")
+        .expect("a line written after following began");
+    assert!(waiting < approved);
+    assert!(printed.contains("==> Deploy/Publish <=="), "{printed}");
+}
