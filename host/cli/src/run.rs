@@ -169,23 +169,26 @@ pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     finish(&progress, result)
 }
 
-pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
+/// The runtime, runner and progress view of a command that drives a stored execution.
+fn session(
+    state_dir: &Path,
+    engine: &EngineArgs,
+    region: &str,
+) -> anyhow::Result<(tokio::runtime::Runtime, Runner, Arc<Progress>)> {
     let runtime = runtime()?;
-    let runner = runner(
-        state_dir,
-        &args.engine,
-        &args.region,
-        String::new(),
-        BTreeMap::new(),
-    )?;
-    let progress = Arc::new(Progress::new(args.engine.plain));
-    let result = runtime.block_on(runner.retry(
+    let runner = runner(state_dir, engine, region, String::new(), BTreeMap::new())?;
+    Ok((runtime, runner, Arc::new(Progress::new(engine.plain))))
+}
+
+pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
+    let (runtime, runner, progress) = session(state_dir, &args.engine, &args.region)?;
+    let retry = runner.retry(
         &args.execution,
         &args.stage,
         args.all_actions,
         progress.clone(),
-    ));
-    finish(&progress, result)
+    );
+    finish(&progress, runtime.block_on(retry))
 }
 
 #[derive(Args)]
@@ -210,20 +213,8 @@ pub struct RollbackArgs {
 }
 
 pub fn rollback(state_dir: &Path, args: RollbackArgs) -> anyhow::Result<ExitCode> {
-    let runtime = runtime()?;
-    let runner = runner(
-        state_dir,
-        &args.engine,
-        &args.region,
-        String::new(),
-        BTreeMap::new(),
-    )?;
-    let progress = Arc::new(Progress::new(args.engine.plain));
-    let result = runtime.block_on(runner.rollback(
-        &args.pipeline,
-        &args.stage,
-        args.target.as_deref(),
-        progress.clone(),
-    ));
-    finish(&progress, result)
+    let (runtime, runner, progress) = session(state_dir, &args.engine, &args.region)?;
+    let target = args.target.as_deref();
+    let rollback = runner.rollback(&args.pipeline, &args.stage, target, progress.clone());
+    finish(&progress, runtime.block_on(rollback))
 }

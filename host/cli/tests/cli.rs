@@ -1007,21 +1007,12 @@ fn stop_and_wait_lets_running_actions_finish_and_starts_nothing_new() {
         "pipeline.json",
         build_pipeline(r#"{"Mode":"sleep","Millis":"1500"}"#),
     );
-    let child = ws.spawn(&[
-        "run",
-        file.to_str().unwrap(),
-        "--provider",
-        &probe_grant(),
-        "--plain",
-    ]);
-    let id = loop {
-        if let Some(record) = ws.records().pop()
-            && record["stages"][1]["actions"][0]["status"] == "InProgress"
-        {
-            break record["pipelineExecutionId"].as_str().unwrap().to_string();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let child = ws.start(&file);
+    ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
+    let id = ws.records()[0]["pipelineExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let stopped = ws.ok(&["stop", &id, "--reason", "release freeze"]);
     assert_eq!(stopped.trim(), format!("Stopping {id} (stop and wait)"));
     assert_eq!(ws.records()[0]["status"], "Stopping");
@@ -1057,21 +1048,12 @@ fn abandon_stops_a_busy_looping_wasm_action_within_a_second() {
     ws.write("src.zip", zip_of(&[("a.txt", "a")]));
     ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
     let file = ws.write("pipeline.json", build_pipeline(r#"{"Mode":"loop"}"#));
-    let mut child = ws.spawn(&[
-        "run",
-        file.to_str().unwrap(),
-        "--provider",
-        &probe_grant(),
-        "--plain",
-    ]);
-    let id = loop {
-        if let Some(record) = ws.records().pop()
-            && record["stages"][1]["actions"][0]["status"] == "InProgress"
-        {
-            break record["pipelineExecutionId"].as_str().unwrap().to_string();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let mut child = ws.start(&file);
+    ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
+    let id = ws.records()[0]["pipelineExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let asked = std::time::Instant::now();
     ws.ok(&["stop", &id, "--abandon"]);
@@ -1258,7 +1240,7 @@ impl Workspace {
             }
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(60),
-                "timed out waiting"
+                "timed out waiting; the executions are: {records:#?}"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

@@ -117,6 +117,34 @@ CREATE TABLE IF NOT EXISTS action_executions (
 );
 ";
 
+/// Put a database into WAL mode and create the schema. Several processes may open a new
+/// database at once; switching to WAL does not always wait on the busy handler, so busy
+/// answers are retried for a while, and the schema is created under one write lock.
+fn initialize(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .and_then(|()| {
+                connection.execute_batch(&format!(
+                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; BEGIN IMMEDIATE; {SCHEMA} COMMIT;"
+                ))
+            });
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if matches!(
+                    error.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                let _ = connection.execute_batch("ROLLBACK");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Which process runs an execution: its pid and the kernel's start time for it, so that a
 /// reused pid is not mistaken for the original process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,12 +318,7 @@ impl StateStore {
         connection
             .busy_timeout(Duration::from_secs(30))
             .map_err(fail)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(fail)?;
-        connection.execute_batch(SCHEMA).map_err(fail)?;
+        initialize(&connection).map_err(fail)?;
         Ok(StateStore {
             path,
             connection: Mutex::new(connection),
@@ -320,7 +343,9 @@ impl StateStore {
         let digest = hex::encode(Sha256::digest(declaration.as_bytes()));
         let now = now();
         let mut connection = self.connection.lock().unwrap();
-        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.fail(e))?;
         let current: Option<(u32, String)> = transaction
             .query_row(
                 "SELECT version, digest FROM pipelines WHERE name = ?1",
@@ -362,7 +387,9 @@ impl StateStore {
         owner: &Owner,
     ) -> Result<()> {
         let mut connection = self.connection.lock().unwrap();
-        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.fail(e))?;
         transaction
             .execute(
                 "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables, execution_type, rollback_target)
@@ -695,7 +722,9 @@ impl StateStore {
         let record = self.execution(id)?;
         let id = record.pipeline_execution_id;
         let mut connection = self.connection.lock().unwrap();
-        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.fail(e))?;
         let (status, request): (String, Option<String>) = transaction
             .query_row(
                 "SELECT status, stop_request FROM executions WHERE id = ?1",
@@ -989,7 +1018,9 @@ impl StateStore {
     ) -> Result<std::result::Result<String, ApprovalError>> {
         let names = || (pipeline.to_string(), stage.to_string(), action.to_string());
         let mut connection = self.connection.lock().unwrap();
-        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.fail(e))?;
         let found: Option<(String, String)> = match token {
             Some(token) => transaction
                 .query_row(
@@ -1145,6 +1176,27 @@ mod tests {
                     actions: vec![action("B"), action("C")],
                 },
             ],
+        }
+    }
+
+    #[test]
+    fn many_processes_may_open_a_new_database_at_once() {
+        // Threads stand in for processes: each opens its own connection to a fresh database.
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let openers: Vec<_> = (0..6)
+                .map(|_| {
+                    let path = dir.path().to_path_buf();
+                    std::thread::spawn(move || {
+                        StateStore::open(&path)
+                            .and_then(|state| state.list_executions(None, 1))
+                            .map(drop)
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
         }
     }
 
