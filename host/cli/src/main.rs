@@ -32,8 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a pipeline: create-pipeline --cli-input-json input, get-pipeline output, or a bare
-    /// declaration, in JSON or YAML.
+    /// Run a pipeline: create-pipeline --cli-input-json input, get-pipeline output, a bare
+    /// declaration or a CloudFormation template, in JSON or YAML.
     Run(run::RunArgs),
     /// Check a pipeline declaration against CodePipeline's rules and limits; exit 1 on any
     /// problem, each reported with its JSON path and CodePipeline exception.

@@ -1257,6 +1257,20 @@ fn action_time<'a>(record: &'a serde_json::Value, stage: usize, field: &str) -> 
         .unwrap()
 }
 
+impl Workspace {
+    /// A in Build, then B and then C waiting at Build's door, each started once the previous
+    /// is in place.
+    fn three_arrivals(&self, file: &Path) -> [std::process::Child; 3] {
+        let a = self.start(file);
+        self.wait_until(1, |r| stage_status(r, 1) == "InProgress");
+        let b = self.start(file);
+        self.wait_until(2, waiting_for_build);
+        let c = self.start(file);
+        self.wait_until(3, waiting_for_build);
+        [a, b, c]
+    }
+}
+
 /// Waiting at Build's door: the source is done, Build has not started.
 fn waiting_for_build(record: &serde_json::Value) -> bool {
     stage_status(record, 0) == "Succeeded" && stage_status(record, 1) == "NotStarted"
@@ -1266,12 +1280,7 @@ fn waiting_for_build(record: &serde_json::Value) -> bool {
 fn superseded_mode_replaces_an_older_waiting_execution_with_a_newer_one() {
     let ws = Workspace::new();
     let file = ws.mode_setup("SUPERSEDED", 2500);
-    let a = ws.start(&file);
-    ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
-    let b = ws.start(&file);
-    ws.wait_until(2, waiting_for_build);
-    let c = ws.start(&file);
-    ws.wait_until(3, waiting_for_build);
+    let [a, b, c] = ws.three_arrivals(&file);
     for child in [a, b, c] {
         child.wait_with_output().unwrap();
     }
@@ -1301,12 +1310,7 @@ fn superseded_mode_replaces_an_older_waiting_execution_with_a_newer_one() {
 fn queued_mode_runs_waiting_executions_one_by_one_in_order() {
     let ws = Workspace::new();
     let file = ws.mode_setup("QUEUED", 1200);
-    let a = ws.start(&file);
-    ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
-    let b = ws.start(&file);
-    ws.wait_until(2, waiting_for_build);
-    let c = ws.start(&file);
-    ws.wait_until(3, waiting_for_build);
+    let [a, b, c] = ws.three_arrivals(&file);
     for child in [a, b, c] {
         assert!(child.wait_with_output().unwrap().status.success());
     }

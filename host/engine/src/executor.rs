@@ -647,21 +647,12 @@ fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> Execution
                 actions: stage
                     .actions
                     .iter()
-                    .map(|action| ActionRecord {
-                        name: action.name.clone(),
-                        action_type: action.action_type_id.to_string(),
-                        run_order: action.run_order(),
-                        status: ActionStatus::NotStarted,
-                        start_time: None,
-                        end_time: None,
-                        resolved_configuration: BTreeMap::new(),
-                        input_artifacts: Vec::new(),
-                        output_artifacts: Vec::new(),
-                        output_variables: BTreeMap::new(),
-                        summary: None,
-                        external_execution_id: None,
-                        error: None,
-                        log_file: None,
+                    .map(|action| {
+                        ActionRecord::not_started(
+                            &action.name,
+                            action.action_type_id.to_string(),
+                            action.run_order(),
+                        )
                     })
                     .collect(),
             })

@@ -10,6 +10,3 @@ pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};
 pub use executor::{RunError, RunOptions, Runner, failure_code};
 pub use providers::ProviderRegistry;
 pub use sandpipe_state::{ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus, StateStore};
-
-/// The record types, where they used to live.
-pub use sandpipe_state::record;

@@ -9,6 +9,6 @@ pub use record::{
     ExecutionStatus, ExecutionType, StageRecord, StageStatus,
 };
 pub use store::{
-    ApprovalError, ApprovalStatus, ExecutionSummary, Owner, PendingApproval, StageEntry,
-    StageSharing, StateError, StateStore, StopError, StopRequest, now,
+    ApprovalError, ApprovalStatus, ExecutionSummary, Owner, StageEntry, StageSharing, StateError,
+    StateStore, StopError, StopRequest, now,
 };

@@ -150,6 +150,28 @@ pub enum ArtifactFormat {
     File { name: String },
 }
 
+impl ActionRecord {
+    /// An action the execution has not reached yet.
+    pub fn not_started(name: &str, action_type: String, run_order: u32) -> Self {
+        ActionRecord {
+            name: name.to_string(),
+            action_type,
+            run_order,
+            status: ActionStatus::NotStarted,
+            start_time: None,
+            end_time: None,
+            resolved_configuration: BTreeMap::new(),
+            input_artifacts: Vec::new(),
+            output_artifacts: Vec::new(),
+            output_variables: BTreeMap::new(),
+            summary: None,
+            external_execution_id: None,
+            error: None,
+            log_file: None,
+        }
+    }
+}
+
 impl ExecutionRecord {
     pub fn action_mut(&mut self, stage: usize, action: usize) -> &mut ActionRecord {
         &mut self.stages[stage].actions[action]

@@ -276,14 +276,6 @@ pub enum StopError {
     Duplicated(String),
 }
 
-/// A pending approval, as `GetPipelineState` shows its token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingApproval {
-    pub token: String,
-    pub execution_id: String,
-    pub expires: String,
-}
-
 /// One line of `sandpipe executions list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionSummary {
@@ -980,33 +972,6 @@ impl StateStore {
         Ok((status, summary))
     }
 
-    /// The approval waiting in a pipeline's stage and action, if any.
-    pub fn pending_approval(
-        &self,
-        pipeline: &str,
-        stage: &str,
-        action: &str,
-    ) -> Result<Option<PendingApproval>> {
-        self.connection
-            .lock()
-            .unwrap()
-            .query_row(
-                "SELECT token, execution_id, expires FROM approvals
-                 WHERE pipeline = ?1 AND stage = ?2 AND action = ?3 AND status = 'Pending'
-                 ORDER BY requested DESC LIMIT 1",
-                params![pipeline, stage, action],
-                |row| {
-                    Ok(PendingApproval {
-                        token: row.get(0)?,
-                        execution_id: row.get(1)?,
-                        expires: row.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.fail(e))
-    }
-
     /// PutApprovalResult: approve or reject the approval waiting in pipeline/stage/action.
     /// With a token, it must be that approval's; a completed one cannot be decided again.
     pub fn decide_approval(
@@ -1136,22 +1101,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn record(id: &str) -> ExecutionRecord {
-        let action = |name: &str| ActionRecord {
-            name: name.into(),
-            action_type: "Source/AWS/S3/1".into(),
-            run_order: 1,
-            status: ActionStatus::NotStarted,
-            start_time: None,
-            end_time: None,
-            resolved_configuration: BTreeMap::new(),
-            input_artifacts: Vec::new(),
-            output_artifacts: Vec::new(),
-            output_variables: BTreeMap::new(),
-            summary: None,
-            external_execution_id: None,
-            error: None,
-            log_file: None,
-        };
+        let action = |name: &str| ActionRecord::not_started(name, "Source/AWS/S3/1".into(), 1);
         ExecutionRecord {
             pipeline_name: "p".into(),
             pipeline_version: 1,
