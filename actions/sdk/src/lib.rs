@@ -38,8 +38,11 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+pub mod exec;
 pub mod log;
 pub mod object_store;
+pub mod reports;
+pub mod secrets;
 
 mod config;
 mod outcome;

@@ -112,6 +112,12 @@ impl Failure {
         Self::new(FailureKind::SystemUnavailable, message)
     }
 
+    /// The id of the job in the system that ran it (a build id, a deployment id).
+    pub fn with_external_execution_id(mut self, id: impl Into<String>) -> Self {
+        self.external_execution_id = Some(id.into());
+        self
+    }
+
     /// A local I/O error while working on `what`.
     pub fn io(what: impl std::fmt::Display, error: std::io::Error) -> Self {
         Self::job(format!("{what}: {error}"))

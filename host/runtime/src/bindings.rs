@@ -5,6 +5,7 @@ wasmtime::component::bindgen!({
     world: "sandpipe:action/action",
     imports: { default: async | trappable },
     exports: { default: async },
+    additional_derives: [PartialEq, Eq],
 });
 
 pub use sandpipe::action::log::Level;
@@ -13,3 +14,5 @@ pub use sandpipe::action::types::{
     ActionType, ArtifactFile, Category, CurrentRevision, Failure, FailureKind, InputArtifact,
     Outcome, OutputArtifact, Request,
 };
+pub use sandpipe::action::build_projects::{EnvironmentVariable, Project};
+pub use sandpipe::action::reports::{TestCase, TestReport, TestStatus};

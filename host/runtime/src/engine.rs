@@ -25,7 +25,11 @@ const MAX_COMPONENT_BYTES: usize = 64 << 20;
 const ALLOWED_IMPORT_PACKAGES: &[&str] = &[
     "sandpipe:action/log@0.1",
     "sandpipe:action/object-store@0.1",
+    "sandpipe:action/reports@0.1",
     "sandpipe:action/types@0.1",
+    "sandpipe:action/exec@0.1",
+    "sandpipe:action/build-projects@0.1",
+    "sandpipe:action/secrets@0.1",
     "wasi:cli/",
     "wasi:clocks/",
     "wasi:filesystem/",
@@ -34,12 +38,66 @@ const ALLOWED_IMPORT_PACKAGES: &[&str] = &[
     "wasi:sockets/",
 ];
 
+/// Imports a component may have only when the operator's policy grants them, and the
+/// capability that grants each.
+const GRANTED_IMPORTS: &[(&str, Capability)] = &[
+    ("sandpipe:action/exec@0.1", Capability::Exec),
+    ("sandpipe:action/build-projects@0.1", Capability::Exec),
+    ("sandpipe:action/secrets@0.1", Capability::Secrets),
+];
+
+/// A capability beyond the sandbox that a provider may be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// Run commands outside the wasm sandbox (the `exec` and `build-projects` imports).
+    Exec,
+    /// Read the operator's parameters and secrets (the `secrets` import).
+    Secrets,
+}
+
+impl Capability {
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Exec => "exec",
+            Capability::Secrets => "secrets",
+        }
+    }
+}
+
+impl std::str::FromStr for Capability {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "exec" => Ok(Capability::Exec),
+            "secrets" => Ok(Capability::Secrets),
+            other => Err(format!(
+                "unknown capability '{other}' (known: exec, secrets)"
+            )),
+        }
+    }
+}
+
+/// What a provider is allowed beyond the sandbox. Comes from the operator (or sandpipe's
+/// own policy for its built-in providers), never from the component.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderPolicy {
+    pub granted: std::collections::BTreeSet<Capability>,
+}
+
+impl ProviderPolicy {
+    pub fn allows(&self, capability: Capability) -> bool {
+        self.granted.contains(&capability)
+    }
+}
+
 /// One compiled, type-checked provider component, ready to instantiate.
 #[derive(Clone)]
 pub struct LoadedComponent {
     pub(crate) pre: ActionPre<ActionState>,
     pub digest: [u8; 32],
     pub cache: CacheOutcome,
+    /// The granted-only interfaces it imports.
+    pub granted_imports: Vec<String>,
 }
 
 /// The engine, linker and component caches of this process.
@@ -77,6 +135,36 @@ impl ActionEngine {
     /// Compile (or load from cache) and type-check a component. Imports outside the action
     /// world are refused here, before anything runs.
     pub async fn load(self: &Arc<Self>, wasm: Arc<[u8]>) -> anyhow::Result<LoadedComponent> {
+        self.load_with_policy(wasm, &ProviderPolicy::default())
+            .await
+    }
+
+    /// [`Self::load`] for a provider with `policy`: a component importing an interface the
+    /// policy does not grant is refused before it can run.
+    pub async fn load_with_policy(
+        self: &Arc<Self>,
+        wasm: Arc<[u8]>,
+        policy: &ProviderPolicy,
+    ) -> anyhow::Result<LoadedComponent> {
+        let loaded = self.compile(wasm).await?;
+        for import in &loaded.granted_imports {
+            let (_, capability) = GRANTED_IMPORTS
+                .iter()
+                .find(|(prefix, _)| import.starts_with(prefix))
+                .expect("granted imports are listed");
+            if !policy.allows(*capability) {
+                bail!(
+                    "the component imports '{import}', which needs the '{}' capability, and the \
+                     operator has not granted it (grant it with --grant <action type>={})",
+                    capability.name(),
+                    capability.name()
+                );
+            }
+        }
+        Ok(loaded)
+    }
+
+    async fn compile(self: &Arc<Self>, wasm: Arc<[u8]>) -> anyhow::Result<LoadedComponent> {
         if wasm.len() > MAX_COMPONENT_BYTES {
             bail!(
                 "the component is {} bytes; the limit is {MAX_COMPONENT_BYTES}",
@@ -90,7 +178,7 @@ impl ActionEngine {
         let this = self.clone();
         let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<LoadedComponent> {
             let (component, cache) = this.cache.load_or_compile(&this.engine, &wasm, &digest)?;
-            this.audit_imports(&component)?;
+            let granted_imports = this.audit_imports(&component)?;
             let instance_pre = this
                 .linker
                 .instantiate_pre(&component)
@@ -99,15 +187,22 @@ impl ActionEngine {
             let pre = ActionPre::new(instance_pre)
                 .map_err(anyhow::Error::from)
                 .context("the component does not export sandpipe:action/runner@0.1")?;
-            Ok(LoadedComponent { pre, digest, cache })
+            Ok(LoadedComponent {
+                pre,
+                digest,
+                cache,
+                granted_imports,
+            })
         })
         .await??;
         self.loaded.lock().unwrap().insert(digest, loaded.clone());
         Ok(loaded)
     }
 
-    fn audit_imports(&self, component: &Component) -> anyhow::Result<()> {
+    /// Refuse imports outside the action world; return those that need a grant.
+    fn audit_imports(&self, component: &Component) -> anyhow::Result<Vec<String>> {
         let ty = component.component_type();
+        let mut granted = Vec::new();
         for (name, item) in ty.imports(&self.engine) {
             let allowed = matches!(item.ty, ComponentItem::ComponentInstance(_))
                 && ALLOWED_IMPORT_PACKAGES
@@ -116,8 +211,14 @@ impl ActionEngine {
             if !allowed {
                 bail!("the component imports '{name}', which sandpipe does not grant to actions");
             }
+            if GRANTED_IMPORTS
+                .iter()
+                .any(|(prefix, _)| name.starts_with(prefix))
+            {
+                granted.push(name.to_string());
+            }
         }
-        Ok(())
+        Ok(granted)
     }
 }
 

@@ -11,7 +11,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::bindings::{FailureKind, Outcome, Request};
+use crate::bindings::{FailureKind, Outcome, Project, Request};
+use crate::capabilities::exec::{ExecAccess, ExecGrant};
+use crate::capabilities::projects::ProjectAccess;
+use crate::capabilities::secrets::{SecretAccess, SecretValues};
 use crate::capabilities::log::{ActionEvent, CapturedOutput, EventSink, LogCapture, OutputStream};
 use crate::capabilities::object_store::ObjectAccess;
 use crate::engine::{ActionEngine, LoadedComponent};
@@ -30,6 +33,17 @@ pub struct Invocation {
     pub events: Arc<dyn EventSink>,
     /// Set to true to abandon the execution at once (StopPipelineExecution with abandon).
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Capabilities beyond the sandbox, as the operator's policy grants them.
+    pub grants: Grants,
+}
+
+/// What an execution is granted beyond the sandbox. Nothing by default.
+#[derive(Clone, Default)]
+pub struct Grants {
+    pub exec: Option<Arc<ExecGrant>>,
+    pub secrets: Option<Arc<SecretValues>>,
+    /// With exec: the action's `ProjectName` and the operator's definition of it, if any.
+    pub project: Option<(String, Option<Project>)>,
 }
 
 /// Resolves when `cancel` is set; never when there is none (or its sender is gone).
@@ -116,7 +130,20 @@ impl ActionEngine {
             request.continuation_token = Some(token);
         };
         log.flush();
-        result
+        // Secret values the action was given never reach the record either.
+        match result {
+            Ok(mut outcome) => {
+                for (_, value) in &mut outcome.output_variables {
+                    *value = log.mask(value);
+                }
+                outcome.summary = outcome.summary.map(|s| log.mask(&s));
+                Ok(outcome)
+            }
+            Err(mut failure) => {
+                failure.message = log.mask(&failure.message);
+                Err(failure)
+            }
+        }
     }
 
     async fn call_once(
@@ -197,6 +224,21 @@ impl ActionEngine {
                 sandbox: invocation.sandbox.clone(),
                 max_object_bytes: invocation.limits.object_bytes,
             },
+            exec: invocation.grants.exec.clone().map(|grant| {
+                ExecAccess::new(grant, invocation.sandbox.clone(), log.clone(), deadline)
+            }),
+            projects: match (&invocation.grants.exec, &invocation.grants.project) {
+                (Some(_), Some((name, project))) => ProjectAccess::Scoped {
+                    name: name.clone(),
+                    project: project.clone(),
+                },
+                _ => ProjectAccess::Denied,
+            },
+            secrets: SecretAccess {
+                values: invocation.grants.secrets.clone(),
+                log: log.clone(),
+            },
+            reports_published: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

@@ -3,7 +3,8 @@
 //! - [`engine`]: the process-wide wasmtime engine, compile cache and import audit;
 //! - [`invoke`]: one execution — fresh store, deny-by-default WASI, deadline, memory budget;
 //! - [`sandbox`]: the per-execution directories and guest-path resolution;
-//! - [`capabilities`]: one module per host import (`log`, `object-store`).
+//! - [`capabilities`]: one module per host import (`log`, `object-store`, `reports`, and the
+//!   granted-only `exec`, `build-projects` and `secrets`).
 
 pub mod bindings;
 pub mod cache;
@@ -17,9 +18,11 @@ mod state;
 
 pub use bindings::{FailureKind, InputArtifact, Outcome, OutputArtifact, Request};
 pub use cache::{CacheOutcome, ComponentCache};
+pub use capabilities::exec::{BuildRunner, ContainerKind, ExecGrant, local_base_environment};
 pub use capabilities::log::{ActionEvent, EventSink, LogLevel, OutputStream};
+pub use capabilities::secrets::SecretValues;
 pub use capabilities::object_store::granted_buckets;
-pub use engine::{ActionEngine, LoadedComponent};
-pub use invoke::{ActionFailure, Invocation};
+pub use engine::{ActionEngine, Capability, LoadedComponent, ProviderPolicy};
+pub use invoke::{ActionFailure, Grants, Invocation};
 pub use limits::ExecutionLimits;
 pub use sandbox::Sandbox;

@@ -110,6 +110,29 @@ impl Sandbox {
         self.root.join("out").join(name)
     }
 
+    /// Mount `host` (a directory that outlives the execution, e.g. a build cache) read-write
+    /// at `/cache`.
+    pub fn add_cache(&mut self, host: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(host)?;
+        self.mount("/cache", host.to_path_buf(), true);
+        Ok(())
+    }
+
+    /// Every mount: (guest path, host directory, writable).
+    pub fn mounts(&self) -> Vec<(String, PathBuf, bool)> {
+        self.mounts
+            .iter()
+            .map(|m| (m.guest.clone(), m.host.clone(), m.writable))
+            .collect()
+    }
+
+    /// The host path of a guest path, under the same rules as [`Self::resolve`] (for
+    /// processes the host starts on the guest's behalf, which see host paths).
+    pub fn host_path(&self, guest_path: &str, write: bool) -> Result<PathBuf, String> {
+        let (mount, relative) = self.find_mount(guest_path, write)?;
+        Ok(mount.host.join(relative))
+    }
+
     /// Preopen every mount, read-only or read-write as declared.
     pub(crate) fn preopen(&self, wasi: &mut WasiCtxBuilder) -> anyhow::Result<()> {
         for mount in &self.mounts {
@@ -128,6 +151,13 @@ impl Sandbox {
     /// mount resolve; `..` is refused outright rather than normalised, and symbolic links
     /// are resolved by cap-std, which refuses any that leave the mount.
     pub fn resolve(&self, guest_path: &str, write: bool) -> Result<(Dir, PathBuf), String> {
+        let (mount, relative) = self.find_mount(guest_path, write)?;
+        let dir = Dir::open_ambient_dir(&mount.host, ambient_authority())
+            .map_err(|e| format!("opening {}: {e}", mount.guest))?;
+        Ok((dir, relative))
+    }
+
+    fn find_mount(&self, guest_path: &str, write: bool) -> Result<(&Mount, PathBuf), String> {
         let path = Path::new(guest_path);
         if !path.is_absolute() {
             return Err(format!("'{guest_path}' is not an absolute sandbox path"));
@@ -148,9 +178,7 @@ impl Sandbox {
             .strip_prefix(&mount.guest)
             .expect("mount is a prefix")
             .to_path_buf();
-        let dir = Dir::open_ambient_dir(&mount.host, ambient_authority())
-            .map_err(|e| format!("opening {}: {e}", mount.guest))?;
-        Ok((dir, relative))
+        Ok((mount, relative))
     }
 }
 

@@ -6,7 +6,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::capabilities::log::LogCapture;
+use crate::capabilities::exec::ExecAccess;
 use crate::capabilities::object_store::ObjectAccess;
+use crate::capabilities::projects::ProjectAccess;
+use crate::capabilities::secrets::SecretAccess;
 use crate::limits::StoreLimiter;
 
 pub struct ActionState {
@@ -15,6 +18,10 @@ pub struct ActionState {
     pub(crate) limiter: StoreLimiter,
     pub(crate) log: Arc<LogCapture>,
     pub(crate) objects: ObjectAccess,
+    pub(crate) exec: Option<ExecAccess>,
+    pub(crate) projects: ProjectAccess,
+    pub(crate) secrets: SecretAccess,
+    pub(crate) reports_published: usize,
 }
 
 impl WasiView for ActionState {

@@ -2,5 +2,6 @@
 
 pub mod archive;
 pub mod s3;
+pub mod tree;
 
 pub use s3::{LocalS3, ObjectInfo, PutOptions, S3Error};

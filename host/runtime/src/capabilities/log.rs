@@ -42,6 +42,8 @@ pub enum ActionEvent {
         percent: Option<u8>,
         summary: String,
     },
+    /// A test report the action published (see the `reports` import).
+    Report(crate::bindings::TestReport),
 }
 
 /// Where an execution's events go (the engine writes them to the action log and the
@@ -57,6 +59,8 @@ const MAX_LINE_BYTES: usize = 16 * 1024;
 pub(crate) struct LogCapture {
     sink: Arc<dyn EventSink>,
     state: Mutex<CaptureState>,
+    /// Secret values handed to the action; replaced by `***` in everything it says.
+    masked: Mutex<Vec<String>>,
 }
 
 struct CaptureState {
@@ -74,7 +78,77 @@ impl LogCapture {
                 truncated: false,
                 partial: [Vec::new(), Vec::new()],
             }),
+            masked: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Mask `value` from now on, in this log and in the action's result.
+    pub(crate) fn add_mask(&self, value: &str) {
+        let value = value.trim();
+        if value.is_empty() {
+            return;
+        }
+        let mut masked = self.masked.lock().unwrap();
+        if !masked.iter().any(|m| m == value) {
+            masked.push(value.to_string());
+            // Longest first, so a secret containing another is masked whole.
+            masked.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        }
+    }
+
+    /// `text` with every masked value replaced by `***`.
+    pub(crate) fn mask(&self, text: &str) -> String {
+        let masked = self.masked.lock().unwrap();
+        let mut text = text.to_string();
+        for value in masked.iter() {
+            if text.contains(value.as_str()) {
+                text = text.replace(value.as_str(), "***");
+            }
+        }
+        text
+    }
+
+    fn emit(&self, event: ActionEvent) {
+        let event = match event {
+            ActionEvent::Log { level, message } => ActionEvent::Log {
+                level,
+                message: self.mask(&message),
+            },
+            ActionEvent::Output { stream, line } => ActionEvent::Output {
+                stream,
+                line: self.mask(&line),
+            },
+            ActionEvent::Progress { percent, summary } => ActionEvent::Progress {
+                percent,
+                summary: self.mask(&summary),
+            },
+            other => other,
+        };
+        self.sink.emit(event);
+    }
+
+    /// One line a command run through the `exec` import printed, tagged (e.g. with the
+    /// build phase).
+    pub(crate) fn command_line(&self, stream: OutputStream, tag: &str, line: &[u8]) {
+        let mut state = self.state.lock().unwrap();
+        if self.charge(&mut state, line.len() + tag.len() + 3) {
+            self.emit(ActionEvent::Output {
+                stream,
+                line: format!("[{}] {}", sanitize(tag.as_bytes()), sanitize(line)),
+            });
+        }
+    }
+
+    pub(crate) fn report(&self, report: crate::bindings::TestReport) {
+        let mut state = self.state.lock().unwrap();
+        let bytes: usize = report
+            .cases
+            .iter()
+            .map(|c| c.name.len() + c.message.as_ref().map_or(0, String::len))
+            .sum();
+        if self.charge(&mut state, bytes.min(64 << 10)) {
+            self.emit(ActionEvent::Report(report));
+        }
     }
 
     /// Charge `bytes` against the budget; false once it is spent (after one marker event).
@@ -97,7 +171,7 @@ impl LogCapture {
     pub(crate) fn log(&self, level: LogLevel, message: &str) {
         let mut state = self.state.lock().unwrap();
         if self.charge(&mut state, message.len()) {
-            self.sink.emit(ActionEvent::Log {
+            self.emit(ActionEvent::Log {
                 level,
                 message: sanitize(message.as_bytes()),
             });
@@ -107,7 +181,7 @@ impl LogCapture {
     pub(crate) fn progress(&self, percent: Option<u8>, summary: &str) {
         let mut state = self.state.lock().unwrap();
         if self.charge(&mut state, summary.len()) {
-            self.sink.emit(ActionEvent::Progress {
+            self.emit(ActionEvent::Progress {
                 percent: percent.map(|p| p.min(100)),
                 summary: sanitize(summary.as_bytes()),
             });
@@ -128,7 +202,7 @@ impl LogCapture {
             state.partial[index].extend_from_slice(chunk);
             if complete || state.partial[index].len() >= MAX_LINE_BYTES {
                 let line = std::mem::take(&mut state.partial[index]);
-                self.sink.emit(ActionEvent::Output {
+                self.emit(ActionEvent::Output {
                     stream,
                     line: sanitize(&line),
                 });
@@ -146,7 +220,7 @@ impl LogCapture {
         {
             let line = std::mem::take(&mut state.partial[index]);
             if !line.is_empty() {
-                self.sink.emit(ActionEvent::Output {
+                self.emit(ActionEvent::Output {
                     stream,
                     line: sanitize(&line),
                 });

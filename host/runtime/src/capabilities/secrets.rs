@@ -1,0 +1,114 @@
+//! The `secrets` import: SSM parameters and Secrets Manager secrets from the operator's local
+//! secrets file. Every value handed out is masked in the action's log and result.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::bindings::sandpipe::action::secrets::{self as wit, Error};
+use crate::capabilities::log::LogCapture;
+use crate::state::ActionState;
+
+/// Parameter and secret values, by name (the operator's secrets file).
+#[derive(Debug, Clone, Default)]
+pub struct SecretValues {
+    pub parameters: BTreeMap<String, String>,
+    /// SecretString by secret name.
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl SecretValues {
+    /// A secret by name or ARN. An ARN's resource is `secret:<name>-<6 random characters>`;
+    /// either form of the name finds it.
+    pub fn secret(&self, id: &str) -> Option<&String> {
+        if let Some(value) = self.secrets.get(id) {
+            return Some(value);
+        }
+        let name = id.strip_prefix("arn:")?.splitn(7, ':').nth(6)?;
+        self.secrets.get(name).or_else(|| {
+            let (base, suffix) = name.rsplit_once('-')?;
+            (suffix.len() == 6).then(|| self.secrets.get(base)).flatten()
+        })
+    }
+}
+
+pub(crate) struct SecretAccess {
+    pub(crate) values: Option<Arc<SecretValues>>,
+    pub(crate) log: Arc<LogCapture>,
+}
+
+impl SecretAccess {
+    /// Hand out `value`, masking it (and, for a JSON object, each of its values) from now on.
+    fn release(&self, value: &str) -> String {
+        self.log.add_mask(value);
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(value) {
+            for field in fields.values() {
+                match field {
+                    serde_json::Value::String(text) => self.log.add_mask(text),
+                    serde_json::Value::Number(number) => self.log.add_mask(&number.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        value.to_string()
+    }
+
+    fn values(&self) -> Result<&SecretValues, Error> {
+        self.values.as_deref().ok_or_else(|| {
+            Error::Denied(
+                "this action was not granted secrets; the operator grants them with \
+                 --grant <action type>=secrets"
+                    .into(),
+            )
+        })
+    }
+}
+
+impl wit::Host for ActionState {
+    async fn get_parameter(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
+        let access = &self.secrets;
+        Ok(access.values().and_then(|values| {
+            values
+                .parameters
+                .get(&name)
+                .map(|value| access.release(value))
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "parameter '{name}' is not in the secrets file (parameters.{name})"
+                    ))
+                })
+        }))
+    }
+
+    async fn get_secret(&mut self, secret_id: String) -> wasmtime::Result<Result<String, Error>> {
+        let access = &self.secrets;
+        Ok(access.values().and_then(|values| {
+            values
+                .secret(&secret_id)
+                .map(|value| access.release(value))
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "secret '{secret_id}' is not in the secrets file (secrets.<name>)"
+                    ))
+                })
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_found_by_name_or_arn() {
+        let values = SecretValues {
+            parameters: BTreeMap::new(),
+            secrets: BTreeMap::from([("prod/db".to_string(), "s3cret".to_string())]),
+        };
+        assert_eq!(values.secret("prod/db").unwrap(), "s3cret");
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf";
+        assert_eq!(values.secret(arn).unwrap(), "s3cret");
+        let exact = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db";
+        assert_eq!(values.secret(exact).unwrap(), "s3cret");
+        assert!(values.secret("prod/other").is_none());
+    }
+}
