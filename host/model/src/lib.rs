@@ -2,10 +2,12 @@
 //! Nothing here runs anything, so its tests are fast.
 
 pub mod cloudformation;
+pub mod codebuild;
 pub mod declaration;
 pub mod graph;
 pub mod load;
 pub mod plan;
+pub mod secrets;
 pub mod validate;
 pub mod variables;
 

@@ -83,19 +83,46 @@ pub fn load_file(path: &Path) -> Result<LoadedPipeline, LoadError> {
 
 /// Load a file, resolving a CloudFormation template with `options`.
 pub fn load_file_with(path: &Path, options: &TemplateOptions) -> Result<LoadedPipeline, LoadError> {
+    let (file, text, yaml) = read_text(path)?;
+    parse_document_with(&file, &text, yaml, options)
+}
+
+/// A file's name, text, and whether it is YAML: by extension; anything else (`.template`, no
+/// extension) is JSON when it starts like an object or a list, YAML otherwise.
+fn read_text(path: &Path) -> Result<(String, String, bool), LoadError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
         file: file.clone(),
         error,
     })?;
-    // By extension; anything else (`.template`, no extension) is JSON when it starts like an
-    // object, YAML otherwise.
     let yaml = match path.extension().and_then(|e| e.to_str()) {
         Some("yaml" | "yml") => true,
         Some("json") => false,
-        _ => !text.trim_start().starts_with('{'),
+        _ => !text.trim_start().starts_with(['{', '[']),
     };
-    parse_document_with(&file, &text, yaml, options)
+    Ok((file, text, yaml))
+}
+
+/// Read a JSON or YAML file of another kind of document (build projects, secrets) as
+/// `T`, with the same syntax errors and JSON-path shape errors as pipelines.
+pub(crate) fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
+    let (file, text, yaml) = read_text(path)?;
+    let value = if yaml {
+        parse_yaml(&file, &text)?
+    } else {
+        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| LoadError::Syntax {
+            file: file.clone(),
+            format: "JSON",
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        })?
+    };
+    deserialize_with_path(value).map_err(|(path, message)| LoadError::Shape {
+        file,
+        path,
+        message,
+    })
 }
 
 /// Parse `text` (JSON, or YAML when `yaml`) holding any of the accepted document shapes.
