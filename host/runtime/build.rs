@@ -13,6 +13,7 @@ const TARGET: &str = "wasm32-wasip2";
 const COMPONENTS: &[(&str, &str)] = &[
     ("S3_SOURCE", "sandpipe_action_s3_source"),
     ("S3_DEPLOY", "sandpipe_action_s3_deploy"),
+    ("CODEBUILD", "sandpipe_action_codebuild"),
     ("PROBE", "sandpipe_action_probe"),
 ];
 

@@ -88,6 +88,31 @@ fn print_execution_table(record: &ExecutionRecord) {
         }
     }
     println!("{table}");
+    print_test_reports(record);
+}
+
+/// Each action's test reports, with the cases that did not pass (the first few).
+fn print_test_reports(record: &ExecutionRecord) {
+    const SHOWN: usize = 10;
+    for stage in &record.stages {
+        for action in &stage.actions {
+            for report in &action.reports {
+                println!("{}/{}: {}", stage.name, action.name, report.describe());
+                for failure in report.failures.iter().take(SHOWN) {
+                    let name = match &failure.prefix {
+                        Some(prefix) => format!("{prefix} › {}", failure.name),
+                        None => failure.name.clone(),
+                    };
+                    let message = failure.message.as_deref().unwrap_or_default();
+                    println!("  {} {name}: {message}", failure.status);
+                }
+                let more = (report.failed + report.errors) as usize;
+                if more > SHOWN {
+                    println!("  … and {} more", more - SHOWN);
+                }
+            }
+        }
+    }
 }
 
 /// `sandpipe executions list`.
@@ -228,6 +253,9 @@ impl RunObserver for Progress {
                         Some(p) => format!("{p}% {summary}"),
                         None => summary,
                     },
+                    ActionEvent::Report(report) => {
+                        sandpipe_engine::builds::summarize(&report).describe()
+                    }
                 };
                 if let Some(live) = &self.live
                     && let Some(bar) = live

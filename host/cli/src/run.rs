@@ -1,7 +1,7 @@
 //! `sandpipe run` and `sandpipe retry`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +9,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sandpipe_engine::{
-    ExecutionRecord, ExecutionStatus, ProviderRegistry, RunError, RunOptions, Runner,
+    BuildSettings, ExecutionRecord, ExecutionStatus, ProviderRegistry, RunError, RunOptions, Runner,
 };
 use sandpipe_model::ActionTypeId;
-use sandpipe_runtime::{ActionEngine, ComponentCache, ExecutionLimits};
+use sandpipe_model::codebuild::{load_projects, project_files};
+use sandpipe_model::secrets::load_secrets;
+use sandpipe_runtime::{
+    ActionEngine, BuildRunner, Capability, ComponentCache, ContainerKind, ExecutionLimits,
+    SecretValues, local_base_environment,
+};
 
 use crate::document::DocumentArgs;
 use crate::progress::Progress;
@@ -44,6 +49,75 @@ pub struct EngineArgs {
     /// Print plain lines even on a terminal.
     #[arg(long)]
     plain: bool,
+
+    /// Grant a provider capabilities beyond the sandbox: TYPE=CAP[,CAP], where CAP is `exec`
+    /// (run commands through the build runner) or `secrets` (read values from --secrets).
+    /// The built-in CodeBuild provider has both; nothing else has either unless granted.
+    #[arg(long = "grant", value_name = "TYPE=CAPS")]
+    grants: Vec<String>,
+
+    /// Where build commands run: `local` (a process on this machine, outside the wasm
+    /// sandbox), `container` (docker or podman, whichever answers, with the project's image),
+    /// `docker` or `podman`.
+    #[arg(long, value_enum, default_value = "local", env = "SANDPIPE_BUILD_RUNNER")]
+    build_runner: RunnerChoice,
+
+    /// CodeBuild project definitions (create-project input; a file or a directory of them).
+    /// Repeatable. Beside the pipeline file, codebuild/ and codebuild-projects.{json,yaml,yml}
+    /// are read as well.
+    #[arg(long = "projects", value_name = "PATH")]
+    projects: Vec<PathBuf>,
+
+    /// Parameters and secrets for builds: a JSON or YAML file with `parameters:` and
+    /// `secrets:` maps, the local stand-in for Parameter Store and Secrets Manager.
+    #[arg(long, value_name = "FILE", env = "SANDPIPE_SECRETS")]
+    secrets: Option<PathBuf>,
+
+    /// A variable of this machine passed to local builds, beyond PATH, HOME, USER, LANG, TZ,
+    /// TMPDIR and the toolchain homes. Repeatable.
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pass_env: Vec<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RunnerChoice {
+    Local,
+    Container,
+    Docker,
+    Podman,
+}
+
+impl EngineArgs {
+    /// The build runner, projects and secrets. `pipeline_file` locates the projects kept
+    /// beside the pipeline.
+    fn build_settings(&self, pipeline_file: Option<&Path>) -> anyhow::Result<BuildSettings> {
+        let runner = match self.build_runner {
+            RunnerChoice::Local => BuildRunner::Local,
+            RunnerChoice::Container => BuildRunner::container(None)?,
+            RunnerChoice::Docker => BuildRunner::container(Some(ContainerKind::Docker))?,
+            RunnerChoice::Podman => BuildRunner::container(Some(ContainerKind::Podman))?,
+        };
+        let files = project_files(&self.projects, pipeline_file)?;
+        let projects = load_projects(&files)?.projects;
+        let secrets = match &self.secrets {
+            Some(path) => {
+                let file = load_secrets(path)?;
+                Some(Arc::new(SecretValues {
+                    parameters: file.parameters,
+                    secrets: file.secrets,
+                    source: Some(path.display().to_string()),
+                }))
+            }
+            None => None,
+        };
+        Ok(BuildSettings {
+            runner,
+            base_environment: local_base_environment(&self.pass_env),
+            projects,
+            secrets,
+            cache_root: None,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -87,6 +161,8 @@ fn runner(
     source_file: String,
     variables: BTreeMap<String, String>,
 ) -> anyhow::Result<Runner> {
+    let pipeline_file = (!source_file.is_empty()).then(|| PathBuf::from(&source_file));
+    let builds = engine.build_settings(pipeline_file.as_deref())?;
     let mut providers = ProviderRegistry::builtin();
     for grant in &engine.providers {
         let (action_type, file) = grant
@@ -96,6 +172,20 @@ fn runner(
             .parse()
             .map_err(|e| anyhow::anyhow!("--provider '{grant}': {e}"))?;
         providers.grant(&action_type, Path::new(file))?;
+    }
+    for grant in &engine.grants {
+        let (action_type, capabilities) = grant
+            .split_once('=')
+            .with_context(|| format!("--grant '{grant}': expected TYPE=CAP[,CAP]"))?;
+        let action_type: ActionTypeId = action_type
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--grant '{grant}': {e}"))?;
+        let capabilities = capabilities
+            .split(',')
+            .map(|c| c.trim().parse::<Capability>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--grant '{grant}': {e}"))?;
+        providers.allow(&action_type, &capabilities)?;
     }
     let options = RunOptions {
         state_dir: state_dir.to_path_buf(),
@@ -108,6 +198,7 @@ fn runner(
         keep_work: engine.keep_work,
         source_file,
         variables,
+        builds,
     };
     let cache = if engine.no_cache {
         None

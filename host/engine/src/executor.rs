@@ -19,7 +19,8 @@ use sandpipe_model::{
 };
 use sandpipe_runtime::bindings::{self, ActionType};
 use sandpipe_runtime::{
-    ActionEngine, ActionEvent, ActionFailure, EventSink, ExecutionLimits, FailureKind, Invocation,
+    ActionEngine, ActionEvent, ActionFailure, Capability, EventSink, ExecutionLimits, FailureKind,
+    Grants, Invocation,
     LoadedComponent, Sandbox, granted_buckets,
 };
 use sandpipe_store::LocalS3;
@@ -48,6 +49,8 @@ pub struct RunOptions {
     pub source_file: String,
     /// Values for the pipeline's V2 variables, overriding their defaults.
     pub variables: BTreeMap<String, String>,
+    /// Runner, projects and secrets for build actions.
+    pub builds: crate::builds::BuildSettings,
 }
 
 /// Why a run could not start. Every problem found is listed.
@@ -555,7 +558,7 @@ impl Runner {
                 None => {
                     let loaded = self
                         .engine
-                        .load(component)
+                        .load_with_policy(component, &self.providers.policy(action_type))
                         .await
                         .with_context(|| format!("loading the component for {action_type}"))?;
                     by_type.insert(action_type.to_string(), loaded.clone());
@@ -1162,12 +1165,14 @@ impl Execution<'_> {
         };
         let log = ActionLog::create(log_path, self.observer.clone(), &stage.name, &action.name)
             .map_err(system_failure("creating the action log"))?;
+        let log = Arc::new(log);
+        let grants = self.grants(action, &configuration, &mut sandbox)?;
         let sandbox = Arc::new(sandbox);
         let limits = ExecutionLimits {
             timeout: self.timeout_for(action),
             ..self.runner.options.limits
         };
-        let outcome = self
+        let result = self
             .runner
             .engine
             .execute(
@@ -1180,11 +1185,17 @@ impl Execution<'_> {
                     ),
                     object_store: self.runner.s3.clone(),
                     limits,
-                    events: Arc::new(log),
+                    events: log.clone(),
                     cancel: Some(self.abandon.subscribe()),
+                    grants,
                 },
             )
-            .await?;
+            .await;
+        let reports = std::mem::take(&mut *log.reports.lock().unwrap());
+        if !reports.is_empty() {
+            self.update_action(s, a, |entry| entry.reports = reports);
+        }
+        let outcome = result?;
 
         let mut stored_outputs = Vec::new();
         for output in &action.output_artifacts {
@@ -1243,6 +1254,51 @@ impl Execution<'_> {
             outcome,
             outputs: stored_outputs,
         })
+    }
+
+    /// What the provider's policy grants this execution beyond the sandbox. A provider granted
+    /// `exec` also gets the project named by `ProjectName` and a persistent `/cache` directory
+    /// for that project (build numbers, `cache.paths`).
+    fn grants(
+        &self,
+        action: &ActionDeclaration,
+        configuration: &BTreeMap<String, String>,
+        sandbox: &mut Sandbox,
+    ) -> Result<Grants, ActionFailure> {
+        let policy = self.runner.providers.policy(&action.action_type_id);
+        let builds = &self.runner.options.builds;
+        let mut grants = Grants::default();
+        if policy.allows(Capability::Exec) {
+            let project = configuration.get("ProjectName").cloned();
+            let key = project
+                .clone()
+                .unwrap_or_else(|| format!("{}.{}", self.pipeline.name, action.name));
+            let key: String = key
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                .collect();
+            let root = builds
+                .cache_root
+                .clone()
+                .unwrap_or_else(|| self.runner.options.state_dir.join("cache"));
+            let directory = root.join(format!("{}-{key}", action.action_type_id.provider));
+            sandbox
+                .add_cache(&directory)
+                .map_err(system_failure("creating the project cache directory"))?;
+            let role = action.role_arn.as_deref().or(self.pipeline.role_arn.as_deref());
+            grants.exec = Some(Arc::new(builds.exec_grant(
+                &self.runner.options.region,
+                &crate::builds::account_id(role),
+            )));
+            grants.project = project.map(|name| {
+                let defined = builds.project(&name);
+                (name, defined)
+            });
+        }
+        if policy.allows(Capability::Secrets) {
+            grants.secrets = Some(builds.secrets.clone().unwrap_or_default());
+        }
+        Ok(grants)
     }
 
     /// `#{codepipeline.PipelineExecutionId}`, `#{variables.name}` and the namespaces of
@@ -1490,6 +1546,8 @@ struct ActionLog {
     observer: Arc<dyn RunObserver>,
     stage: String,
     action: String,
+    /// Test reports published so far.
+    reports: Mutex<Vec<sandpipe_state::TestReportSummary>>,
 }
 
 impl ActionLog {
@@ -1505,6 +1563,7 @@ impl ActionLog {
             observer,
             stage: stage.to_string(),
             action: action.to_string(),
+            reports: Mutex::new(Vec::new()),
         })
     }
 }
@@ -1518,6 +1577,12 @@ impl EventSink for ActionLog {
                 Some(p) => format!("[Progress {p}%] {summary}"),
                 None => format!("[Progress] {summary}"),
             },
+            ActionEvent::Report(report) => {
+                let summary = crate::builds::summarize(report);
+                let line = format!("[Report] {}", summary.describe());
+                self.reports.lock().unwrap().push(summary);
+                line
+            }
         };
         // A log line that cannot be written is not worth failing the action for.
         let _ = writeln!(self.file.lock().unwrap(), "{} {line}", now());

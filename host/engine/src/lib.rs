@@ -2,10 +2,12 @@
 //! runtime, keeping artifacts in the artifact store and a record of every execution.
 
 pub mod artifacts;
+pub mod builds;
 pub mod events;
 pub mod executor;
 pub mod providers;
 
+pub use builds::BuildSettings;
 pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};
 pub use executor::{RunError, RunOptions, Runner, failure_code};
 pub use providers::ProviderRegistry;

@@ -1,6 +1,8 @@
 //! Providers built into the binary: the components of `actions/`, built by this crate's
 //! build script and embedded, so `sandpipe` runs with nothing else installed.
 
+use crate::engine::Capability;
+
 /// A built-in provider: its ActionTypeId and its component.
 pub struct BuiltinProvider {
     pub category: &'static str,
@@ -8,7 +10,11 @@ pub struct BuiltinProvider {
     pub provider: &'static str,
     pub version: &'static str,
     pub component: &'static [u8],
+    /// What sandpipe's own policy grants it beyond the sandbox.
+    pub granted: &'static [Capability],
 }
+
+const CODEBUILD: &[u8] = include_bytes!(env!("SANDPIPE_COMPONENT_CODEBUILD"));
 
 pub const BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
     BuiltinProvider {
@@ -17,6 +23,7 @@ pub const BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
         provider: "S3",
         version: "1",
         component: include_bytes!(env!("SANDPIPE_COMPONENT_S3_SOURCE")),
+        granted: &[],
     },
     BuiltinProvider {
         category: "Deploy",
@@ -24,6 +31,25 @@ pub const BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
         provider: "S3",
         version: "1",
         component: include_bytes!(env!("SANDPIPE_COMPONENT_S3_DEPLOY")),
+        granted: &[],
+    },
+    // Builds run commands, so CodeBuild is granted exec (and the parameters and secrets its
+    // buildspecs name); the operator chooses where the commands run.
+    BuiltinProvider {
+        category: "Build",
+        owner: "AWS",
+        provider: "CodeBuild",
+        version: "1",
+        component: CODEBUILD,
+        granted: &[Capability::Exec, Capability::Secrets],
+    },
+    BuiltinProvider {
+        category: "Test",
+        owner: "AWS",
+        provider: "CodeBuild",
+        version: "1",
+        component: CODEBUILD,
+        granted: &[Capability::Exec, Capability::Secrets],
     },
 ];
 
@@ -41,3 +67,7 @@ pub fn builtin(
 /// Path of the test-only probe component (never built in; tests grant it explicitly).
 #[doc(hidden)]
 pub const PROBE_COMPONENT_PATH: &str = env!("SANDPIPE_COMPONENT_PROBE");
+
+/// Path of the CodeBuild component, for tests that grant it under another action type.
+#[doc(hidden)]
+pub const CODEBUILD_COMPONENT_PATH: &str = env!("SANDPIPE_COMPONENT_CODEBUILD");

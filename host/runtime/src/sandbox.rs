@@ -54,6 +54,8 @@ impl Sandbox {
     pub fn create(root: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(root.parent().unwrap_or(root))?;
         std::fs::create_dir(root)?;
+        // Absolute, because processes started for the guest (exec) see these paths.
+        let root = &root.canonicalize()?;
         for dir in ["in", "out", "archives", "tmp"] {
             std::fs::create_dir(root.join(dir))?;
         }

@@ -5,7 +5,7 @@ pub mod record;
 pub mod store;
 
 pub use record::{
-    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, ErrorDetails, ExecutionRecord,
+    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, TestFailure, TestReportSummary, ErrorDetails, ExecutionRecord,
     ExecutionStatus, ExecutionType, StageRecord, StageStatus,
 };
 pub use store::{

@@ -116,6 +116,65 @@ pub struct ActionRecord {
     /// The action's log, relative to the execution directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<String>,
+    /// Test reports the action published (CodeBuild `reports`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<TestReportSummary>,
+}
+
+/// A test report: counts by status and the cases that did not pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestReportSummary {
+    pub group: String,
+    /// JUNITXML, CUCUMBERJSON …
+    pub format: String,
+    pub file: String,
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub errors: u64,
+    pub skipped: u64,
+    pub unknown: u64,
+    pub duration_ms: u64,
+    /// Failed and errored cases (the first ones, when there are many).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<TestFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestFailure {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// FAILED or ERROR.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl TestReportSummary {
+    /// One line: `tests unit (reports/junit.xml): 12 passed, 1 failed, 2 skipped in 0.8s`.
+    pub fn describe(&self) -> String {
+        let mut counts = vec![format!("{} passed", self.passed)];
+        for (count, label) in [
+            (self.failed, "failed"),
+            (self.errors, "errors"),
+            (self.skipped, "skipped"),
+            (self.unknown, "unknown"),
+        ] {
+            if count > 0 {
+                counts.push(format!("{count} {label}"));
+            }
+        }
+        format!(
+            "tests {} ({}): {} in {:.1}s",
+            self.group,
+            self.file,
+            counts.join(", "),
+            self.duration_ms as f64 / 1000.0
+        )
+    }
 }
 
 /// ActionExecution.output.executionResult / errorDetails.
@@ -168,6 +227,7 @@ impl ActionRecord {
             external_execution_id: None,
             error: None,
             log_file: None,
+            reports: Vec::new(),
         }
     }
 }

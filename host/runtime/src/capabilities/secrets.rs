@@ -14,9 +14,22 @@ pub struct SecretValues {
     pub parameters: BTreeMap<String, String>,
     /// SecretString by secret name.
     pub secrets: BTreeMap<String, String>,
+    /// The file they came from; `None` when the operator gave none.
+    pub source: Option<String>,
 }
 
 impl SecretValues {
+    /// Why `key` (e.g. `parameters./app/db`) has no value.
+    fn missing(&self, key: &str) -> String {
+        match &self.source {
+            Some(file) => format!("{file} has no {key}"),
+            None => format!(
+                "no secrets file was given; pass --secrets <file> with {key} (the local \
+                 stand-in for Parameter Store and Secrets Manager)"
+            ),
+        }
+    }
+
     /// A secret by name or ARN. An ARN's resource is `secret:<name>-<6 random characters>`;
     /// either form of the name finds it.
     pub fn secret(&self, id: &str) -> Option<&String> {
@@ -71,11 +84,7 @@ impl wit::Host for ActionState {
                 .parameters
                 .get(&name)
                 .map(|value| access.release(value))
-                .ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "parameter '{name}' is not in the secrets file (parameters.{name})"
-                    ))
-                })
+                .ok_or_else(|| Error::NotFound(values.missing(&format!("parameters.{name}"))))
         }))
     }
 
@@ -85,11 +94,7 @@ impl wit::Host for ActionState {
             values
                 .secret(&secret_id)
                 .map(|value| access.release(value))
-                .ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "secret '{secret_id}' is not in the secrets file (secrets.<name>)"
-                    ))
-                })
+                .ok_or_else(|| Error::NotFound(values.missing(&format!("secrets.{secret_id}"))))
         }))
     }
 }
@@ -103,6 +108,7 @@ mod tests {
         let values = SecretValues {
             parameters: BTreeMap::new(),
             secrets: BTreeMap::from([("prod/db".to_string(), "s3cret".to_string())]),
+            source: None,
         };
         assert_eq!(values.secret("prod/db").unwrap(), "s3cret");
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf";
