@@ -1,113 +1,16 @@
 //! End-to-end tests of the `sandpipe` binary: real pipelines, real components, a fresh state
 //! directory per test.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+mod common;
+use common::{Workspace, zip_of};
+
 const PROBE: &str = sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
 
-struct Workspace {
-    dir: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new() -> Self {
-        Workspace {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-
-    /// Run sandpipe in this workspace (its default state dir is `./.sandpipe`).
-    fn sandpipe(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_sandpipe"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("SANDPIPE_STATE_DIR")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.sandpipe(args);
-        assert!(
-            output.status.success(),
-            "sandpipe {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let output = self.sandpipe(args);
-        assert!(
-            !output.status.success(),
-            "sandpipe {args:?} succeeded but should have failed:\n{}",
-            String::from_utf8_lossy(&output.stdout)
-        );
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    }
-
-    /// The seed tutorial's buckets: a versioned source bucket, a target and an artifact store.
-    fn tutorial_buckets(&self) {
-        self.ok(&["s3", "mb", "s3://source-bucket"]);
-        self.ok(&["s3", "mb", "s3://target-bucket"]);
-        self.ok(&[
-            "s3api",
-            "put-bucket-versioning",
-            "--bucket",
-            "source-bucket",
-            "--versioning-configuration",
-            "Status=Enabled",
-        ]);
-        self.ok(&["s3", "mb", "s3://artifact-store-bucket"]);
-    }
-
-    fn get(&self, url: &str) -> Vec<u8> {
-        let output = self.sandpipe(&["s3", "cp", url, "-"]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    }
-
-    fn list(&self, url: &str) -> String {
-        self.ok(&["s3", "ls", url, "--recursive"])
-    }
-
-    /// Every execution's record, oldest first, as `sandpipe executions show --json` gives it.
-    fn records(&self) -> Vec<serde_json::Value> {
-        let list: Vec<serde_json::Value> =
-            serde_json::from_str(&self.ok(&["executions", "list", "--json", "--limit", "1000"]))
-                .unwrap();
-        list.iter()
-            .rev()
-            .map(|e| {
-                let id = e["pipelineExecutionId"].as_str().unwrap();
-                serde_json::from_str(&self.ok(&["executions", "show", id, "--json"])).unwrap()
-            })
-            .collect()
-    }
-}
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/s3-to-s3/pipeline.json")
@@ -169,15 +72,6 @@ fn md5_of(bytes: &[u8]) -> Vec<u8> {
     hex::decode(head["ETag"].as_str().unwrap().trim_matches('"')).unwrap()
 }
 
-fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, content) in files {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zip.write_all(content.as_bytes()).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
-}
 
 /// A two-stage S3 source → S3 deploy pipeline, with the deploy configuration given.
 fn s3_pipeline(source_bucket: &str, key: &str, deploy: &str) -> String {

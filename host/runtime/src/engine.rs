@@ -147,19 +147,32 @@ impl ActionEngine {
         policy: &ProviderPolicy,
     ) -> anyhow::Result<LoadedComponent> {
         let loaded = self.compile(wasm).await?;
+        let mut refused = Vec::new();
+        let mut needed = std::collections::BTreeSet::new();
         for import in &loaded.granted_imports {
             let (_, capability) = GRANTED_IMPORTS
                 .iter()
                 .find(|(prefix, _)| import.starts_with(prefix))
                 .expect("granted imports are listed");
             if !policy.allows(*capability) {
-                bail!(
-                    "the component imports '{import}', which needs the '{}' capability, and the \
-                     operator has not granted it (grant it with --grant <action type>={})",
-                    capability.name(),
-                    capability.name()
-                );
+                refused.push(format!("'{import}'"));
+                needed.insert(capability.name());
             }
+        }
+        if !refused.is_empty() {
+            let needed: Vec<&str> = needed.into_iter().collect();
+            let (needs, capability, it) = if needed.len() == 1 {
+                ("needs", "capability", "it")
+            } else {
+                ("need", "capabilities", "them")
+            };
+            bail!(
+                "the component imports {}, which {needs} the '{}' {capability}, and the \
+                 operator has not granted {it} (grant with --grant <action type>={})",
+                refused.join(", "),
+                needed.join("' and '"),
+                needed.join(",")
+            );
         }
         Ok(loaded)
     }

@@ -1,0 +1,118 @@
+//! Helpers shared by the end-to-end tests: a workspace with its own state directory, and
+//! the `sandpipe` binary run in it.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Workspace {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// Run sandpipe in this workspace (its default state dir is `./.sandpipe`).
+    pub fn sandpipe(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("SANDPIPE_STATE_DIR")
+            .output()
+            .unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.sandpipe(args);
+        assert!(
+            output.status.success(),
+            "sandpipe {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self.sandpipe(args);
+        assert!(
+            !output.status.success(),
+            "sandpipe {args:?} succeeded but should have failed:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
+    /// The seed tutorial's buckets: a versioned source bucket, a target and an artifact store.
+    pub fn tutorial_buckets(&self) {
+        self.ok(&["s3", "mb", "s3://source-bucket"]);
+        self.ok(&["s3", "mb", "s3://target-bucket"]);
+        self.ok(&[
+            "s3api",
+            "put-bucket-versioning",
+            "--bucket",
+            "source-bucket",
+            "--versioning-configuration",
+            "Status=Enabled",
+        ]);
+        self.ok(&["s3", "mb", "s3://artifact-store-bucket"]);
+    }
+
+    pub fn get(&self, url: &str) -> Vec<u8> {
+        let output = self.sandpipe(&["s3", "cp", url, "-"]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    pub fn list(&self, url: &str) -> String {
+        self.ok(&["s3", "ls", url, "--recursive"])
+    }
+
+    /// Every execution's record, oldest first, as `sandpipe executions show --json` gives it.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        let list: Vec<serde_json::Value> =
+            serde_json::from_str(&self.ok(&["executions", "list", "--json", "--limit", "1000"]))
+                .unwrap();
+        list.iter()
+            .rev()
+            .map(|e| {
+                let id = e["pipelineExecutionId"].as_str().unwrap();
+                serde_json::from_str(&self.ok(&["executions", "show", id, "--json"])).unwrap()
+            })
+            .collect()
+    }
+}
+
+/// A zip holding `files` (name, content).
+pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(content.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
