@@ -59,7 +59,12 @@ pub struct EngineArgs {
     /// Where build commands run: `local` (a process on this machine, outside the wasm
     /// sandbox), `container` (docker or podman, whichever answers, with the project's image),
     /// `docker` or `podman`.
-    #[arg(long, value_enum, default_value = "local", env = "SANDPIPE_BUILD_RUNNER")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "local",
+        env = "SANDPIPE_BUILD_RUNNER"
+    )]
     build_runner: RunnerChoice,
 
     /// CodeBuild project definitions (create-project input; a file or a directory of them).

@@ -11,7 +11,6 @@ use common::{Workspace, zip_of};
 
 const PROBE: &str = sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
 
-
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/s3-to-s3/pipeline.json")
 }
@@ -71,7 +70,6 @@ fn md5_of(bytes: &[u8]) -> Vec<u8> {
             .unwrap();
     hex::decode(head["ETag"].as_str().unwrap().trim_matches('"')).unwrap()
 }
-
 
 /// A two-stage S3 source → S3 deploy pipeline, with the deploy configuration given.
 fn s3_pipeline(source_bucket: &str, key: &str, deploy: &str) -> String {

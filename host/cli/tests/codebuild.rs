@@ -127,7 +127,11 @@ artifacts:
         order,
         "install\npre_build\nbuild\ncarried: from-pre-build\npost_build\n"
     );
-    assert!(text(&ws, "s3://target/out/where.txt").trim().ends_with("/sub"));
+    assert!(
+        text(&ws, "s3://target/out/where.txt")
+            .trim()
+            .ends_with("/sub")
+    );
     assert!(output.contains("[BUILD] still in sub"), "{output}");
     let install = at(&output, "Entering phase INSTALL");
     let pre = at(&output, "Entering phase PRE_BUILD");
@@ -199,7 +203,11 @@ phases:
         let (ok, output) = run(&ws, &file, &[]);
         // Either way the build failed: a phase failed.
         assert!(!ok, "{mode}: {output}");
-        assert_eq!(output.contains("[BUILD] build-phase-ran"), build_runs, "{mode}: {output}");
+        assert_eq!(
+            output.contains("[BUILD] build-phase-ran"),
+            build_runs,
+            "{mode}: {output}"
+        );
         assert!(
             output.contains("Phase complete: PRE_BUILD State: FAILED"),
             "{output}"
@@ -234,7 +242,8 @@ artifacts:
     let (ok, output) = run(&ws, &file, &[]);
     assert!(ok, "{output}");
     assert!(
-        ws.list("s3://target").contains("releases/stable/app-1.4.1.zip"),
+        ws.list("s3://target")
+            .contains("releases/stable/app-1.4.1.zip"),
         "{}",
         ws.list("s3://target")
     );
@@ -246,7 +255,10 @@ artifacts:
     // The build number is the project's: the next run is build 2.
     let (ok, output) = run(&ws, &file, &[]);
     assert!(ok, "{output}");
-    assert!(ws.list("s3://target").contains("releases/stable/app-1.4.2.zip"));
+    assert!(
+        ws.list("s3://target")
+            .contains("releases/stable/app-1.4.2.zip")
+    );
 }
 
 #[test]
@@ -273,14 +285,20 @@ artifacts:
         &ws,
         PROJECT,
         &["WebOut", "ApiOut"],
-        &[deploy("Web", "WebOut", "web"), deploy("Api", "ApiOut", "api")],
+        &[
+            deploy("Web", "WebOut", "web"),
+            deploy("Api", "ApiOut", "api"),
+        ],
     );
     let (ok, output) = run(&ws, &file, &[]);
     assert!(ok, "{output}");
     assert_eq!(text(&ws, "s3://target/web/index.html"), "page\n");
     assert_eq!(text(&ws, "s3://target/api/server"), "bin\n");
     let listing = ws.list("s3://target");
-    assert!(!listing.contains("web/server") && !listing.contains("api/index.html"), "{listing}");
+    assert!(
+        !listing.contains("web/server") && !listing.contains("api/index.html"),
+        "{listing}"
+    );
 
     // An output artifact with no secondary artifact of its name is a configuration error.
     let file = pipeline(&ws, PROJECT, &["WebOut", "Other"], &[]);
@@ -465,7 +483,9 @@ phases:
     let (ok, output) = run(&ws, &file, &[]);
     assert!(!ok);
     assert!(
-        output.contains("no secrets file was given; pass --secrets <file> with parameters./app/db/host"),
+        output.contains(
+            "no secrets file was given; pass --secrets <file> with parameters./app/db/host"
+        ),
         "{output}"
     );
 }
@@ -495,7 +515,10 @@ fn processes_with(marker: &str) -> Vec<String> {
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             if cmdline.contains(marker) && !cmdline.contains("cargo") {
-                found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+                found.push(format!(
+                    "{}: {cmdline}",
+                    entry.file_name().to_string_lossy()
+                ));
             }
         }
     }
@@ -520,7 +543,10 @@ phases:
     let (ok, output) = run(&ws, &file, &["--action-timeout", "2s"]);
     assert!(!ok, "{output}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    assert!(output.contains("BUILD_TIMED_OUT") || output.contains("timeout"), "{output}");
+    assert!(
+        output.contains("BUILD_TIMED_OUT") || output.contains("timeout"),
+        "{output}"
+    );
     // Killing is immediate, but the kernel reaps asynchronously: allow it a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
@@ -567,7 +593,10 @@ fn a_malformed_buildspec_gets_one_error_with_line_and_column() {
     )]);
     let file = pipeline(&ws, PROJECT, &[], &[]);
     let (_, output) = run(&ws, &file, &[]);
-    assert!(output.contains("Src/buildspec.yml: line 5, column 1"), "{output}");
+    assert!(
+        output.contains("Src/buildspec.yml: line 5, column 1"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -577,9 +606,10 @@ fn a_component_importing_exec_without_a_grant_is_refused_before_running() {
         "version: 0.2\nphases:\n  build:\n    commands: [touch ran.txt]\n",
     )]);
     let file = pipeline(&ws, PROJECT, &[], &[]);
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace(r#""owner":"AWS","provider":"CodeBuild""#, r#""owner":"Custom","provider":"Shell""#);
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        r#""owner":"AWS","provider":"CodeBuild""#,
+        r#""owner":"Custom","provider":"Shell""#,
+    );
     std::fs::write(&file, text).unwrap();
     let provider = format!(
         "Build/Custom/Shell/1={}",
@@ -600,7 +630,12 @@ fn a_component_importing_exec_without_a_grant_is_refused_before_running() {
     let (ok, output) = run(
         &ws,
         &file,
-        &["--provider", &provider, "--grant", "Build/Custom/Shell/1=exec,secrets"],
+        &[
+            "--provider",
+            &provider,
+            "--grant",
+            "Build/Custom/Shell/1=exec,secrets",
+        ],
     );
     assert!(ok, "{output}");
 }
@@ -639,7 +674,10 @@ phases:
     let file = pipeline(&ws, config, &[], &[]);
     let (ok, output) = run(&ws, &file, &[]);
     assert!(ok, "{output}");
-    assert!(output.contains("[BUILD] vars spec project action"), "{output}");
+    assert!(
+        output.contains("[BUILD] vars spec project action"),
+        "{output}"
+    );
     assert!(
         output.contains(
             "[BUILD] initiator=codepipeline/app id=app-build arn=arn:aws:codebuild:us-east-1:123456789012:build"
@@ -657,17 +695,32 @@ phases:
     assert!(output.contains("codebuild/app-build.json"), "{output}");
 
     // A misspelt project field is one error naming the file and the path, before any run.
-    ws.write("codebuild/app-build.json", r#"{"name": "app-build", "enviroment": {}}"#);
+    ws.write(
+        "codebuild/app-build.json",
+        r#"{"name": "app-build", "enviroment": {}}"#,
+    );
     let (ok, output) = run(&ws, &file, &[]);
     assert!(!ok);
-    assert!(output.contains("app-build.json: enviroment: unknown field `enviroment`"), "{output}");
-    assert_eq!(ws.records().len(), 1, "the bad project file started nothing");
+    assert!(
+        output.contains("app-build.json: enviroment: unknown field `enviroment`"),
+        "{output}"
+    );
+    assert_eq!(
+        ws.records().len(),
+        1,
+        "the bad project file started nothing"
+    );
 }
 
 #[test]
 fn batch_builds_are_refused_clearly() {
     let ws = workspace_with_source(&[("buildspec.yml", "version: 0.2\n")]);
-    let file = pipeline(&ws, r#"{"ProjectName":"p1","BatchEnabled":"true"}"#, &[], &[]);
+    let file = pipeline(
+        &ws,
+        r#"{"ProjectName":"p1","BatchEnabled":"true"}"#,
+        &[],
+        &[],
+    );
     let (ok, output) = run(&ws, &file, &[]);
     assert!(!ok);
     assert!(

@@ -20,8 +20,7 @@ use sandpipe_model::{
 use sandpipe_runtime::bindings::{self, ActionType};
 use sandpipe_runtime::{
     ActionEngine, ActionEvent, ActionFailure, Capability, EventSink, ExecutionLimits, FailureKind,
-    Grants, Invocation,
-    LoadedComponent, Sandbox, granted_buckets,
+    Grants, Invocation, LoadedComponent, Sandbox, granted_buckets,
 };
 use sandpipe_store::LocalS3;
 use sandpipe_store::archive::Limits;
@@ -1275,7 +1274,13 @@ impl Execution<'_> {
                 .unwrap_or_else(|| format!("{}.{}", self.pipeline.name, action.name));
             let key: String = key
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             let root = builds
                 .cache_root
@@ -1285,7 +1290,10 @@ impl Execution<'_> {
             sandbox
                 .add_cache(&directory)
                 .map_err(system_failure("creating the project cache directory"))?;
-            let role = action.role_arn.as_deref().or(self.pipeline.role_arn.as_deref());
+            let role = action
+                .role_arn
+                .as_deref()
+                .or(self.pipeline.role_arn.as_deref());
             grants.exec = Some(Arc::new(builds.exec_grant(
                 &self.runner.options.region,
                 &crate::builds::account_id(role),

@@ -228,8 +228,8 @@ pub fn load_projects(files: &[PathBuf]) -> Result<BuildProjects, ProjectError> {
                 path,
                 message,
             };
-            let document: ProjectDocument = serde_path_to_error::deserialize(value)
-                .map_err(|e| {
+            let document: ProjectDocument =
+                serde_path_to_error::deserialize(value).map_err(|e| {
                     let inner = e.path().to_string();
                     let path = match (at.as_str(), inner.as_str()) {
                         ("$", ".") => "$".to_string(),
@@ -280,7 +280,10 @@ pub fn load_projects(files: &[PathBuf]) -> Result<BuildProjects, ProjectError> {
 fn check_project(project: &ProjectDocument) -> Result<(), (&'static str, String)> {
     let name = &project.name;
     let name_ok = (2..=255).contains(&name.len())
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -367,9 +370,16 @@ mod tests {
     #[test]
     fn problems_name_the_file_and_path() {
         let dir = tempfile::tempdir().unwrap();
-        let typo = write(dir.path(), "p.json", r#"[{"name": "ok-project", "enviroment": {}}]"#);
+        let typo = write(
+            dir.path(),
+            "p.json",
+            r#"[{"name": "ok-project", "enviroment": {}}]"#,
+        );
         let error = load_projects(&[typo]).unwrap_err().to_string();
-        assert!(error.contains("p.json: [0].enviroment: unknown field `enviroment`"), "{error}");
+        assert!(
+            error.contains("p.json: [0].enviroment: unknown field `enviroment`"),
+            "{error}"
+        );
 
         let bad_type = write(
             dir.path(),
@@ -377,10 +387,25 @@ mod tests {
             "name: proj\nenvironment:\n  environmentVariables:\n    - {name: A, value: b, type: SECRET}\n",
         );
         let error = load_projects(&[bad_type]).unwrap_err().to_string();
-        assert!(error.contains("q.yml: environment.environmentVariables: variable 'A' has type 'SECRET'"), "{error}");
+        assert!(
+            error.contains(
+                "q.yml: environment.environmentVariables: variable 'A' has type 'SECRET'"
+            ),
+            "{error}"
+        );
 
-        let timeout = write(dir.path(), "t.json", r#"{"name": "proj", "timeoutInMinutes": 1}"#);
+        let timeout = write(
+            dir.path(),
+            "t.json",
+            r#"{"name": "proj", "timeoutInMinutes": 1}"#,
+        );
         let error = load_projects(&[timeout]).unwrap_err().to_string();
-        assert_eq!(error, format!("{}: timeoutInMinutes: 1 is outside 5 to 2160 minutes", dir.path().join("t.json").display()));
+        assert_eq!(
+            error,
+            format!(
+                "{}: timeoutInMinutes: 1 is outside 5 to 2160 minutes",
+                dir.path().join("t.json").display()
+            )
+        );
     }
 }

@@ -81,8 +81,18 @@ mod tests {
         assert_eq!(file.secrets["db"], r#"{"password":"pw","user":"admin"}"#);
 
         std::fs::write(&path, "secrets:\n  n: [1]\n").unwrap();
-        assert!(load_secrets(&path).unwrap_err().to_string().ends_with("secrets.n: a secret is a string or a JSON object"));
+        assert!(
+            load_secrets(&path)
+                .unwrap_err()
+                .to_string()
+                .ends_with("secrets.n: a secret is a string or a JSON object")
+        );
         std::fs::write(&path, "secret:\n  n: x\n").unwrap();
-        assert!(load_secrets(&path).unwrap_err().to_string().contains("unknown field `secret`"));
+        assert!(
+            load_secrets(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field `secret`")
+        );
     }
 }

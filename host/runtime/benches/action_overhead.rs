@@ -53,6 +53,7 @@ fn invocation(sandbox: Arc<Sandbox>, s3: &Arc<LocalS3>) -> Invocation {
         },
         events: Arc::new(Discard),
         cancel: None,
+        grants: Default::default(),
     }
 }
 

@@ -8,11 +8,11 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, Eq],
 });
 
+pub use sandpipe::action::build_projects::{EnvironmentVariable, Project};
 pub use sandpipe::action::log::Level;
 pub use sandpipe::action::object_store as object_store_wit;
+pub use sandpipe::action::reports::{TestCase, TestReport, TestStatus};
 pub use sandpipe::action::types::{
     ActionType, ArtifactFile, Category, CurrentRevision, Failure, FailureKind, InputArtifact,
     Outcome, OutputArtifact, Request,
 };
-pub use sandpipe::action::build_projects::{EnvironmentVariable, Project};
-pub use sandpipe::action::reports::{TestCase, TestReport, TestStatus};

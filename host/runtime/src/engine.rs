@@ -146,38 +146,18 @@ impl ActionEngine {
         wasm: Arc<[u8]>,
         policy: &ProviderPolicy,
     ) -> anyhow::Result<LoadedComponent> {
-        let loaded = self.compile(wasm).await?;
-        let mut refused = Vec::new();
-        let mut needed = std::collections::BTreeSet::new();
-        for import in &loaded.granted_imports {
-            let (_, capability) = GRANTED_IMPORTS
-                .iter()
-                .find(|(prefix, _)| import.starts_with(prefix))
-                .expect("granted imports are listed");
-            if !policy.allows(*capability) {
-                refused.push(format!("'{import}'"));
-                needed.insert(capability.name());
-            }
-        }
-        if !refused.is_empty() {
-            let needed: Vec<&str> = needed.into_iter().collect();
-            let (needs, capability, it) = if needed.len() == 1 {
-                ("needs", "capability", "it")
-            } else {
-                ("need", "capabilities", "them")
-            };
-            bail!(
-                "the component imports {}, which {needs} the '{}' {capability}, and the \
-                 operator has not granted {it} (grant with --grant <action type>={})",
-                refused.join(", "),
-                needed.join("' and '"),
-                needed.join(",")
-            );
-        }
+        // Checked again here because the component may come from the in-memory cache,
+        // loaded earlier under another policy.
+        let loaded = self.compile(wasm, policy.clone()).await?;
+        check_policy(&loaded.granted_imports, policy)?;
         Ok(loaded)
     }
 
-    async fn compile(self: &Arc<Self>, wasm: Arc<[u8]>) -> anyhow::Result<LoadedComponent> {
+    async fn compile(
+        self: &Arc<Self>,
+        wasm: Arc<[u8]>,
+        policy: ProviderPolicy,
+    ) -> anyhow::Result<LoadedComponent> {
         if wasm.len() > MAX_COMPONENT_BYTES {
             bail!(
                 "the component is {} bytes; the limit is {MAX_COMPONENT_BYTES}",
@@ -192,6 +172,7 @@ impl ActionEngine {
         let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<LoadedComponent> {
             let (component, cache) = this.cache.load_or_compile(&this.engine, &wasm, &digest)?;
             let granted_imports = this.audit_imports(&component)?;
+            check_policy(&granted_imports, &policy)?;
             let instance_pre = this
                 .linker
                 .instantiate_pre(&component)
@@ -233,6 +214,38 @@ impl ActionEngine {
         }
         Ok(granted)
     }
+}
+
+/// Refuse a component whose imports need capabilities `policy` does not grant.
+fn check_policy(granted_imports: &[String], policy: &ProviderPolicy) -> anyhow::Result<()> {
+    let mut refused = Vec::new();
+    let mut needed = std::collections::BTreeSet::new();
+    for import in granted_imports {
+        let (_, capability) = GRANTED_IMPORTS
+            .iter()
+            .find(|(prefix, _)| import.starts_with(prefix))
+            .expect("granted imports are listed");
+        if !policy.allows(*capability) {
+            refused.push(format!("'{import}'"));
+            needed.insert(capability.name());
+        }
+    }
+    if !refused.is_empty() {
+        let needed: Vec<&str> = needed.into_iter().collect();
+        let (needs, capability, it) = if needed.len() == 1 {
+            ("needs", "capability", "it")
+        } else {
+            ("need", "capabilities", "them")
+        };
+        bail!(
+            "the component imports {}, which {needs} the '{}' {capability}, and the \
+             operator has not granted {it} (grant with --grant <action type>={})",
+            refused.join(", "),
+            needed.join("' and '"),
+            needed.join(",")
+        );
+    }
+    Ok(())
 }
 
 /// Advance the engine's epoch every tick for as long as the engine lives.

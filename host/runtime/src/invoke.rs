@@ -13,10 +13,10 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::bindings::{FailureKind, Outcome, Project, Request};
 use crate::capabilities::exec::{ExecAccess, ExecGrant};
-use crate::capabilities::projects::ProjectAccess;
-use crate::capabilities::secrets::{SecretAccess, SecretValues};
 use crate::capabilities::log::{ActionEvent, CapturedOutput, EventSink, LogCapture, OutputStream};
 use crate::capabilities::object_store::ObjectAccess;
+use crate::capabilities::projects::ProjectAccess;
+use crate::capabilities::secrets::{SecretAccess, SecretValues};
 use crate::engine::{ActionEngine, LoadedComponent};
 use crate::limits::{ExecutionLimits, StoreLimiter};
 use crate::sandbox::Sandbox;

@@ -20,8 +20,8 @@ pub use bindings::{FailureKind, InputArtifact, Outcome, OutputArtifact, Request}
 pub use cache::{CacheOutcome, ComponentCache};
 pub use capabilities::exec::{BuildRunner, ContainerKind, ExecGrant, local_base_environment};
 pub use capabilities::log::{ActionEvent, EventSink, LogLevel, OutputStream};
-pub use capabilities::secrets::SecretValues;
 pub use capabilities::object_store::granted_buckets;
+pub use capabilities::secrets::SecretValues;
 pub use engine::{ActionEngine, Capability, LoadedComponent, ProviderPolicy};
 pub use invoke::{ActionFailure, Grants, Invocation};
 pub use limits::ExecutionLimits;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::capabilities::log::LogCapture;
 use crate::capabilities::exec::ExecAccess;
+use crate::capabilities::log::LogCapture;
 use crate::capabilities::object_store::ObjectAccess;
 use crate::capabilities::projects::ProjectAccess;
 use crate::capabilities::secrets::SecretAccess;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
-use sandpipe_runtime::{ActionEngine, CacheOutcome};
+use sandpipe_runtime::{ActionEngine, CacheOutcome, Capability, ProviderPolicy};
 
 fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir.join("components"))
@@ -53,17 +53,41 @@ async fn a_second_engine_loads_from_the_cache_and_tampering_forces_a_recompile()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_importing_what_is_not_granted_is_refused_before_it_runs() {
     let engine = ActionEngine::new(None).unwrap();
-    // A component importing an interface outside the action world (here a made-up exec
-    // capability) is refused at load, before instantiation.
+    // An interface outside the action world is refused at load, before instantiation.
+    let wat = r#"(component
+        (import "sandpipe:action/network@0.1.0" (instance))
+    )"#;
+    let error = engine
+        .load(wasmtime_wat(wat).into())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(
+        error.to_string(),
+        "the component imports 'sandpipe:action/network@0.1.0', which sandpipe does not grant to actions"
+    );
+
+    // exec is in the world, but only for providers whose policy grants it.
     let wat = r#"(component
         (import "sandpipe:action/exec@0.1.0" (instance))
     )"#;
-    let wasm = wasmtime_wat(wat);
-    let error = engine.load(wasm.into()).await.err().expect("refused");
+    let wasm: Arc<[u8]> = wasmtime_wat(wat).into();
+    let error = engine.load(wasm.clone()).await.err().expect("refused");
     assert_eq!(
         error.to_string(),
-        "the component imports 'sandpipe:action/exec@0.1.0', which sandpipe does not grant to actions"
+        "the component imports 'sandpipe:action/exec@0.1.0', which needs the 'exec' capability, \
+         and the operator has not granted it (grant with --grant <action type>=exec)"
     );
+    let granted = ProviderPolicy {
+        granted: [Capability::Exec].into_iter().collect(),
+    };
+    // Granted, it passes the audit (and then fails only for not exporting a runner).
+    let error = engine
+        .load_with_policy(wasm, &granted)
+        .await
+        .err()
+        .expect("no runner export");
+    assert!(!error.to_string().contains("capability"), "{error:#}");
 }
 
 fn wasmtime_wat(text: &str) -> Vec<u8> {

@@ -105,6 +105,7 @@ impl Harness {
                     limits,
                     events: events.clone(),
                     cancel: None,
+                    grants: Default::default(),
                 },
             )
             .await;

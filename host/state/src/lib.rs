@@ -5,8 +5,8 @@ pub mod record;
 pub mod store;
 
 pub use record::{
-    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, TestFailure, TestReportSummary, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, ExecutionType, StageRecord, StageStatus,
+    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, ErrorDetails, ExecutionRecord,
+    ExecutionStatus, ExecutionType, StageRecord, StageStatus, TestFailure, TestReportSummary,
 };
 pub use store::{
     ApprovalError, ApprovalStatus, ExecutionSummary, Owner, StageEntry, StageSharing, StateError,

@@ -43,7 +43,14 @@ pub fn copy(from: &Dir, source: &Path, to: &Dir, destination: &Path) -> io::Resu
         };
         copy_dir(&source_dir, &destination_dir, PathBuf::new(), &mut summary)?;
     } else if metadata.is_file() {
-        copy_file(from, source, to, destination, metadata.permissions().mode(), &mut summary)?;
+        copy_file(
+            from,
+            source,
+            to,
+            destination,
+            metadata.permissions().mode(),
+            &mut summary,
+        )?;
     } else {
         summary.skipped.push(source.to_string_lossy().into_owned());
     }
@@ -69,7 +76,9 @@ fn copy_dir(from: &Dir, to: &Dir, prefix: PathBuf, summary: &mut CopySummary) ->
             let mode = entry.metadata()?.permissions().mode();
             copy_file(from, Path::new(&name), to, Path::new(&name), mode, summary)?;
         } else {
-            summary.skipped.push(relative.to_string_lossy().into_owned());
+            summary
+                .skipped
+                .push(relative.to_string_lossy().into_owned());
         }
     }
     Ok(())
@@ -83,7 +92,12 @@ fn copy_file(
     mode: u32,
     summary: &mut CopySummary,
 ) -> io::Result<()> {
-    let mut reader = from.open_with(source, OpenOptions::new().read(true).follow(cap_fs_ext::FollowSymlinks::No))?;
+    let mut reader = from.open_with(
+        source,
+        OpenOptions::new()
+            .read(true)
+            .follow(cap_fs_ext::FollowSymlinks::No),
+    )?;
     // Replace rather than write through: the destination may be a link planted there.
     match to.symlink_metadata(destination) {
         Ok(existing) if existing.is_dir() => {
@@ -105,7 +119,11 @@ fn copy_file(
     summary.bytes += io::copy(&mut reader, &mut writer)?;
     summary.files += 1;
     let executable = mode & 0o111 != 0;
-    writer.set_permissions(Permissions::from_mode(if executable { 0o755 } else { 0o644 }))?;
+    writer.set_permissions(Permissions::from_mode(if executable {
+        0o755
+    } else {
+        0o644
+    }))?;
     Ok(())
 }
 
@@ -137,10 +155,15 @@ mod tests {
         assert_eq!(summary.skipped, vec!["escape".to_string()]);
         let copied = scratch.path().join("dst/work/src");
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(copied.join("bin/run")).unwrap().permissions(),
+            &std::fs::metadata(copied.join("bin/run"))
+                .unwrap()
+                .permissions(),
         );
         assert_eq!(mode & 0o111, 0o111);
         assert!(!copied.join("escape").exists());
-        assert_eq!(std::fs::read_to_string(copied.join("a.txt")).unwrap(), "hello");
+        assert_eq!(
+            std::fs::read_to_string(copied.join("a.txt")).unwrap(),
+            "hello"
+        );
     }
 }

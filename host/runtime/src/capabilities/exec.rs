@@ -33,7 +33,10 @@ pub enum BuildRunner {
     /// A process on this machine, outside the wasm sandbox.
     Local,
     /// A container of the project's image, through this program (docker or podman).
-    Container { kind: ContainerKind, program: PathBuf },
+    Container {
+        kind: ContainerKind,
+        program: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +96,12 @@ fn probe_container_runtime(kind: ContainerKind) -> Result<PathBuf, String> {
         Ok(program)
     } else {
         let said = String::from_utf8_lossy(&output.stderr);
-        Err(said.lines().next().unwrap_or("no answer").trim().to_string())
+        Err(said
+            .lines()
+            .next()
+            .unwrap_or("no answer")
+            .trim()
+            .to_string())
     }
 }
 
@@ -429,10 +437,17 @@ fn read_state(path: &Path) -> Option<(String, Vec<(String, String)>)> {
 /// The container client's own settings, so it finds its engine; the build's variables are
 /// added on top.
 fn container_client_environment() -> Vec<(String, String)> {
-    ["PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "XDG_RUNTIME_DIR", "CONTAINER_HOST"]
-        .iter()
-        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
-        .collect()
+    [
+        "PATH",
+        "HOME",
+        "DOCKER_HOST",
+        "DOCKER_CONFIG",
+        "XDG_RUNTIME_DIR",
+        "CONTAINER_HOST",
+    ]
+    .iter()
+    .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+    .collect()
 }
 
 /// Read a command's output and log it line by line.
@@ -556,7 +571,10 @@ impl wit::Host for ActionState {
         })
     }
 
-    async fn process_path(&mut self, sandbox_path: String) -> wasmtime::Result<Result<String, Error>> {
+    async fn process_path(
+        &mut self,
+        sandbox_path: String,
+    ) -> wasmtime::Result<Result<String, Error>> {
         Ok(match &self.exec {
             None => Err(denied()),
             Some(exec) => exec.process_path(&sandbox_path, false),
@@ -621,8 +639,7 @@ async fn open_session(
         BuildRunner::Container { program, .. } => {
             let image = options.image.as_deref().ok_or_else(|| {
                 Error::InvalidArgument(
-                    "the container runner needs an image (the project's environment.image)"
-                        .into(),
+                    "the container runner needs an image (the project's environment.image)".into(),
                 )
             })?;
             let name = format!("sandpipe-build-{}", uuid_like());
@@ -684,7 +701,11 @@ impl wit::HostSession for ActionState {
         &mut self,
         session: Resource<wit::Session>,
     ) -> wasmtime::Result<Vec<(String, String)>> {
-        Ok(self.table.get(&shell_session(&session))?.environment.clone())
+        Ok(self
+            .table
+            .get(&shell_session(&session))?
+            .environment
+            .clone())
     }
 
     async fn drop(&mut self, session: Resource<wit::Session>) -> wasmtime::Result<()> {
@@ -733,7 +754,9 @@ mod tests {
         );
         let joined = arguments.join(" ");
         assert!(joined.starts_with("run --detach --rm --name sandpipe-build-1"));
-        assert!(joined.contains("--volume /state/work/e/00-01/in/Src:/codebuild/sandpipe/in/Src:ro"));
+        assert!(
+            joined.contains("--volume /state/work/e/00-01/in/Src:/codebuild/sandpipe/in/Src:ro")
+        );
         assert!(joined.contains("--volume /state/work/e/00-01/tmp:/codebuild/sandpipe/tmp "));
         assert!(joined.contains("--volume /state/work/e/00-01/exec:/codebuild/sandpipe/.exec"));
         assert!(joined.contains(" public.ecr.aws/codebuild/amazonlinux-x86_64-standard:5.0 -c "));

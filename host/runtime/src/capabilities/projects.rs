@@ -16,14 +16,18 @@ pub enum ProjectAccess {
 }
 
 impl wit::Host for ActionState {
-    async fn get_project(&mut self, name: String) -> wasmtime::Result<Result<Option<Project>, Error>> {
+    async fn get_project(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<Option<Project>, Error>> {
         Ok(match &self.projects {
             ProjectAccess::Denied => Err(Error::Denied(
                 "this action was not granted exec, which build projects come with".into(),
             )),
-            ProjectAccess::Scoped { name: scoped, project } if *scoped == name => {
-                Ok(project.clone())
-            }
+            ProjectAccess::Scoped {
+                name: scoped,
+                project,
+            } if *scoped == name => Ok(project.clone()),
             ProjectAccess::Scoped { name: scoped, .. } => Err(Error::Denied(format!(
                 "this action may look up project '{scoped}' (its ProjectName) only, not '{name}'"
             ))),

@@ -36,10 +36,15 @@ impl SecretValues {
         if let Some(value) = self.secrets.get(id) {
             return Some(value);
         }
-        let name = id.strip_prefix("arn:")?.splitn(7, ':').nth(6)?;
+        if !id.starts_with("arn:") {
+            return None;
+        }
+        let name = id.splitn(7, ':').nth(6)?;
         self.secrets.get(name).or_else(|| {
             let (base, suffix) = name.rsplit_once('-')?;
-            (suffix.len() == 6).then(|| self.secrets.get(base)).flatten()
+            (suffix.len() == 6)
+                .then(|| self.secrets.get(base))
+                .flatten()
         })
     }
 }
