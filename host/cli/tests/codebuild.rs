@@ -751,3 +751,62 @@ cache:
     assert!(ok, "{second}");
     assert!(second.contains("[INSTALL] cache-hit"), "{second}");
 }
+
+/// The files of a directory, relative to it, for a source zip.
+fn files_below(root: &std::path::Path) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = walk(root)
+        .into_iter()
+        .map(|path| {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (relative, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_node_example_builds_tests_smoke_tests_and_deploys() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/codebuild-node");
+    let files = files_below(&example.join("app"));
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    let ws = Workspace::new();
+    ws.ok(&["s3", "mb", "s3://slugkit-source"]);
+    ws.ok(&[
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        "slugkit-source",
+        "--versioning-configuration",
+        "Status=Enabled",
+    ]);
+    ws.ok(&["s3", "mb", "s3://slugkit-site"]);
+    ws.write("app.zip", zip_of(&borrowed));
+    ws.ok(&["s3", "cp", "app.zip", "s3://slugkit-source/app.zip"]);
+    let pipeline = example.join("pipeline.yaml");
+    let (ok, output) = run(&ws, &pipeline, &[]);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("tests unit-tests (reports/unit.xml): 4 passed"),
+        "{output}"
+    );
+    assert!(
+        output.contains("tests smoke (reports/smoke.xml): 2 passed"),
+        "{output}"
+    );
+    let page = text(&ws, "s3://slugkit-site/slugkit/1.3.0/index.html");
+    assert!(page.contains("<h1>slugkit 1.3.0</h1>"), "{page}");
+    let module = text(&ws, "s3://slugkit-site/slugkit/1.3.0/slugkit.js");
+    assert!(
+        module.starts_with("// slugkit 1.3.0 (built slugkit-build:"),
+        "{module}"
+    );
+}

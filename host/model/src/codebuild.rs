@@ -247,7 +247,11 @@ pub fn load_projects(files: &[PathBuf]) -> Result<BuildProjects, ProjectError> {
                 }
             };
             check_project(&document).map_err(|(field, message)| invalid(place(field), message))?;
-            let defined_in = format!("{file} ({})", if at == "$" { "$" } else { &at });
+            let defined_in = if at == "$" {
+                file.clone()
+            } else {
+                format!("{file} ({at})")
+            };
             if let Some(existing) = projects.projects.get(&document.name) {
                 return Err(invalid(
                     place("name"),
