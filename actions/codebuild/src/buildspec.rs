@@ -199,29 +199,50 @@ mod tests {
 
     #[test]
     fn unknown_phase_is_named_with_its_position() {
-        let text = "version: 0.2\nphases:\n  build:\n    commands: [make]\n  biuld:\n    commands: [x]\n";
+        let text =
+            "version: 0.2\nphases:\n  build:\n    commands: [make]\n  biuld:\n    commands: [x]\n";
         let error = parse(text, "buildspec.yml").unwrap_err();
-        assert!(error.starts_with("buildspec.yml: line 5, column 3: phases.biuld: unknown field `biuld`"), "{error}");
-        assert!(error.contains("expected one of `install`, `pre_build`, `build`, `post_build`"), "{error}");
+        assert!(
+            error.starts_with(
+                "buildspec.yml: line 5, column 3: phases.biuld: unknown field `biuld`"
+            ),
+            "{error}"
+        );
+        assert!(
+            error.contains("expected one of `install`, `pre_build`, `build`, `post_build`"),
+            "{error}"
+        );
     }
 
     #[test]
     fn malformed_yaml_has_line_and_column() {
-        let error = parse("version: 0.2\nphases:\n  build:\n    commands: [make\n", "b.yml").unwrap_err();
+        let error = parse(
+            "version: 0.2\nphases:\n  build:\n    commands: [make\n",
+            "b.yml",
+        )
+        .unwrap_err();
         assert!(error.starts_with("b.yml: line "), "{error}");
         assert!(error.contains("column"), "{error}");
     }
 
     #[test]
     fn a_command_that_yaml_reads_as_a_map_is_explained() {
-        let error = parse("version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n", "b.yml").unwrap_err();
+        let error = parse(
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n",
+            "b.yml",
+        )
+        .unwrap_err();
         assert!(error.contains("phases.build.commands[0]"), "{error}");
         assert!(error.contains("quote"), "{error}");
     }
 
     #[test]
     fn scalars_become_text() {
-        let spec = parse("version: 0.2\nenv:\n  variables:\n    N: 3\n    B: true\n", "b").unwrap();
+        let spec = parse(
+            "version: 0.2\nenv:\n  variables:\n    N: 3\n    B: true\n",
+            "b",
+        )
+        .unwrap();
         assert_eq!(spec.env.variables["N"], Text("3".into()));
         assert_eq!(spec.env.variables["B"], Text("true".into()));
     }

@@ -142,7 +142,9 @@ pub fn parse_secret_reference(reference: &str) -> SecretReference<'_> {
 fn fetch_secret(reference: &str, place: &str) -> Result<String, Failure> {
     let parsed = parse_secret_reference(reference);
     if parsed.version_id.is_some()
-        || parsed.version_stage.is_some_and(|stage| stage != "AWSCURRENT")
+        || parsed
+            .version_stage
+            .is_some_and(|stage| stage != "AWSCURRENT")
     {
         return Err(Failure::configuration(format!(
             "{place}: the secrets file holds each secret's current value only \

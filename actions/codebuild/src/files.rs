@@ -55,7 +55,9 @@ fn base_directories(root: &str, base: Option<&str>) -> Result<Vec<String>, Strin
         return Ok(vec![root.to_string()]);
     };
     if base.split('/').any(|part| part == "..") {
-        return Err(format!("base-directory '{base}' leaves the source directory"));
+        return Err(format!(
+            "base-directory '{base}' leaves the source directory"
+        ));
     }
     if !has_glob_characters(base) {
         return Ok(vec![format!("{root}/{base}")]);
@@ -94,7 +96,10 @@ pub fn select(root: &str, rule: &Rule<'_>) -> Result<Selection, String> {
             let entry = entry.map_err(|e| e.to_string())?;
             let path = entry.path().to_str().unwrap_or_default().to_string();
             let relative = relative_to(&base, &path);
-            if entry.file_type().is_dir() || !include.is_match(&relative) || exclude.is_match(&relative) {
+            if entry.file_type().is_dir()
+                || !include.is_match(&relative)
+                || exclude.is_match(&relative)
+            {
                 continue;
             }
             if entry.path_is_symlink() {
@@ -127,7 +132,9 @@ pub fn cache_directory(pattern: &str) -> Result<String, String> {
         .take_while(|part| !has_glob_characters(part))
         .collect();
     if fixed.is_empty() || fixed.contains(&"..") {
-        return Err(format!("cache path '{pattern}' names no directory inside the source"));
+        return Err(format!(
+            "cache path '{pattern}' names no directory inside the source"
+        ));
     }
     Ok(fixed.join("/"))
 }
@@ -138,7 +145,10 @@ mod tests {
 
     #[test]
     fn cache_directories() {
-        assert_eq!(cache_directory("node_modules/**/*").unwrap(), "node_modules");
+        assert_eq!(
+            cache_directory("node_modules/**/*").unwrap(),
+            "node_modules"
+        );
         assert_eq!(cache_directory("./.cache/pip/**/*").unwrap(), ".cache/pip");
         assert!(cache_directory("/root/.m2/**/*").is_err());
         assert!(cache_directory("**/*").is_err());

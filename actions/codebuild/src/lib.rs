@@ -101,8 +101,10 @@ impl Build {
         log::info("Entering phase DOWNLOAD_SOURCE");
         for input in &request.inputs {
             let destination = format!("{SOURCES}/{}", input.name);
-            exec::copy(&input.path, &destination)
-                .map_err(exec_failure(&format!("copying input artifact '{}'", input.name)))?;
+            exec::copy(&input.path, &destination).map_err(exec_failure(&format!(
+                "copying input artifact '{}'",
+                input.name
+            )))?;
         }
         let source_dir = match primary {
             Some(input) => format!("{SOURCES}/{}", input.name),
@@ -113,7 +115,8 @@ impl Build {
             }
         };
 
-        let (buildspec_text, buildspec_file) = read_buildspec(project.as_ref(), &source_dir, primary)?;
+        let (buildspec_text, buildspec_file) =
+            read_buildspec(project.as_ref(), &source_dir, primary)?;
         let buildspec = buildspec::parse(&buildspec_text, &buildspec_file).map_err(config_error)?;
 
         let mut build = Build {
@@ -176,7 +179,12 @@ impl Build {
                 "{name}: the CODEBUILD_ prefix is reserved; the build's own value is used"
             ));
         }
-        let uuid = self.build_id.rsplit(':').next().unwrap_or_default().to_string();
+        let uuid = self
+            .build_id
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let arn_prefix = format!("arn:aws:codebuild:{}:{}", runner.region, runner.account_id);
         let number = next_build_number();
         let start = SystemTime::now()
@@ -186,22 +194,36 @@ impl Build {
             exec::process_path(path).map_err(exec_failure("mapping the source directory"))
         };
         let builtins = [
-            ("CODEBUILD_BUILD_ARN", format!("{arn_prefix}:build/{}", self.build_id)),
+            (
+                "CODEBUILD_BUILD_ARN",
+                format!("{arn_prefix}:build/{}", self.build_id),
+            ),
             ("CODEBUILD_BUILD_ID", self.build_id.clone()),
             (
                 "CODEBUILD_BUILD_IMAGE",
-                self.image.clone().unwrap_or_else(|| format!("sandpipe/{}", self.runner)),
+                self.image
+                    .clone()
+                    .unwrap_or_else(|| format!("sandpipe/{}", self.runner)),
             ),
             ("CODEBUILD_BUILD_NUMBER", number.to_string()),
             ("CODEBUILD_BUILD_SUCCEEDING", "1".into()),
             ("CODEBUILD_CI", "true".into()),
-            ("CODEBUILD_INITIATOR", format!("codepipeline/{}", request.pipeline)),
+            (
+                "CODEBUILD_INITIATOR",
+                format!("codepipeline/{}", request.pipeline),
+            ),
             (
                 "CODEBUILD_KMS_KEY_ID",
-                format!("arn:aws:kms:{}:{}:alias/aws/s3", runner.region, runner.account_id),
+                format!(
+                    "arn:aws:kms:{}:{}:alias/aws/s3",
+                    runner.region, runner.account_id
+                ),
             ),
             ("CODEBUILD_LOG_PATH", uuid),
-            ("CODEBUILD_PROJECT_ARN", format!("{arn_prefix}:project/{}", self.project_name)),
+            (
+                "CODEBUILD_PROJECT_ARN",
+                format!("{arn_prefix}:project/{}", self.project_name),
+            ),
             ("CODEBUILD_SRC_DIR", process_path(&self.source_dir)?),
             ("CODEBUILD_START_TIME", start.to_string()),
         ];
@@ -273,7 +295,8 @@ impl Build {
                 .and_then(|p| p.timeout_in_minutes)
                 .map(|minutes| u64::from(minutes) * 60_000),
         };
-        let mut session = exec::open_session(&options).map_err(exec_failure("starting the build"))?;
+        let mut session =
+            exec::open_session(&options).map_err(exec_failure("starting the build"))?;
 
         let mut succeeding = true;
         let mut failure: Option<String> = None;
@@ -286,7 +309,11 @@ impl Build {
             log::info(format!("Entering phase {name}"));
             let phase_started = Instant::now();
             let mut state = PhaseState::Succeeded;
-            let mut commands = phase.commands.iter().map(|c| c.0.as_str()).collect::<Vec<_>>();
+            let mut commands = phase
+                .commands
+                .iter()
+                .map(|c| c.0.as_str())
+                .collect::<Vec<_>>();
             commands.extend(phase.finally.iter().map(|c| c.0.as_str()));
             let finally_from = phase.commands.len();
             for (index, command) in commands.iter().enumerate() {
@@ -295,9 +322,15 @@ impl Build {
                     continue;
                 }
                 if legacy {
-                    session = exec::open_session(&options).map_err(exec_failure("starting a shell"))?;
+                    session =
+                        exec::open_session(&options).map_err(exec_failure("starting a shell"))?;
                 }
-                match run_command(&session, name, command, succeeding && state == PhaseState::Succeeded) {
+                match run_command(
+                    &session,
+                    name,
+                    command,
+                    succeeding && state == PhaseState::Succeeded,
+                ) {
                     Ok(true) => {}
                     Ok(false) => {
                         state = PhaseState::Failed;
@@ -318,7 +351,11 @@ impl Build {
             }
             log::info(format!(
                 "Phase complete: {name} State: {} ({:.1}s)",
-                if state == PhaseState::Succeeded { "SUCCEEDED" } else { "FAILED" },
+                if state == PhaseState::Succeeded {
+                    "SUCCEEDED"
+                } else {
+                    "FAILED"
+                },
                 phase_started.elapsed().as_secs_f64()
             ));
             if state == PhaseState::Failed {
@@ -343,14 +380,18 @@ impl Build {
                 "Build terminated with state: TIMED_OUT. {}, Code: BUILD_TIMED_OUT, Message: \
                  Build has timed out{}; its processes were killed",
                 failure.unwrap_or_default(),
-                minutes.map(|m| format!(" after {m} minutes")).unwrap_or_default()
+                minutes
+                    .map(|m| format!(" after {m} minutes"))
+                    .unwrap_or_default()
             ))
             .with_external_execution_id(self.build_id.clone()));
         }
         if let Some(Stop::System(reason)) = &stop
             && !reason.is_empty()
         {
-            return Err(Failure::job(reason.clone()).with_external_execution_id(self.build_id.clone()));
+            return Err(
+                Failure::job(reason.clone()).with_external_execution_id(self.build_id.clone())
+            );
         }
         if !succeeding {
             return Err(Failure::job(format!(
@@ -364,7 +405,10 @@ impl Build {
         self.upload_artifacts(request)?;
         self.save_cache();
         let mut outcome = Outcome::new()
-            .summary(format!("Build succeeded in {elapsed:.1}s ({})", self.build_id))
+            .summary(format!(
+                "Build succeeded in {elapsed:.1}s ({})",
+                self.build_id
+            ))
             .external_execution_id(self.build_id.clone());
         for name in &self.buildspec.env.exported_variables {
             if self.environment.secret_names.contains(name) {
@@ -439,9 +483,14 @@ impl Build {
 
     fn publish_reports(&self) {
         for (group, spec) in &self.buildspec.reports {
-            let format = spec.file_format.clone().unwrap_or_else(|| "JUNITXML".into());
+            let format = spec
+                .file_format
+                .clone()
+                .unwrap_or_else(|| "JUNITXML".into());
             if !reports::KNOWN.contains(&format.as_str()) {
-                log::warn(format!("report group {group}: unknown file-format {format}"));
+                log::warn(format!(
+                    "report group {group}: unknown file-format {format}"
+                ));
                 continue;
             }
             if !reports::PARSED.contains(&format.as_str()) {
@@ -472,7 +521,11 @@ impl Build {
             }
             for file in selection.files {
                 let shown = if buildspec::yes(&spec.discard_paths) {
-                    file.relative.rsplit('/').next().unwrap_or_default().to_string()
+                    file.relative
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
                 } else {
                     file.path
                         .trim_start_matches(&self.source_dir)
@@ -505,7 +558,10 @@ impl Build {
                         "cache: restored {directory} ({} files)",
                         summary.files
                     )),
-                    Err(e) => log::warn(format!("cache: restoring {directory}: {}", exec::describe(&e))),
+                    Err(e) => log::warn(format!(
+                        "cache: restoring {directory}: {}",
+                        exec::describe(&e)
+                    )),
                 }
             }
         }
@@ -520,7 +576,10 @@ impl Build {
             let saved = format!("{PROJECT_DIR}/paths/{directory}");
             let _ = std::fs::remove_dir_all(&saved);
             match exec::copy(&source, &saved) {
-                Ok(summary) => log::info(format!("cache: saved {directory} ({} files)", summary.files)),
+                Ok(summary) => log::info(format!(
+                    "cache: saved {directory} ({} files)",
+                    summary.files
+                )),
                 Err(e) => log::warn(format!("cache: saving {directory}: {}", exec::describe(&e))),
             }
         }
@@ -549,7 +608,12 @@ impl Build {
 }
 
 /// Run one command; false when it failed.
-fn run_command(session: &Session, phase: &str, command: &str, succeeding: bool) -> Result<bool, Stop> {
+fn run_command(
+    session: &Session,
+    phase: &str,
+    command: &str,
+    succeeding: bool,
+) -> Result<bool, Stop> {
     log::info(format!("Running command {command}"));
     let script = format!(
         "export CODEBUILD_BUILD_SUCCEEDING={}\n{command}",
@@ -565,7 +629,9 @@ fn run_command(session: &Session, phase: &str, command: &str, succeeding: bool) 
     match (status.code, status.signal) {
         (Some(0), _) => Ok(true),
         (Some(code), _) => {
-            log::error(format!("Command did not exit successfully {command} exit status {code}"));
+            log::error(format!(
+                "Command did not exit successfully {command} exit status {code}"
+            ));
             Ok(false)
         }
         (None, signal) => {
@@ -588,7 +654,12 @@ fn primary_input(request: &Request) -> Result<Option<&InputArtifact>, Failure> {
             .ok_or_else(|| {
                 config_error(format!(
                     "PrimarySource '{name}' is not one of the action's input artifacts ({})",
-                    request.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                    request
+                        .inputs
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             }),
         None if request.inputs.len() > 1 => Err(config_error(
@@ -610,11 +681,16 @@ fn read_buildspec(
         let inline = spec.contains('\n') || spec.trim_start().starts_with("version");
         if inline {
             let project = project.expect("a buildspec comes from a project");
-            return Ok((spec.clone(), format!("{} (source.buildspec)", project.defined_in)));
+            return Ok((
+                spec.clone(),
+                format!("{} (source.buildspec)", project.defined_in),
+            ));
         }
         let relative = spec.trim_start_matches("./");
         if relative.split('/').any(|part| part == "..") {
-            return Err(config_error(format!("source.buildspec '{spec}' leaves the source directory")));
+            return Err(config_error(format!(
+                "source.buildspec '{spec}' leaves the source directory"
+            )));
         }
         let path = format!("{source_dir}/{relative}");
         return std::fs::read_to_string(&path)
@@ -686,7 +762,8 @@ fn warn_about_accepted_keys(buildspec: &Buildspec) {
         log::info("env.git-credential-helper: accepted; git uses this machine's own helpers");
     }
     if let Some(artifacts) = &buildspec.artifacts {
-        let sets = std::iter::once(&artifacts.primary).chain(artifacts.secondary_artifacts.values());
+        let sets =
+            std::iter::once(&artifacts.primary).chain(artifacts.secondary_artifacts.values());
         for set in sets {
             if let Some(name) = &set.name {
                 log::info(format!(

@@ -28,7 +28,6 @@ pub fn project(name: &str) -> Result<Option<Project>, String> {
     projects_host::get_project(name).map_err(|projects_host::Error::Denied(reason)| reason)
 }
 
-
 pub use host::CopySummary;
 
 /// Copy a file or directory tree from a sandbox path to a writable one, keeping executable

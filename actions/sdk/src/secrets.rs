@@ -14,4 +14,3 @@ pub fn parameter(name: &str) -> Result<String, Error> {
 pub fn secret(secret_id: &str) -> Result<String, Error> {
     host::get_secret(secret_id)
 }
-

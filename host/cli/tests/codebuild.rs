@@ -66,7 +66,7 @@ fn deploy(name: &str, artifact: &str, prefix: &str) -> String {
 
 const PROJECT: &str = r#"{"ProjectName":"app-build"}"#;
 
-fn run(ws: &Workspace, pipeline: &PathBuf, extra: &[&str]) -> (bool, String) {
+fn run(ws: &Workspace, pipeline: &std::path::Path, extra: &[&str]) -> (bool, String) {
     let mut args = vec!["run", pipeline.to_str().unwrap(), "--plain"];
     args.extend_from_slice(extra);
     let output = ws.sandpipe(&args);

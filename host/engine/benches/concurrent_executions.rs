@@ -75,6 +75,7 @@ fn main() {
         keep_work: false,
         source_file: "bench.json".into(),
         variables: Default::default(),
+        builds: Default::default(),
     };
     let engine = ActionEngine::new(ComponentCache::default_dir()).unwrap();
     let runner = Runner::new(engine, providers, options).unwrap();

@@ -1,0 +1,142 @@
+//! What the CodeBuild shim costs over running a build's commands directly with bash: a whole
+//! CodeBuild action execution (fresh sandbox, buildspec parsed in wasm, working copy, one shell
+//! session with its directory and environment carried between commands) beside `bash -c` for
+//! each of the same commands.
+//!
+//! cargo bench -p sandpipe-runtime --bench codebuild_shim
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sandpipe_runtime::bindings::{ActionType, Category, InputArtifact};
+use sandpipe_runtime::providers::CODEBUILD_COMPONENT_PATH;
+use sandpipe_runtime::{
+    ActionEngine, ActionEvent, BuildRunner, Capability, EventSink, ExecGrant, ExecutionLimits,
+    Grants, Invocation, LoadedComponent, ProviderPolicy, Request, Sandbox, local_base_environment,
+};
+use sandpipe_store::LocalS3;
+
+struct Discard;
+impl EventSink for Discard {
+    fn emit(&self, _: ActionEvent) {}
+}
+
+fn request() -> Request {
+    Request {
+        pipeline: "bench".into(),
+        stage: "Build".into(),
+        action: "Build".into(),
+        execution_id: "e".into(),
+        action_type: ActionType {
+            category: Category::Build,
+            owner: "AWS".into(),
+            provider: "CodeBuild".into(),
+            version: "1".into(),
+        },
+        configuration: vec![("ProjectName".into(), "bench".into())],
+        inputs: vec![InputArtifact {
+            name: "Src".into(),
+            path: "/in/Src".into(),
+            archive: "/archives/Src".into(),
+            revision: None,
+        }],
+        outputs: Vec::new(),
+        continuation_token: None,
+    }
+}
+
+fn buildspec(commands: usize) -> String {
+    if commands == 0 {
+        return "version: 0.2\n".into();
+    }
+    let mut spec =
+        String::from("version: 0.2\nenv:\n  shell: bash\nphases:\n  build:\n    commands:\n");
+    for _ in 0..commands {
+        spec.push_str("      - 'true'\n");
+    }
+    spec
+}
+
+fn shim(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let wasm: Arc<[u8]> = std::fs::read(CODEBUILD_COMPONENT_PATH).unwrap().into();
+    let engine = ActionEngine::new(Some(scratch.path().join("cache"))).unwrap();
+    let policy = ProviderPolicy {
+        granted: [Capability::Exec, Capability::Secrets]
+            .into_iter()
+            .collect(),
+    };
+    let codebuild: LoadedComponent = rt.block_on(engine.load_with_policy(wasm, &policy)).unwrap();
+    let s3 = Arc::new(LocalS3::open(&scratch.path().join("s3")).unwrap());
+    let grant = Arc::new(ExecGrant {
+        runner: BuildRunner::Local,
+        base_environment: local_base_environment(&[]),
+        region: "us-east-1".into(),
+        account_id: "000000000000".into(),
+    });
+    let counter = AtomicU64::new(0);
+    let run_build = |spec: &str| {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let root = scratch.path().join(format!("sandbox-{n}"));
+        let mut sandbox = Sandbox::create(&root).unwrap();
+        let (tree, _) = sandbox.add_input("Src").unwrap();
+        std::fs::write(tree.join("buildspec.yml"), spec).unwrap();
+        let invocation = Invocation {
+            request: request(),
+            sandbox: Arc::new(sandbox),
+            buckets: Default::default(),
+            object_store: s3.clone(),
+            limits: ExecutionLimits {
+                timeout: Duration::from_secs(60),
+                ..ExecutionLimits::default()
+            },
+            events: Arc::new(Discard),
+            cancel: None,
+            grants: Grants {
+                exec: Some(grant.clone()),
+                secrets: None,
+                project: Some(("bench".into(), None)),
+            },
+        };
+        let outcome = rt.block_on(engine.execute(&codebuild, invocation));
+        black_box(outcome.unwrap());
+        std::fs::remove_dir_all(&root).unwrap();
+    };
+    let bash = |commands: usize| {
+        for _ in 0..commands {
+            let status = std::process::Command::new("bash")
+                .args(["-c", "true"])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    };
+
+    let mut group = c.benchmark_group("codebuild shim");
+    group.sample_size(30);
+    let empty = buildspec(0);
+    group.bench_function("CodeBuild action, empty buildspec", |b| {
+        b.iter(|| run_build(&empty))
+    });
+    for commands in [1, 10] {
+        let spec = buildspec(commands);
+        group.bench_function(format!("bash -c true, {commands} command(s)"), |b| {
+            b.iter(|| bash(commands))
+        });
+        group.bench_function(
+            format!("CodeBuild action, {commands} command(s) of true"),
+            |b| b.iter(|| run_build(&spec)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, shim);
+criterion_main!(benches);
