@@ -6,19 +6,24 @@ use std::path::PathBuf;
 mod common;
 use common::{Workspace, zip_of};
 
-/// A workspace whose versioned `src` bucket holds `src.zip` with `files`, plus the buckets the
-/// pipelines use.
-fn workspace_with_source(files: &[(&str, &str)]) -> Workspace {
-    let ws = Workspace::new();
-    ws.ok(&["s3", "mb", "s3://src"]);
+/// Make `name`, with versioning enabled (S3 sources need it).
+fn versioned_bucket(ws: &Workspace, name: &str) {
+    ws.ok(&["s3", "mb", &format!("s3://{name}")]);
     ws.ok(&[
         "s3api",
         "put-bucket-versioning",
         "--bucket",
-        "src",
+        name,
         "--versioning-configuration",
         "Status=Enabled",
     ]);
+}
+
+/// A workspace whose versioned `src` bucket holds `src.zip` with `files`, plus the buckets the
+/// pipelines use.
+fn workspace_with_source(files: &[(&str, &str)]) -> Workspace {
+    let ws = Workspace::new();
+    versioned_bucket(&ws, "src");
     ws.ok(&["s3", "mb", "s3://target"]);
     ws.write("src.zip", zip_of(files));
     ws.ok(&["s3", "cp", "src.zip", "s3://src/src.zip"]);
@@ -76,6 +81,13 @@ fn run(ws: &Workspace, pipeline: &std::path::Path, extra: &[&str]) -> (bool, Str
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
+}
+
+/// Run `pipeline`, which must fail, saying `expected`.
+fn fails_saying(ws: &Workspace, pipeline: &std::path::Path, extra: &[&str], expected: &str) {
+    let (ok, output) = run(ws, pipeline, extra);
+    assert!(!ok, "the run succeeded:\n{output}");
+    assert!(output.contains(expected), "'{expected}' not in:\n{output}");
 }
 
 fn text(ws: &Workspace, url: &str) -> String {
@@ -302,12 +314,7 @@ artifacts:
 
     // An output artifact with no secondary artifact of its name is a configuration error.
     let file = pipeline(&ws, PROJECT, &["WebOut", "Other"], &[]);
-    let (ok, output) = run(&ws, &file, &[]);
-    assert!(!ok);
-    assert!(
-        output.contains("'Other' is not (found: ApiOut, WebOut)"),
-        "{output}"
-    );
+    fails_saying(&ws, &file, &[], "'Other' is not (found: ApiOut, WebOut)");
 }
 
 #[test]
@@ -352,11 +359,11 @@ artifacts:
         "version: 0.2\nphases:\n  build:\n    commands: [echo]\nartifacts:\n  files: ['build/*.jar']\n",
     )]);
     let file = pipeline(&ws, PROJECT, &["Out"], &[]);
-    let (ok, output) = run(&ws, &file, &[]);
-    assert!(!ok);
-    assert!(
-        output.contains("no matching artifact paths found for files [\"build/*.jar\"]"),
-        "{output}"
+    fails_saying(
+        &ws,
+        &file,
+        &[],
+        "no matching artifact paths found for files [\"build/*.jar\"]",
     );
 }
 
@@ -480,13 +487,11 @@ phases:
     assert!(!output.contains(TOKEN) && !output.contains(PASSWORD));
 
     // Without a secrets file the build says what is missing.
-    let (ok, output) = run(&ws, &file, &[]);
-    assert!(!ok);
-    assert!(
-        output.contains(
-            "no secrets file was given; pass --secrets <file> with parameters./app/db/host"
-        ),
-        "{output}"
+    fails_saying(
+        &ws,
+        &file,
+        &[],
+        "no secrets file was given; pass --secrets <file> with parameters./app/db/host",
     );
 }
 
@@ -572,14 +577,12 @@ fn a_malformed_buildspec_gets_one_error_with_line_and_column() {
         "version: 0.2\nphases:\n  build:\n    commands: [make]\n  biuld:\n    commands: [x]\n",
     )]);
     let file = pipeline(&ws, PROJECT, &[], &[]);
-    let (ok, output) = run(&ws, &file, &[]);
-    assert!(!ok);
-    assert!(
-        output.contains(
-            "Src/buildspec.yml: line 5, column 3: phases.biuld: unknown field `biuld`, \
-             expected one of `install`, `pre_build`, `build`, `post_build`"
-        ),
-        "{output}"
+    fails_saying(
+        &ws,
+        &file,
+        &[],
+        "Src/buildspec.yml: line 5, column 3: phases.biuld: unknown field `biuld`, \
+             expected one of `install`, `pre_build`, `build`, `post_build`",
     );
     let record = &ws.records()[0];
     assert_eq!(
@@ -615,15 +618,13 @@ fn a_component_importing_exec_without_a_grant_is_refused_before_running() {
         "Build/Custom/Shell/1={}",
         sandpipe_runtime::providers::CODEBUILD_COMPONENT_PATH
     );
-    let (ok, output) = run(&ws, &file, &["--provider", &provider]);
-    assert!(!ok);
-    assert!(
-        output.contains(
-            "imports 'sandpipe:action/secrets@0.1.0', 'sandpipe:action/build-projects@0.1.0', \
+    fails_saying(
+        &ws,
+        &file,
+        &["--provider", &provider],
+        "imports 'sandpipe:action/secrets@0.1.0', 'sandpipe:action/build-projects@0.1.0', \
              'sandpipe:action/exec@0.1.0', which need the 'exec' and 'secrets' capabilities, \
-             and the operator has not granted them"
-        ),
-        "{output}"
+             and the operator has not granted them",
     );
     assert!(ws.records().is_empty(), "nothing ran");
 
@@ -699,11 +700,11 @@ phases:
         "codebuild/app-build.json",
         r#"{"name": "app-build", "enviroment": {}}"#,
     );
-    let (ok, output) = run(&ws, &file, &[]);
-    assert!(!ok);
-    assert!(
-        output.contains("app-build.json: enviroment: unknown field `enviroment`"),
-        "{output}"
+    fails_saying(
+        &ws,
+        &file,
+        &[],
+        "app-build.json: enviroment: unknown field `enviroment`",
     );
     assert_eq!(
         ws.records().len(),
@@ -721,11 +722,11 @@ fn batch_builds_are_refused_clearly() {
         &[],
         &[],
     );
-    let (ok, output) = run(&ws, &file, &[]);
-    assert!(!ok);
-    assert!(
-        output.contains("BatchEnabled: batch builds are not supported by sandpipe"),
-        "{output}"
+    fails_saying(
+        &ws,
+        &file,
+        &[],
+        "BatchEnabled: batch builds are not supported by sandpipe",
     );
 }
 
@@ -779,15 +780,7 @@ fn the_node_example_builds_tests_smoke_tests_and_deploys() {
         .map(|(n, c)| (n.as_str(), c.as_str()))
         .collect();
     let ws = Workspace::new();
-    ws.ok(&["s3", "mb", "s3://slugkit-source"]);
-    ws.ok(&[
-        "s3api",
-        "put-bucket-versioning",
-        "--bucket",
-        "slugkit-source",
-        "--versioning-configuration",
-        "Status=Enabled",
-    ]);
+    versioned_bucket(&ws, "slugkit-source");
     ws.ok(&["s3", "mb", "s3://slugkit-site"]);
     ws.write("app.zip", zip_of(&borrowed));
     ws.ok(&["s3", "cp", "app.zip", "s3://slugkit-source/app.zip"]);
@@ -809,4 +802,40 @@ fn the_node_example_builds_tests_smoke_tests_and_deploys() {
         module.starts_with("// slugkit 1.3.0 (built slugkit-build:"),
         "{module}"
     );
+}
+
+#[test]
+fn abandoning_a_build_kills_its_processes_at_once() {
+    let ws = workspace_with_source(&[(
+        "buildspec.yml",
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 421 &\n      - sleep 422\n",
+    )]);
+    let file = pipeline(&ws, PROJECT, &[], &[]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+        .args(["run", file.to_str().unwrap(), "--plain"])
+        .current_dir(ws.dir.path())
+        .env_remove("SANDPIPE_STATE_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while processes_with("sleep 422").is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the build never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let id = ws.records()[0]["pipelineExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ws.ok(&["stop", &id, "--abandon", "--reason", "enough"]);
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(processes_with("sleep 421").is_empty() && processes_with("sleep 422").is_empty());
+    let record = &ws.records()[0];
+    assert_eq!(record["status"], "Stopped");
+    assert_eq!(record["stages"][1]["actions"][0]["status"], "Abandoned");
 }
