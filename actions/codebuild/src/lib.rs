@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use sandpipe_action_sdk::exec::{self, Project, Session, SessionOptions};
 use sandpipe_action_sdk::reports::TestReport;
-use sandpipe_action_sdk::{Action, Failure, InputArtifact, Outcome, Request, export_action, log};
+use sandpipe_action_sdk::{Action, Failure, InputArtifact, Outcome, Request, log};
 
 use buildspec::{ArtifactSet, Buildspec, OnFailure};
 use environment::Environment;
@@ -29,7 +29,7 @@ impl Action for CodeBuild {
 
 // Unit tests of the pure modules run natively, where there is no host to export to.
 #[cfg(target_family = "wasm")]
-export_action!(CodeBuild);
+sandpipe_action_sdk::export_action!(CodeBuild);
 
 /// Where the working copies of the inputs go (commands may write to them, as on CodeBuild).
 const SOURCES: &str = "/tmp/src";
