@@ -53,6 +53,9 @@ struct Build {
 /// Why the phases stopped early.
 enum Stop {
     TimedOut,
+    /// A failed phase ends the build (an install or pre_build failure, without CONTINUE).
+    Aborted,
+    /// The host could not run a command.
     System(String),
 }
 
@@ -364,7 +367,7 @@ impl Build {
                     // POST_BUILD runs after a failed BUILD, as on CodeBuild.
                     || name == "BUILD";
                 if !continues && stop.is_none() {
-                    stop = Some(Stop::System(String::new()));
+                    stop = Some(Stop::Aborted);
                 }
             }
         }
@@ -386,9 +389,7 @@ impl Build {
             ))
             .with_external_execution_id(self.build_id.clone()));
         }
-        if let Some(Stop::System(reason)) = &stop
-            && !reason.is_empty()
-        {
+        if let Some(Stop::System(reason)) = &stop {
             return Err(
                 Failure::job(reason.clone()).with_external_execution_id(self.build_id.clone())
             );

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sandpipe_engine::{
-    BuildSettings, ExecutionRecord, ExecutionStatus, ProviderRegistry, RunError, RunOptions, Runner,
+    BuildSettings, ExecutionRecord, ExecutionStatus, ProviderRegistry, RunError, RunOptions,
+    Runner, StateStore,
 };
 use sandpipe_model::ActionTypeId;
 use sandpipe_model::codebuild::{load_projects, project_files};
@@ -266,18 +267,26 @@ pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The runtime, runner and progress view of a command that drives a stored execution.
+/// `source_file` is the pipeline file of the execution, so that build projects kept beside
+/// it are found as they were when it first ran.
 fn session(
     state_dir: &Path,
     engine: &EngineArgs,
     region: &str,
+    source_file: String,
 ) -> anyhow::Result<(tokio::runtime::Runtime, Runner, Arc<Progress>)> {
     let runtime = runtime()?;
-    let runner = runner(state_dir, engine, region, String::new(), BTreeMap::new())?;
+    let runner = runner(state_dir, engine, region, source_file, BTreeMap::new())?;
     Ok((runtime, runner, Arc::new(Progress::new(engine.plain))))
 }
 
 pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
-    let (runtime, runner, progress) = session(state_dir, &args.engine, &args.region)?;
+    // An unknown execution is reported by the retry itself.
+    let source_file = StateStore::open(state_dir)?
+        .execution(&args.execution)
+        .map(|record| record.source_file)
+        .unwrap_or_default();
+    let (runtime, runner, progress) = session(state_dir, &args.engine, &args.region, source_file)?;
     let retry = runner.retry(
         &args.execution,
         &args.stage,
@@ -309,7 +318,14 @@ pub struct RollbackArgs {
 }
 
 pub fn rollback(state_dir: &Path, args: RollbackArgs) -> anyhow::Result<ExitCode> {
-    let (runtime, runner, progress) = session(state_dir, &args.engine, &args.region)?;
+    let state = StateStore::open(state_dir)?;
+    let latest = state.list_executions(Some(&args.pipeline), 1)?;
+    let source_file = match latest.first() {
+        Some(summary) => state.execution(&summary.id)?.source_file,
+        None => String::new(),
+    };
+    drop(state);
+    let (runtime, runner, progress) = session(state_dir, &args.engine, &args.region, source_file)?;
     let target = args.target.as_deref();
     let rollback = runner.rollback(&args.pipeline, &args.stage, target, progress.clone());
     finish(&progress, runtime.block_on(rollback))

@@ -206,9 +206,7 @@ fn the_same_inputs_give_the_same_artifact_digests() {
 #[test]
 fn symlinks_in_outputs_never_reach_outside_and_the_run_says_why() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     // A link out of the sandbox cannot even be created.
     let file = ws.write(
         "outside.json",
@@ -240,9 +238,7 @@ fn symlinks_in_outputs_never_reach_outside_and_the_run_says_why() {
 #[test]
 fn a_looping_action_stops_at_its_deadline_while_its_neighbour_finishes() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     let pipeline = build_pipeline(r#"{"Mode":"loop"}"#).replace(
         r#""outputArtifacts":[{"name":"Bin"}]}]}"#,
         r#""outputArtifacts":[{"name":"Bin"}]},
@@ -551,9 +547,7 @@ Resources:
 #[test]
 fn a_killed_run_is_ended_with_a_reason_and_logs_are_kept() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     let file = ws.write("pipeline.json", build_pipeline(r#"{"Mode":"loop"}"#));
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
         .args([
@@ -892,9 +886,7 @@ fn a_manual_approval_waits_for_approve_or_reject_from_another_process() {
 #[test]
 fn stop_and_wait_lets_running_actions_finish_and_starts_nothing_new() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     let file = ws.write(
         "pipeline.json",
         build_pipeline(r#"{"Mode":"sleep","Millis":"1500"}"#),
@@ -936,9 +928,7 @@ fn stop_and_wait_lets_running_actions_finish_and_starts_nothing_new() {
 #[test]
 fn abandon_stops_a_busy_looping_wasm_action_within_a_second() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     let file = ws.write("pipeline.json", build_pipeline(r#"{"Mode":"loop"}"#));
     let mut child = ws.start(&file);
     ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
@@ -995,9 +985,7 @@ fn retry_pipeline() -> String {
 #[test]
 fn retry_runs_the_failed_actions_again_and_continues() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     let file = ws.write("pipeline.json", retry_pipeline());
     let grant = probe_grant();
     ws.fails(&["run", file.to_str().unwrap(), "--provider", &grant]);
@@ -1046,9 +1034,7 @@ fn retry_runs_the_failed_actions_again_and_continues() {
 #[test]
 fn retry_with_all_actions_runs_the_whole_stage_and_only_the_latest_execution_can_retry() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     let file = ws.write("pipeline.json", retry_pipeline());
     let grant = probe_grant();
     ws.fails(&["run", file.to_str().unwrap(), "--provider", &grant]);
@@ -1401,9 +1387,7 @@ fn variable_check(result: &str, operator: &str, value: &str) -> String {
 #[test]
 fn on_failure_retry_runs_the_failed_actions_again_once() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     let retry =
         r#","onFailure":{"result":"RETRY","retryConfiguration":{"retryMode":"FAILED_ACTIONS"}}"#;
     let file = ws.write("pipeline.json", conditions_pipeline(retry, ""));
@@ -1443,9 +1427,7 @@ fn on_failure_retry_runs_the_failed_actions_again_once() {
 #[test]
 fn entry_and_success_conditions_check_variables() {
     let ws = Workspace::new();
-    ws.tutorial_buckets();
-    ws.write("src.zip", zip_of(&[("a.txt", "a")]));
-    ws.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    ws.tutorial_buckets_with_source();
     ws.write("marker", "present");
     ws.ok(&["s3", "cp", "marker", "s3://target-bucket/marker"]);
     let run = |name: &str, build: String, ship: String| {

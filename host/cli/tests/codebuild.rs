@@ -6,24 +6,11 @@ use std::path::PathBuf;
 mod common;
 use common::{Workspace, zip_of};
 
-/// Make `name`, with versioning enabled (S3 sources need it).
-fn versioned_bucket(ws: &Workspace, name: &str) {
-    ws.ok(&["s3", "mb", &format!("s3://{name}")]);
-    ws.ok(&[
-        "s3api",
-        "put-bucket-versioning",
-        "--bucket",
-        name,
-        "--versioning-configuration",
-        "Status=Enabled",
-    ]);
-}
-
 /// A workspace whose versioned `src` bucket holds `src.zip` with `files`, plus the buckets the
 /// pipelines use.
 fn workspace_with_source(files: &[(&str, &str)]) -> Workspace {
     let ws = Workspace::new();
-    versioned_bucket(&ws, "src");
+    ws.versioned_bucket("src");
     ws.ok(&["s3", "mb", "s3://target"]);
     ws.write("src.zip", zip_of(files));
     ws.ok(&["s3", "cp", "src.zip", "s3://src/src.zip"]);
@@ -548,8 +535,11 @@ phases:
     let (ok, output) = run(&ws, &file, &["--action-timeout", "2s"]);
     assert!(!ok, "{output}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // The build's own deadline (the action's) ends it; the host's deadline around the whole
+    // call is a tick later and may win the race: either way the build timed out.
     assert!(
-        output.contains("BUILD_TIMED_OUT") || output.contains("timeout"),
+        output.contains("Code: BUILD_TIMED_OUT")
+            || output.contains("did not finish within its timeout of 2.0s"),
         "{output}"
     );
     // Killing is immediate, but the kernel reaps asynchronously: allow it a moment.
@@ -780,7 +770,7 @@ fn the_node_example_builds_tests_smoke_tests_and_deploys() {
         .map(|(n, c)| (n.as_str(), c.as_str()))
         .collect();
     let ws = Workspace::new();
-    versioned_bucket(&ws, "slugkit-source");
+    ws.versioned_bucket("slugkit-source");
     ws.ok(&["s3", "mb", "s3://slugkit-site"]);
     ws.write("app.zip", zip_of(&borrowed));
     ws.ok(&["s3", "cp", "app.zip", "s3://slugkit-source/app.zip"]);
@@ -838,4 +828,37 @@ fn abandoning_a_build_kills_its_processes_at_once() {
     let record = &ws.records()[0];
     assert_eq!(record["status"], "Stopped");
     assert_eq!(record["stages"][1]["actions"][0]["status"], "Abandoned");
+}
+
+#[test]
+fn a_retry_finds_the_projects_beside_the_pipeline_again() {
+    // The source has no buildspec.yml: only the project beside the pipeline says what to run.
+    let ws = workspace_with_source(&[("README", "no buildspec here")]);
+    let marker = ws.path("ready");
+    std::fs::create_dir(ws.path("codebuild")).unwrap();
+    ws.write(
+        "codebuild/app-build.yaml",
+        format!(
+            "name: app-build\nsource:\n  type: CODEPIPELINE\n  buildspec: |\n    version: 0.2\n    \
+             phases:\n      build:\n        commands:\n          - test -f \"$MARKER\"\n\
+             environment:\n  environmentVariables:\n    - {{name: MARKER, value: '{}'}}\n",
+            marker.display()
+        ),
+    );
+    let file = pipeline(&ws, PROJECT, &[], &[]);
+    let (ok, output) = run(&ws, &file, &[]);
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("Error while executing command: test -f"),
+        "{output}"
+    );
+    let id = ws.records()[0]["pipelineExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    ws.write("ready", "");
+    let output = ws.ok(&["retry", &id, "--stage", "Build", "--plain"]);
+    assert!(output.contains("Succeeded"), "{output}");
+    assert_eq!(ws.records()[0]["status"], "Succeeded");
 }

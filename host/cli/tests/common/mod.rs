@@ -64,17 +64,29 @@ impl Workspace {
 
     /// The seed tutorial's buckets: a versioned source bucket, a target and an artifact store.
     pub fn tutorial_buckets(&self) {
-        self.ok(&["s3", "mb", "s3://source-bucket"]);
+        self.versioned_bucket("source-bucket");
         self.ok(&["s3", "mb", "s3://target-bucket"]);
+        self.ok(&["s3", "mb", "s3://artifact-store-bucket"]);
+    }
+
+    /// The tutorial's buckets, with a one-file `src.zip` in the source bucket.
+    pub fn tutorial_buckets_with_source(&self) {
+        self.tutorial_buckets();
+        self.write("src.zip", zip_of(&[("a.txt", "a")]));
+        self.ok(&["s3", "cp", "src.zip", "s3://source-bucket/src.zip"]);
+    }
+
+    /// Make bucket `name` with versioning enabled (S3 sources need it).
+    pub fn versioned_bucket(&self, name: &str) {
+        self.ok(&["s3", "mb", &format!("s3://{name}")]);
         self.ok(&[
             "s3api",
             "put-bucket-versioning",
             "--bucket",
-            "source-bucket",
+            name,
             "--versioning-configuration",
             "Status=Enabled",
         ]);
-        self.ok(&["s3", "mb", "s3://artifact-store-bucket"]);
     }
 
     pub fn get(&self, url: &str) -> Vec<u8> {

@@ -227,12 +227,7 @@ pub struct ShellSession {
 
 impl Drop for ShellSession {
     fn drop(&mut self) {
-        for &group in &self.groups {
-            kill_group(group);
-        }
-        if let Some(container) = &self.container {
-            remove_container(container);
-        }
+        self.kill_all();
     }
 }
 
@@ -354,7 +349,7 @@ impl ShellSession {
             self.groups.push(group);
         }
         // If this future is dropped (the action was abandoned or timed out), the group dies.
-        let guard = GroupGuard(group);
+        let mut guard = GroupGuard(group);
         let readers = [
             tokio::spawn(forward_lines(
                 child.stdout.take().expect("piped"),
@@ -383,7 +378,7 @@ impl ShellSession {
                 (None, true)
             }
         };
-        std::mem::forget(guard);
+        guard.disarm();
         // Background processes may hold the pipes open; do not wait for them for long.
         for reader in readers {
             let abort = reader.abort_handle();
@@ -415,8 +410,14 @@ impl ShellSession {
     }
 }
 
-/// Kills a command's process group unless disarmed (with `mem::forget`).
+/// Kills a command's process group when dropped, unless disarmed.
 struct GroupGuard(Option<i32>);
+
+impl GroupGuard {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
@@ -642,7 +643,7 @@ async fn open_session(
                     "the container runner needs an image (the project's environment.image)".into(),
                 )
             })?;
-            let name = format!("sandpipe-build-{}", uuid_like());
+            let name = format!("sandpipe-build-{}", uuid::Uuid::new_v4());
             let arguments =
                 container_run_arguments(&name, image, exec.sandbox.root(), &exec.sandbox.mounts());
             let output = tokio::process::Command::new(program)
@@ -676,14 +677,6 @@ async fn open_session(
         log: exec.log.clone(),
         commands: 0,
     })
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{:x}-{:x}", std::process::id(), nanos)
 }
 
 impl wit::HostSession for ActionState {

@@ -10,7 +10,7 @@ const MAX_CASES: usize = 100_000;
 /// Longest message kept per case.
 const MAX_MESSAGE_CHARS: usize = 4096;
 /// Most reports per execution.
-pub(crate) const MAX_REPORTS: usize = 100;
+const MAX_REPORTS: usize = 100;
 
 fn bounded(text: String, max: usize) -> String {
     match text.char_indices().nth(max) {
