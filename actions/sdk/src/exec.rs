@@ -31,7 +31,7 @@ pub fn project(name: &str) -> Result<Option<Project>, String> {
 pub use host::CopySummary;
 
 /// Copy a file or directory tree from a sandbox path to a writable one, keeping executable
-/// bits; symbolic links are skipped and listed, never followed.
+/// bits; symbolic links are copied as links, never followed.
 pub fn copy(source: &str, destination: &str) -> Result<CopySummary, Error> {
     host::copy(source, destination)
 }

@@ -204,7 +204,7 @@ fn the_same_inputs_give_the_same_artifact_digests() {
 }
 
 #[test]
-fn symlinks_in_outputs_never_reach_outside_and_the_run_says_why() {
+fn symlinks_in_outputs_never_reach_outside_and_are_kept_as_links() {
     let ws = Workspace::new();
     ws.tutorial_buckets_with_source();
     // A link out of the sandbox cannot even be created.
@@ -218,21 +218,24 @@ fn symlinks_in_outputs_never_reach_outside_and_the_run_says_why() {
         "{output}"
     );
 
-    // A link inside the output is created, but the packager refuses it rather than follow it.
+    assert_eq!(ws.list("s3://target-bucket/"), "");
+    let record = &ws.records()[0];
+    assert_eq!(record["stages"][1]["actions"][0]["status"], "Failed");
+    assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");
+
+    // A link inside the output is kept as a link entry holding its text, not followed.
     let file = ws.write(
         "inside.json",
         build_pipeline(r#"{"Mode":"symlink","Path":"/out/Bin/link","Target":"elsewhere"}"#),
     );
-    let output = ws.fails(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
-    assert!(
-        output.contains("output artifact 'Bin': 'link' is a symbolic link; artifacts may hold only regular files and directories"),
-        "{output}"
-    );
-    assert_eq!(ws.list("s3://target-bucket/"), "");
-    for record in ws.records() {
-        assert_eq!(record["stages"][1]["actions"][0]["status"], "Failed");
-        assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");
-    }
+    ws.ok(&["run", file.to_str().unwrap(), "--provider", &probe_grant()]);
+    let zip = ws.get("s3://target-bucket/bin.zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut entry = archive.by_name("link").unwrap();
+    assert!(entry.is_symlink());
+    let mut target = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut target).unwrap();
+    assert_eq!(target, "elsewhere");
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! Artifact archives. Output trees are written by untrusted actions, and input zips come from
 //! anywhere, so both directions treat their input as hostile: packaging never follows a
-//! symbolic link and accepts only regular files and directories; extraction refuses entries
-//! that would land outside the target (zip-slip) and symbolic-link entries; both enforce
-//! byte and entry limits. All file access is relative to a `cap_std::fs::Dir`.
+//! symbolic link — a link is stored as a symlink entry holding its target text, as git and
+//! `zip -y` store them — and accepts nothing but files, directories and links; extraction
+//! refuses entries that would land outside the target (zip-slip) and recreates link entries
+//! as links without resolving them; both enforce byte and entry limits. All file access is
+//! relative to a `cap_std::fs::Dir`, which refuses to resolve a path through a link that
+//! leaves it, so a link pointing outside is kept but never followed by the host.
 //!
 //! Packaging is deterministic: entries sorted by path, fixed timestamps (1980-01-01) and
 //! modes (0644, or 0755 for executables), so identical trees give byte-identical zips.
@@ -39,9 +42,9 @@ impl Default for Limits {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("'{0}' is a symbolic link; artifacts may hold only regular files and directories")]
-    Symlink(String),
-    #[error("'{path}' is a {kind}; artifacts may hold only regular files and directories")]
+    #[error(
+        "'{path}' is a {kind}; artifacts may hold only regular files, directories and symbolic links"
+    )]
     SpecialFile { path: String, kind: &'static str },
     #[error("'{0}' has a name that is not valid UTF-8")]
     NonUtf8Name(String),
@@ -53,8 +56,10 @@ pub enum ArchiveError {
     TooLarge(u64),
     #[error("zip entry '{0}' would be written outside the artifact (absolute path or '..')")]
     UnsafeEntry(String),
-    #[error("zip entry '{0}' is a symbolic link, which artifacts may not hold")]
-    SymlinkEntry(String),
+    #[error("symbolic link '{0}' has a target longer than {MAX_LINK_TARGET_BYTES} bytes")]
+    LinkTargetTooLong(String),
+    #[error("zip entry '{0}' already exists")]
+    DuplicateEntry(String),
     #[error("not a valid zip file: {0}")]
     Zip(zip::result::ZipError),
     #[error("{context}: {error}")]
@@ -76,12 +81,17 @@ impl From<zip::result::ZipError> for ArchiveError {
 pub struct Summary {
     pub files: u64,
     pub directories: u64,
+    pub symlinks: u64,
     pub bytes: u64,
 }
+
+/// Longest symbolic-link target an archive carries (PATH_MAX).
+pub const MAX_LINK_TARGET_BYTES: usize = 4096;
 
 enum Entry {
     Directory,
     File { executable: bool },
+    Symlink { target: String },
 }
 
 /// Write the tree under `dir` as a deterministic zip.
@@ -128,13 +138,17 @@ pub fn pack_dir<W: Write + Seek>(
                     .map_err(|e| e.with_context(&path))?;
                 summary.files += 1;
             }
+            Entry::Symlink { target } => {
+                zip.add_symlink(&path, target, options.unix_permissions(0o777))?;
+                summary.symlinks += 1;
+            }
         }
     }
     zip.finish()?;
     Ok(summary)
 }
 
-/// Gather every entry below `dir`, refusing anything but regular files and directories.
+/// Gather every entry below `dir`, refusing anything but files, directories and links.
 fn collect(
     dir: &Dir,
     prefix: &str,
@@ -162,7 +176,18 @@ fn collect(
             return Err(ArchiveError::TooManyEntries(limits.max_entries));
         }
         if file_type.is_symlink() {
-            return Err(ArchiveError::Symlink(path));
+            // The link's own text, never what it points at.
+            let target = dir
+                .read_link_contents(name)
+                .map_err(io_error(format!("reading link '{path}'")))?;
+            let target = target
+                .to_str()
+                .ok_or_else(|| ArchiveError::NonUtf8Name(path.clone()))?
+                .to_string();
+            if target.len() > MAX_LINK_TARGET_BYTES {
+                return Err(ArchiveError::LinkTargetTooLong(path));
+            }
+            entries.push((path, Entry::Symlink { target }));
         } else if file_type.is_dir() {
             let child = dir
                 .open_dir_nofollow(name)
@@ -215,7 +240,8 @@ pub fn is_zip<R: Read + Seek>(mut reader: R) -> bool {
     is_zip
 }
 
-/// Unpack a zip into `into`, refusing entries that escape it and symbolic links.
+/// Unpack a zip into `into`, refusing entries that escape it. Link entries become links,
+/// created without resolving their target.
 pub fn extract_zip<R: Read + Seek>(
     reader: R,
     into: &Dir,
@@ -233,10 +259,28 @@ pub fn extract_zip<R: Read + Seek>(
         if name.len() > limits.max_path_bytes {
             return Err(ArchiveError::PathTooLong(name));
         }
-        if entry.is_symlink() {
-            return Err(ArchiveError::SymlinkEntry(name));
-        }
         if relative.as_os_str().is_empty() {
+            continue;
+        }
+        if entry.is_symlink() {
+            let mut target = String::new();
+            (&mut entry)
+                .take(MAX_LINK_TARGET_BYTES as u64 + 1)
+                .read_to_string(&mut target)
+                .map_err(io_error(format!("reading link '{name}'")))?;
+            if target.len() > MAX_LINK_TARGET_BYTES {
+                return Err(ArchiveError::LinkTargetTooLong(name));
+            }
+            if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+                into.create_dir_all(parent)
+                    .map_err(io_error(format!("creating '{name}'")))?;
+            }
+            if into.symlink_metadata(&relative).is_ok() {
+                return Err(ArchiveError::DuplicateEntry(name));
+            }
+            into.symlink_contents(&target, &relative)
+                .map_err(io_error(format!("creating link '{name}'")))?;
+            summary.symlinks += 1;
             continue;
         }
         if entry.is_dir() {
@@ -392,23 +436,46 @@ mod tests {
     }
 
     #[test]
-    fn packaging_refuses_symlinks_and_fifos() {
+    fn links_are_stored_as_links_and_never_followed() {
+        let scratch = tempfile::tempdir().unwrap();
+        let root = scratch.path().join("out");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("d/real.txt"), "real").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("passwd")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("d/etc")).unwrap();
+        std::os::unix::fs::symlink("real.txt", root.join("d/alias")).unwrap();
+        let zip = pack(&root).unwrap();
+        let mut archive = ZipArchive::new(io::Cursor::new(zip.clone())).unwrap();
+        let mut target = String::new();
+        let mut entry = archive.by_name("passwd").unwrap();
+        assert!(entry.is_symlink());
+        entry.read_to_string(&mut target).unwrap();
+        assert_eq!(
+            target, "/etc/passwd",
+            "the link's text, not the file it names"
+        );
+        drop(entry);
+        assert!(archive.by_name("d/etc/passwd").is_err(), "never descended");
+
+        let into = scratch.path().join("in");
+        std::fs::create_dir(&into).unwrap();
+        let summary = extract_zip(io::Cursor::new(zip), &dir(&into), &Limits::default()).unwrap();
+        assert_eq!((summary.files, summary.symlinks), (1, 3));
+        assert_eq!(
+            std::fs::read_link(into.join("passwd")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert_eq!(
+            std::fs::read_to_string(into.join("d/alias")).unwrap(),
+            "real"
+        );
+    }
+
+    #[test]
+    fn packaging_refuses_special_files() {
         let scratch = tempfile::tempdir().unwrap();
         let root = scratch.path().join("out");
         std::fs::create_dir(&root).unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", root.join("passwd")).unwrap();
-        let error = pack(&root).unwrap_err().to_string();
-        assert_eq!(
-            error,
-            "'passwd' is a symbolic link; artifacts may hold only regular files and directories"
-        );
-
-        std::fs::remove_file(root.join("passwd")).unwrap();
-        std::fs::create_dir(root.join("d")).unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("d/etc")).unwrap();
-        assert!(matches!(pack(&root), Err(ArchiveError::Symlink(p)) if p == "d/etc"));
-
-        std::fs::remove_file(root.join("d/etc")).unwrap();
         let fifo = std::ffi::CString::new(root.join("pipe").to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc_mkfifo(fifo.as_ptr(), 0o644) }, 0);
         assert!(matches!(
@@ -461,7 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn extraction_refuses_zip_slip_and_symlinks() {
+    fn extraction_refuses_zip_slip_and_writing_through_links() {
         let scratch = tempfile::tempdir().unwrap();
         let target = scratch.path().join("in");
         std::fs::create_dir(&target).unwrap();
@@ -482,13 +549,27 @@ mod tests {
             );
         }
         assert!(!scratch.path().join("escaped.txt").exists());
+
+        // A link to a directory outside, then a file "inside" it: the link is made, the
+        // write through it is refused.
+        let mut zip = ZipWriter::new(io::Cursor::new(Vec::new()));
+        let options = SimpleFileOptions::default();
+        zip.add_symlink("etc", scratch.path().to_str().unwrap(), options)
+            .unwrap();
+        zip.start_file("etc/planted.txt", options).unwrap();
+        zip.write_all(b"evil").unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        let result = extract_zip(io::Cursor::new(bytes), &dir(&target), &Limits::default());
+        assert!(matches!(result, Err(ArchiveError::Io { .. })), "{result:?}");
+        assert!(!scratch.path().join("planted.txt").exists());
+        assert!(target.join("etc").is_symlink());
+
         let result = extract_zip(
-            io::Cursor::new(zip_with("link", true)),
+            io::Cursor::new(zip_with("etc", true)),
             &dir(&target),
             &Limits::default(),
         );
-        assert!(matches!(result, Err(ArchiveError::SymlinkEntry(_))));
-        assert!(!target.join("link").exists());
+        assert!(matches!(result, Err(ArchiveError::DuplicateEntry(_))));
     }
 
     #[test]

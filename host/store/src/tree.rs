@@ -1,5 +1,6 @@
 //! Copying trees between capability-scoped directories without following symbolic links,
-//! keeping executable bits: the host side of a guest's "copy this directory" request.
+//! keeping executable bits: the host side of a guest's "copy this directory" request. Links
+//! are copied as links (their text), never resolved.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use cap_std::fs::{Dir, OpenOptions, Permissions, PermissionsExt};
 pub struct CopySummary {
     pub files: u64,
     pub bytes: u64,
-    /// Symbolic links and special files met and left out, relative to the source.
+    pub symlinks: u64,
+    /// Special files (pipes, sockets, devices) met and left out, relative to the source.
     pub skipped: Vec<String>,
 }
 
@@ -51,6 +53,8 @@ pub fn copy(from: &Dir, source: &Path, to: &Dir, destination: &Path) -> io::Resu
             metadata.permissions().mode(),
             &mut summary,
         )?;
+    } else if metadata.is_symlink() {
+        copy_link(from, source, to, destination, &mut summary)?;
     } else {
         summary.skipped.push(source.to_string_lossy().into_owned());
     }
@@ -75,12 +79,41 @@ fn copy_dir(from: &Dir, to: &Dir, prefix: PathBuf, summary: &mut CopySummary) ->
         } else if file_type.is_file() {
             let mode = entry.metadata()?.permissions().mode();
             copy_file(from, Path::new(&name), to, Path::new(&name), mode, summary)?;
+        } else if file_type.is_symlink() {
+            copy_link(from, Path::new(&name), to, Path::new(&name), summary)?;
         } else {
             summary
                 .skipped
                 .push(relative.to_string_lossy().into_owned());
         }
     }
+    Ok(())
+}
+
+/// Replace whatever is at `destination` that is not a directory, so nothing is written
+/// through a link planted there.
+fn clear_destination(to: &Dir, destination: &Path) -> io::Result<()> {
+    match to.symlink_metadata(destination) {
+        Ok(existing) if existing.is_dir() => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("'{}' is a directory", destination.display()),
+        )),
+        Ok(_) => to.remove_file(destination),
+        Err(_) => Ok(()),
+    }
+}
+
+fn copy_link(
+    from: &Dir,
+    source: &Path,
+    to: &Dir,
+    destination: &Path,
+    summary: &mut CopySummary,
+) -> io::Result<()> {
+    let target = from.read_link_contents(source)?;
+    clear_destination(to, destination)?;
+    to.symlink_contents(target, destination)?;
+    summary.symlinks += 1;
     Ok(())
 }
 
@@ -98,17 +131,7 @@ fn copy_file(
             .read(true)
             .follow(cap_fs_ext::FollowSymlinks::No),
     )?;
-    // Replace rather than write through: the destination may be a link planted there.
-    match to.symlink_metadata(destination) {
-        Ok(existing) if existing.is_dir() => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("'{}' is a directory", destination.display()),
-            ));
-        }
-        Ok(_) => to.remove_file(destination)?,
-        Err(_) => {}
-    }
+    clear_destination(to, destination)?;
     let mut writer = to.open_with(
         destination,
         OpenOptions::new()
@@ -133,7 +156,7 @@ mod tests {
     use cap_std::ambient_authority;
 
     #[test]
-    fn copies_trees_keeping_modes_and_skipping_links() {
+    fn copies_trees_keeping_modes_and_links_as_links() {
         let scratch = tempfile::tempdir().unwrap();
         let source = scratch.path().join("src");
         std::fs::create_dir_all(source.join("bin")).unwrap();
@@ -152,7 +175,8 @@ mod tests {
         let summary = copy(&from, Path::new("src"), &to, Path::new("work/src")).unwrap();
         assert_eq!(summary.files, 2);
         assert_eq!(summary.bytes, 15);
-        assert_eq!(summary.skipped, vec!["escape".to_string()]);
+        assert_eq!(summary.symlinks, 1);
+        assert!(summary.skipped.is_empty());
         let copied = scratch.path().join("dst/work/src");
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(copied.join("bin/run"))
@@ -160,7 +184,10 @@ mod tests {
                 .permissions(),
         );
         assert_eq!(mode & 0o111, 0o111);
-        assert!(!copied.join("escape").exists());
+        assert_eq!(
+            std::fs::read_link(copied.join("escape")).unwrap(),
+            Path::new("/etc/passwd")
+        );
         assert_eq!(
             std::fs::read_to_string(copied.join("a.txt")).unwrap(),
             "hello"

@@ -1,0 +1,175 @@
+//! A working tree as a source (`sandpipe run --source Action=dir`): the files as they are now,
+//! uncommitted changes included, minus what `.gitignore` (and `.git/info/exclude`) leave out,
+//! with a digest of the content as the revision.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::fs::{Dir, OpenOptions, Permissions, PermissionsExt};
+use sha2::{Digest, Sha256};
+
+use crate::repository::commit_info;
+use crate::{CommitInfo, ExportLimits, GitError};
+
+/// What was copied, and what it was.
+#[derive(Debug, Clone)]
+pub struct WorktreeSnapshot {
+    pub files: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+    /// `sha256:<hex>` over every path, mode, link target and file content, in path order:
+    /// the same files give the same digest wherever and whenever they are copied.
+    pub digest: String,
+    /// The commit checked out in the enclosing repository, if there is one.
+    pub head: Option<CommitInfo>,
+    /// The branch checked out, if any.
+    pub branch: Option<String>,
+    /// Whether the files differ from that commit (changes, or files git does not track).
+    pub dirty: bool,
+}
+
+/// Copy the files of `dir` into `into`, skipping `.git` and ignored files.
+pub fn snapshot_worktree(
+    dir: &Path,
+    into: &Dir,
+    limits: &ExportLimits,
+) -> Result<WorktreeSnapshot, GitError> {
+    if !dir.is_dir() {
+        return Err(GitError::NoRepository(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    let source = Dir::open_ambient_dir(dir, cap_std::ambient_authority())
+        .map_err(GitError::io(dir.display()))?;
+    let walk = ignore::WalkBuilder::new(dir)
+        .hidden(false)
+        .ignore(false)
+        .git_global(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .require_git(false)
+        .parents(true)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(|entry| entry.file_name() != ".git")
+        .build();
+    let mut hasher = Sha256::new();
+    let mut snapshot = WorktreeSnapshot {
+        files: 0,
+        symlinks: 0,
+        bytes: 0,
+        digest: String::new(),
+        head: None,
+        branch: None,
+        dirty: false,
+    };
+    let mut buffer = vec![0u8; 128 * 1024];
+    for entry in walk {
+        let entry = entry.map_err(|e| GitError::Io(e.to_string()))?;
+        let relative = entry
+            .path()
+            .strip_prefix(dir)
+            .map_err(|e| GitError::Io(e.to_string()))?;
+        if relative.as_os_str().is_empty() {
+            continue;
+        }
+        let name = relative.to_str().ok_or_else(|| {
+            GitError::Invalid(format!(
+                "'{}' has a name that is not UTF-8",
+                relative.display()
+            ))
+        })?;
+        if snapshot.files + snapshot.symlinks >= limits.max_entries {
+            return Err(GitError::Limit(format!(
+                "more than {} files",
+                limits.max_entries
+            )));
+        }
+        let Some(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() {
+            into.create_dir_all(relative)
+                .map_err(GitError::io(format!("creating '{name}'")))?;
+        } else if file_type.is_symlink() {
+            let target = source
+                .read_link_contents(relative)
+                .map_err(GitError::io(format!("reading link '{name}'")))?;
+            if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+                into.create_dir_all(parent)
+                    .map_err(GitError::io(format!("creating '{name}'")))?;
+            }
+            into.symlink_contents(&target, relative)
+                .map_err(GitError::io(format!("creating link '{name}'")))?;
+            hasher.update(format!("L {name}\0{}\n", target.display()));
+            snapshot.symlinks += 1;
+        } else if file_type.is_file() {
+            let mut reader = source
+                .open_with(
+                    relative,
+                    OpenOptions::new().read(true).follow(FollowSymlinks::No),
+                )
+                .map_err(GitError::io(format!("reading '{name}'")))?;
+            let executable = reader
+                .metadata()
+                .map_err(GitError::io(format!("reading '{name}'")))?
+                .permissions()
+                .mode()
+                & 0o111
+                != 0;
+            let mut writer = sandpipe_store::archive::create_file(into, relative)
+                .map_err(GitError::io(format!("writing '{name}'")))?;
+            let mut content = Sha256::new();
+            loop {
+                let read = reader
+                    .read(&mut buffer)
+                    .map_err(GitError::io(format!("reading '{name}'")))?;
+                if read == 0 {
+                    break;
+                }
+                snapshot.bytes += read as u64;
+                if snapshot.bytes > limits.max_bytes {
+                    return Err(GitError::Limit(format!(
+                        "more than {} bytes",
+                        limits.max_bytes
+                    )));
+                }
+                content.update(&buffer[..read]);
+                writer
+                    .write_all(&buffer[..read])
+                    .map_err(GitError::io(format!("writing '{name}'")))?;
+            }
+            if executable {
+                writer
+                    .set_permissions(Permissions::from_mode(0o755))
+                    .map_err(GitError::io(format!("writing '{name}'")))?;
+            }
+            let mode = if executable { "755" } else { "644" };
+            hasher.update(format!(
+                "F {name}\0{mode}\0{}\n",
+                hex::encode(content.finalize())
+            ));
+            snapshot.files += 1;
+        }
+    }
+    snapshot.digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+    if let Ok(repo) = git2::Repository::discover(dir)
+        && let Ok(head) = repo.head()
+    {
+        if let Ok(commit) = head.peel_to_commit() {
+            snapshot.head = Some(commit_info(&commit));
+        }
+        if head.is_branch() {
+            snapshot.branch = head.shorthand().ok().map(str::to_string);
+        }
+        let mut options = git2::StatusOptions::new();
+        options.include_untracked(true).include_ignored(false);
+        snapshot.dirty = repo
+            .statuses(Some(&mut options))
+            .map(|statuses| !statuses.is_empty())
+            .unwrap_or(false);
+    }
+    Ok(snapshot)
+}
