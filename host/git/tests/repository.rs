@@ -1,5 +1,6 @@
 //! Repositories made by the real `git` command, read back through sandpipe-git.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -203,7 +204,10 @@ impl GitDaemon {
                 &format!("--base-path={}", base.display()),
                 &base.display().to_string(),
             ])
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            // `git daemon` runs `git-daemon` as a child: one group, killed together.
+            .process_group(0)
             .spawn()
             .unwrap();
         for _ in 0..100 {
@@ -212,14 +216,24 @@ impl GitDaemon {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let mut daemon = GitDaemon { child, port };
+        daemon.stop();
         panic!("git daemon did not start");
+    }
+}
+
+impl GitDaemon {
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

@@ -3,11 +3,13 @@
 
 pub mod cloudformation;
 pub mod codebuild;
+pub mod connections;
 pub mod declaration;
 pub mod graph;
 pub mod load;
 pub mod plan;
 pub mod secrets;
+pub mod triggers;
 pub mod validate;
 pub mod variables;
 

@@ -200,6 +200,15 @@ fn check_triggers(pipeline: &PipelineDeclaration, problems: &mut Problems) {
                         "A push filter has branches or tags, not both",
                     );
                 }
+                if filter.branches.is_none() && filter.tags.is_some() && filter.file_paths.is_some()
+                {
+                    problems.add(
+                        format!("{filter_path}.filePaths"),
+                        INVALID_STRUCTURE,
+                        "File paths filter pushes to branches; a push filter on tags cannot \
+                         have them (valid: tags, branches, or branches and filePaths)",
+                    );
+                }
                 for (name, criteria) in [
                     ("tags", &filter.tags),
                     ("branches", &filter.branches),
@@ -260,6 +269,11 @@ fn check_criteria(problems: &mut Problems, path: &str, criteria: Option<&GitFilt
     ] {
         if let Some(patterns) = patterns {
             problems.strings(&format!("{path}.{name}"), patterns, (1, 8), (1, 255));
+            for (p, pattern) in patterns.iter().enumerate() {
+                if let Err(message) = crate::triggers::compile_pattern(pattern) {
+                    problems.add(format!("{path}.{name}[{p}]"), INVALID_STRUCTURE, message);
+                }
+            }
         }
     }
 }
