@@ -14,6 +14,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("S3_SOURCE", "sandpipe_action_s3_source"),
     ("S3_DEPLOY", "sandpipe_action_s3_deploy"),
     ("CODEBUILD", "sandpipe_action_codebuild"),
+    ("GIT_SOURCE", "sandpipe_action_git_source"),
     ("PROBE", "sandpipe_action_probe"),
 ];
 

@@ -1,6 +1,7 @@
 //! `Source/AWS/S3/1`: the latest version of one object in a versioned bucket becomes the
 //! output artifact, byte for byte, as on AWS.
 
+use sandpipe_action_sdk::execution::{self, RevisionType};
 use sandpipe_action_sdk::object_store::{self, Error};
 use sandpipe_action_sdk::{Action, CurrentRevision, Failure, Outcome, Request, export_action, log};
 
@@ -13,11 +14,36 @@ impl Action for S3Source {
     fn run(request: Request) -> Result<Outcome, Failure> {
         let config = request.config();
         let bucket = config.required("S3Bucket")?;
-        let key = config.required("S3ObjectKey")?;
-        // Accepted for fidelity; change detection is the host's job (`sandpipe watch`).
+        let configured_key = config.required("S3ObjectKey")?;
+        // Change detection is the host's job (`sandpipe watch`).
         config.flag("PollForSourceChanges", true)?;
-        config.flag("AllowOverrideForS3ObjectKey", false)?;
+        let key_may_change = config.flag("AllowOverrideForS3ObjectKey", false)?;
         let output = request.single_output()?;
+
+        // StartPipelineExecution's sourceRevisions: a version of the object, or (when the
+        // action allows it) another object.
+        let (key, version) = match execution::started_with() {
+            None => (configured_key.to_string(), None),
+            Some(revision) => match revision.revision_type {
+                RevisionType::S3ObjectVersionId => {
+                    (configured_key.to_string(), Some(revision.revision_value))
+                }
+                RevisionType::S3ObjectKey if key_may_change => (revision.revision_value, None),
+                RevisionType::S3ObjectKey => {
+                    return Err(Failure::configuration(
+                        "the execution was started with an S3_OBJECT_KEY source revision, but \
+                         the action's AllowOverrideForS3ObjectKey is not true",
+                    ));
+                }
+                other => {
+                    return Err(Failure::configuration(format!(
+                        "the execution was started with a {other:?} source revision; an S3 \
+                         source takes S3_OBJECT_VERSION_ID or S3_OBJECT_KEY"
+                    )));
+                }
+            },
+        };
+        let key = key.as_str();
 
         let info = object_store::head_bucket(bucket)?;
         if !info.versioning_enabled {
@@ -30,10 +56,14 @@ impl Action for S3Source {
 
         let file_name = artifact_file_name(key);
         let destination = format!("{}/{}", output.path, file_name);
-        let object =
-            object_store::get_object(bucket, key, None, &destination).map_err(|e| match e {
+        let object = object_store::get_object(bucket, key, version.as_deref(), &destination)
+            .map_err(|e| match e {
                 Error::NoSuchKey(_) => Failure::revision_unavailable(format!(
                     "the object '{key}' does not exist in bucket '{bucket}'"
+                )),
+                Error::NoSuchVersion(_) => Failure::revision_unavailable(format!(
+                    "version {} of '{key}' does not exist in bucket '{bucket}'",
+                    version.as_deref().unwrap_or_default()
                 )),
                 other => Failure::from(other),
             })?;

@@ -39,6 +39,8 @@ pub mod bindings {
 pub use wit_bindgen as __wit_bindgen;
 
 pub mod exec;
+pub mod execution;
+pub mod git;
 pub mod log;
 pub mod object_store;
 pub mod reports;

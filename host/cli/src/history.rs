@@ -82,7 +82,9 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
         ExecutionsCommand::Show { execution, json } => {
             let record = state.execution(&execution)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&record)?);
+                let mut value = serde_json::to_value(&record)?;
+                value["sourceRevisions"] = serde_json::to_value(record.source_revisions())?;
+                println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 progress::print_execution(&record);
             }

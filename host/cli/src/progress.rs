@@ -164,6 +164,23 @@ pub fn print_execution(record: &ExecutionRecord) {
             .map(|s| format!(" ({s})"))
             .unwrap_or_default()
     );
+    if let Some(trigger) = &record.trigger {
+        match trigger.trigger_detail.as_str() {
+            "" => println!("Trigger: {}", trigger.trigger_type),
+            detail => println!("Trigger: {} ({detail})", trigger.trigger_type),
+        }
+    }
+    for revision in record.source_revisions() {
+        println!(
+            "Source revision: {} {}{}",
+            revision.action_name,
+            revision.revision_id,
+            revision
+                .revision_summary
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        );
+    }
     print_execution_table(record);
     for stage in &record.stages {
         for action in stage.actions.iter().filter(|a| a.start_time.is_some()) {

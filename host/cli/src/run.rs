@@ -10,10 +10,11 @@ use anyhow::Context;
 use clap::Args;
 use sandpipe_engine::{
     BuildSettings, ExecutionRecord, ExecutionStatus, ProviderRegistry, RunError, RunOptions,
-    Runner, StateStore,
+    Runner, SourceSettings, Start, StateStore, parse_source_revision,
 };
 use sandpipe_model::ActionTypeId;
 use sandpipe_model::codebuild::{load_projects, project_files};
+use sandpipe_model::connections::Connections;
 use sandpipe_model::secrets::load_secrets;
 use sandpipe_runtime::{
     ActionEngine, BuildRunner, Capability, ComponentCache, ContainerKind, ExecutionLimits,
@@ -83,6 +84,18 @@ pub struct EngineArgs {
     /// TMPDIR and the toolchain homes. Repeatable.
     #[arg(long = "pass-env", value_name = "NAME")]
     pass_env: Vec<String>,
+
+    /// Where git source actions' repositories are: a connections file mapping connection
+    /// repositories, GitHub Owner/Repo and CodeCommit names to paths or URLs. By default
+    /// sandpipe-connections.{yaml,yml,json} beside the pipeline.
+    #[arg(long, value_name = "FILE", env = "SANDPIPE_CONNECTIONS")]
+    connections: Option<PathBuf>,
+
+    /// Where repositories the connections file does not map are looked for, by repository
+    /// id or name. By default the connections file's reposRoot, else the directory holding
+    /// the repository the pipeline file is in (its sibling checkouts).
+    #[arg(long, value_name = "DIR", env = "SANDPIPE_REPOS_ROOT")]
+    repos_root: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -124,6 +137,40 @@ impl EngineArgs {
             cache_root: None,
         })
     }
+
+    /// The connections file and the repos root.
+    fn source_settings(&self, pipeline_file: Option<&Path>) -> anyhow::Result<SourceSettings> {
+        let connections = match Connections::find(self.connections.as_deref(), pipeline_file) {
+            Some(file) => Connections::load(&file)?,
+            None => Connections::default(),
+        };
+        let root = match &self.repos_root {
+            Some(root) => Some(root.clone()),
+            None => pipeline_file.map(default_repos_root),
+        };
+        let connections = match (self.repos_root.is_some(), root) {
+            // An explicit --repos-root wins over the file's reposRoot.
+            (true, Some(root)) => connections.with_repos_root(root),
+            (false, Some(root)) => connections.with_default_repos_root(root),
+            (_, None) => connections,
+        };
+        Ok(SourceSettings { connections })
+    }
+}
+
+/// The directory holding the repository the pipeline file is in (so that `my-org/lib` is
+/// found in a sibling checkout `../lib`), or the pipeline file's own directory.
+fn default_repos_root(pipeline_file: &Path) -> PathBuf {
+    let dir = match pipeline_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = dir.canonicalize().unwrap_or(dir);
+    sandpipe_git::inspect_worktree(&dir)
+        .ok()
+        .and_then(|info| info.top)
+        .and_then(|top| top.parent().map(Path::to_path_buf))
+        .unwrap_or(dir)
 }
 
 #[derive(Args)]
@@ -134,6 +181,18 @@ pub struct RunArgs {
     /// A value for a V2 pipeline variable: NAME=VALUE (repeatable); others take their default.
     #[arg(long = "variable", value_name = "NAME=VALUE")]
     variables: Vec<String>,
+
+    /// Replace a source action's output with a directory's current files, uncommitted
+    /// changes included and .gitignore respected: ACTION=DIR (repeatable).
+    #[arg(long = "source", value_name = "ACTION=DIR")]
+    sources: Vec<String>,
+
+    /// Start with this revision for a source action instead of its latest, as
+    /// StartPipelineExecution's sourceRevisions:
+    /// actionName=Source,revisionType=COMMIT_ID,revisionValue=<sha> (repeatable; also
+    /// S3_OBJECT_VERSION_ID and S3_OBJECT_KEY for S3 sources).
+    #[arg(long = "source-revision", value_name = "SHORTHAND")]
+    source_revisions: Vec<String>,
 
     #[command(flatten)]
     engine: EngineArgs,
@@ -193,7 +252,9 @@ fn runner(
             .map_err(|e| anyhow::anyhow!("--grant '{grant}': {e}"))?;
         providers.allow(&action_type, &capabilities)?;
     }
+    let sources = engine.source_settings(pipeline_file.as_deref())?;
     let options = RunOptions {
+        sources,
         state_dir: state_dir.to_path_buf(),
         region: region.to_string(),
         action_timeout: engine.action_timeout,
@@ -261,8 +322,22 @@ pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         args.document.file_name(),
         variables,
     )?;
+    let mut start = Start::by("StartPipelineExecution", "sandpipe run");
+    for pair in &args.sources {
+        let (action, dir) = pair
+            .split_once('=')
+            .with_context(|| format!("--source '{pair}': expected ACTION=DIR"))?;
+        start
+            .working_trees
+            .insert(action.to_string(), PathBuf::from(dir));
+    }
+    for text in &args.source_revisions {
+        let (action, revision) = parse_source_revision(text)
+            .map_err(|e| anyhow::anyhow!("--source-revision '{text}': {e}"))?;
+        start.source_revisions.insert(action, revision);
+    }
     let progress = Arc::new(Progress::new(args.engine.plain));
-    let result = runtime.block_on(runner.run(&loaded, progress.clone()));
+    let result = runtime.block_on(runner.start(&loaded, start, progress.clone()));
     finish(&progress, result)
 }
 

@@ -76,6 +76,7 @@ fn main() {
         source_file: "bench.json".into(),
         variables: Default::default(),
         builds: Default::default(),
+        sources: Default::default(),
     };
     let engine = ActionEngine::new(ComponentCache::default_dir()).unwrap();
     let runner = Runner::new(engine, providers, options).unwrap();

@@ -46,7 +46,7 @@ pub enum RunEvent {
     ActionFinished {
         execution_id: String,
         stage: String,
-        record: ActionRecord,
+        record: Box<ActionRecord>,
     },
     StageFinished {
         execution_id: String,

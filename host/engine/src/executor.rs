@@ -28,10 +28,11 @@ use sandpipe_store::archive::Limits;
 use crate::artifacts::ArtifactStore;
 use crate::events::{EventJournal, RunEvent, RunObserver, Tee};
 use crate::providers::ProviderRegistry;
+use crate::sources::{SourceSettings, Start};
 use sandpipe_state::{
     ActionRecord, ActionStatus, ApprovalStatus, ArtifactRecord, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, ExecutionType, Owner, StageEntry, StageRecord, StageSharing, StageStatus,
-    StateStore, StopRequest,
+    ExecutionStatus, ExecutionType, Owner, RevisionRecord, StageEntry, StageRecord, StageSharing,
+    StageStatus, StateStore, StopRequest,
 };
 
 pub struct RunOptions {
@@ -50,6 +51,8 @@ pub struct RunOptions {
     pub variables: BTreeMap<String, String>,
     /// Runner, projects and secrets for build actions.
     pub builds: crate::builds::BuildSettings,
+    /// Where git source actions' repositories are.
+    pub sources: SourceSettings,
 }
 
 /// Why a run could not start. Every problem found is listed.
@@ -113,6 +116,8 @@ struct Execution<'a> {
     resume: Resume,
     /// A stage whose failure asks for a rollback (onFailure or onSuccess ROLLBACK).
     rollback: Mutex<Option<usize>>,
+    /// How the execution was started: its source revisions and working trees.
+    start: Start,
 }
 
 impl Runner {
@@ -146,12 +151,25 @@ impl Runner {
         loaded: &LoadedPipeline,
         observer: Arc<dyn RunObserver>,
     ) -> Result<ExecutionRecord, RunError> {
-        let prepared = self.prepare(loaded).await?;
+        self.start(loaded, Start::default(), observer).await
+    }
+
+    /// [`Self::run`], started as `start` says: by what, with which source revisions and
+    /// working trees.
+    pub async fn start(
+        &self,
+        loaded: &LoadedPipeline,
+        start: Start,
+        observer: Arc<dyn RunObserver>,
+    ) -> Result<ExecutionRecord, RunError> {
+        let prepared = self.prepare(loaded, &start).await?;
         let pipeline = &loaded.pipeline;
         let file = self.options.source_file.clone();
         // Executions a killed process left behind end now, with a reason.
         self.state.recover()?;
-        let declaration = serde_json::to_string(pipeline).expect("declarations serialize");
+        // Stored as get-pipeline shows it: secret configuration values never reach the disk.
+        let declaration = serde_json::to_string(&sandpipe_model::validate::mask_secrets(pipeline))
+            .expect("declarations serialize");
         let version = self
             .state
             .register_pipeline(&pipeline.name, &declaration, &file)?;
@@ -159,6 +177,7 @@ impl Runner {
         let mut record = new_record(pipeline, &id, &file);
         record.variables = prepared.variables.clone();
         record.pipeline_version = version;
+        record.trigger = Some(start.trigger.clone());
         self.state
             .create_execution(&record, version, &Owner::current())?;
         let resume = Resume {
@@ -166,7 +185,7 @@ impl Runner {
             done: HashSet::new(),
             only_stage: false,
         };
-        self.drive(pipeline, prepared, record, resume, observer)
+        self.drive(pipeline, prepared, record, resume, start, observer)
             .await
     }
 
@@ -214,7 +233,7 @@ impl Runner {
             root: "",
             template: None,
         };
-        let prepared = self.prepare(&loaded).await?;
+        let prepared = self.prepare(&loaded, &Start::default()).await?;
 
         // What already succeeded stays; the retried stage's other actions run again.
         let mut done = HashSet::new();
@@ -246,7 +265,8 @@ impl Runner {
             done,
             only_stage: false,
         };
-        self.drive(&loaded.pipeline, prepared, record, resume, observer)
+        let start = Start::by("StartPipelineExecution", "RetryStageExecution");
+        self.drive(&loaded.pipeline, prepared, record, resume, start, observer)
             .await
     }
 
@@ -257,6 +277,19 @@ impl Runner {
         pipeline_name: &str,
         stage_name: &str,
         target: Option<&str>,
+        observer: Arc<dyn RunObserver>,
+    ) -> Result<ExecutionRecord, RunError> {
+        let start = Start::by("ManualRollback", "RollbackStage");
+        self.roll_back(pipeline_name, stage_name, target, start, observer)
+            .await
+    }
+
+    async fn roll_back(
+        &self,
+        pipeline_name: &str,
+        stage_name: &str,
+        target: Option<&str>,
+        start: Start,
         observer: Arc<dyn RunObserver>,
     ) -> Result<ExecutionRecord, RunError> {
         let fail =
@@ -349,10 +382,11 @@ impl Runner {
             root: "",
             template: None,
         };
-        let prepared = self.prepare(&loaded).await?;
+        let prepared = self.prepare(&loaded, &start).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut record = new_record(&loaded.pipeline, &id, &target.source_file);
         record.execution_type = ExecutionType::Rollback;
+        record.trigger = Some(start.trigger.clone());
         record.rollback_target = Some(target.pipeline_execution_id.clone());
         record.status_summary = Some(format!(
             "rollback of stage '{stage_name}' to execution {}",
@@ -375,7 +409,7 @@ impl Runner {
             done,
             only_stage: true,
         };
-        self.drive(&loaded.pipeline, prepared, record, resume, observer)
+        self.drive(&loaded.pipeline, prepared, record, resume, start, observer)
             .await
     }
 
@@ -412,6 +446,7 @@ impl Runner {
         prepared: Prepared,
         record: ExecutionRecord,
         resume: Resume,
+        start: Start,
         observer: Arc<dyn RunObserver>,
     ) -> Result<ExecutionRecord, RunError> {
         let id = record.pipeline_execution_id.clone();
@@ -450,6 +485,7 @@ impl Runner {
             abandon: tokio::sync::watch::Sender::new(false),
             resume,
             rollback: Mutex::new(None),
+            start,
         };
         observer.on_event(RunEvent::ExecutionStarted {
             pipeline: pipeline.name.clone(),
@@ -476,8 +512,12 @@ impl Runner {
                 stage: stage.clone(),
                 message: "rolling back to the last execution that succeeded in this stage".into(),
             });
+            let start = Start::by(
+                "AutomatedRollback",
+                &format!("stage '{stage}' of execution {id} failed"),
+            );
             if let Err(error) =
-                Box::pin(self.rollback(&pipeline.name, stage, None, observer.clone())).await
+                Box::pin(self.roll_back(&pipeline.name, stage, None, start, observer.clone())).await
             {
                 observer.on_event(RunEvent::StageNote {
                     execution_id: id,
@@ -491,10 +531,11 @@ impl Runner {
 
     /// Everything that can go wrong before an action runs: validation, a provider for every
     /// action type, the artifact bucket, compiling every component.
-    async fn prepare(&self, loaded: &LoadedPipeline) -> Result<Prepared, RunError> {
+    async fn prepare(&self, loaded: &LoadedPipeline, start: &Start) -> Result<Prepared, RunError> {
         let pipeline = &loaded.pipeline;
         let file = self.options.source_file.clone();
         let mut problems = loaded.problems();
+        problems.extend(start.problems(pipeline));
         let mut wasm = HashMap::new();
         for (s, stage) in pipeline.stages.iter().enumerate() {
             for (a, action) in stage.actions.iter().enumerate() {
@@ -637,6 +678,7 @@ fn new_record(pipeline: &PipelineDeclaration, id: &str, file: &str) -> Execution
         source_file: file.to_string(),
         execution_type: ExecutionType::Standard,
         rollback_target: None,
+        trigger: None,
         variables: BTreeMap::new(),
         start_time: now(),
         end_time: None,
@@ -1053,7 +1095,7 @@ impl Execution<'_> {
         self.observer.on_event(RunEvent::ActionFinished {
             execution_id: self.id.clone(),
             stage: stage.name.clone(),
-            record: finished.clone(),
+            record: Box::new(finished.clone()),
         });
         finished.status == ActionStatus::Succeeded
     }
@@ -1069,6 +1111,16 @@ impl Execution<'_> {
                     entry.output_variables =
                         completed.outcome.output_variables.into_iter().collect();
                     entry.output_artifacts = completed.outputs;
+                    entry.current_revision =
+                        completed
+                            .outcome
+                            .current_revision
+                            .map(|revision| RevisionRecord {
+                                revision_id: revision.revision,
+                                change_identifier: revision.change_identifier,
+                                created: revision.created,
+                                revision_summary: revision.revision_summary,
+                            });
                 }
                 Err(failure) => {
                     entry.status = if failure.message == sandpipe_runtime::invoke::ABANDONED {
@@ -1095,7 +1147,18 @@ impl Execution<'_> {
     ) -> Result<Completed, ActionFailure> {
         let stage = &self.pipeline.stages[s];
         let action = &stage.actions[a];
-        let configuration = self.resolve_configuration(action)?;
+        let mut configuration = self.resolve_configuration(action)?;
+        // Secret values (a GitHub OAuthToken) reach neither the record nor the component: the
+        // host reads the repository itself, so nothing in the sandbox needs them.
+        let mut secrets = Vec::new();
+        for key in sandpipe_model::validate::secret_properties(&action.action_type_id) {
+            if let Some(value) = configuration.get_mut(*key) {
+                secrets.push(std::mem::replace(
+                    value,
+                    sandpipe_model::validate::MASKED_SECRET.into(),
+                ));
+            }
+        }
         self.update_action(s, a, |entry| {
             entry.resolved_configuration = configuration.clone()
         });
@@ -1165,31 +1228,41 @@ impl Execution<'_> {
         let log = ActionLog::create(log_path, self.observer.clone(), &stage.name, &action.name)
             .map_err(system_failure("creating the action log"))?;
         let log = Arc::new(log);
-        let grants = self.grants(action, &configuration, &mut sandbox)?;
+        let mut grants = self.grants(action, &configuration, &mut sandbox)?;
+        grants.masked = secrets;
         let sandbox = Arc::new(sandbox);
         let limits = ExecutionLimits {
             timeout: self.timeout_for(action),
             ..self.runner.options.limits
         };
-        let result = self
-            .runner
-            .engine
-            .execute(
-                &self.components[&(s, a)],
-                Invocation {
-                    request,
-                    sandbox: sandbox.clone(),
-                    buckets: granted_buckets(
-                        configuration.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                    ),
-                    object_store: self.runner.s3.clone(),
-                    limits,
-                    events: log.clone(),
-                    cancel: Some(self.abandon.subscribe()),
-                    grants,
-                },
-            )
-            .await;
+        let working_tree = self.start.working_trees.get(&action.name);
+        let result = match working_tree {
+            // A provider that cannot read a working tree itself (an S3 source): the host
+            // puts the files in place of its output.
+            Some(dir) if grants.git.is_none() => {
+                self.copy_working_tree(action, dir, &sandbox, &log)
+            }
+            _ => {
+                self.runner
+                    .engine
+                    .execute(
+                        &self.components[&(s, a)],
+                        Invocation {
+                            request,
+                            sandbox: sandbox.clone(),
+                            buckets: granted_buckets(
+                                configuration.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                            ),
+                            object_store: self.runner.s3.clone(),
+                            limits,
+                            events: log.clone(),
+                            cancel: Some(self.abandon.subscribe()),
+                            grants,
+                        },
+                    )
+                    .await
+            }
+        };
         let reports = std::mem::take(&mut *log.reports.lock().unwrap());
         if !reports.is_empty() {
             self.update_action(s, a, |entry| entry.reports = reports);
@@ -1306,7 +1379,70 @@ impl Execution<'_> {
         if policy.allows(Capability::Secrets) {
             grants.secrets = Some(builds.secrets.clone().unwrap_or_default());
         }
+        if policy.allows(Capability::Git) {
+            grants.git = Some(Arc::new(crate::sources::git_grant(
+                &self.runner.options.sources,
+                &self.start,
+                action,
+                configuration,
+                &self.runner.options.state_dir,
+            )));
+        }
+        grants.started_with = self.start.source_revisions.get(&action.name).cloned();
         Ok(grants)
+    }
+
+    /// `--source Action=dir` for a provider without the git capability: the directory's
+    /// files become the action's output, the content digest its revision.
+    fn copy_working_tree(
+        &self,
+        action: &ActionDeclaration,
+        dir: &std::path::Path,
+        sandbox: &Sandbox,
+        log: &ActionLog,
+    ) -> Result<bindings::Outcome, ActionFailure> {
+        let output = action
+            .output_artifacts
+            .first()
+            .ok_or_else(|| ActionFailure {
+                kind: FailureKind::ConfigurationError,
+                message: "the action has no output artifact for the working tree".into(),
+                external_execution_id: None,
+            })?;
+        let snapshot = crate::sources::copy_working_tree(
+            dir,
+            &sandbox.output_dir(&output.name),
+            &self.runner.options.state_dir,
+        )
+        .map_err(|e| ActionFailure {
+            kind: FailureKind::JobFailed,
+            message: format!("copying the working tree {}: {e:#}", dir.display()),
+            external_execution_id: None,
+        })?;
+        let summary = format!(
+            "working tree {} ({} files, {} bytes) in place of the source",
+            dir.display(),
+            snapshot.files,
+            snapshot.bytes
+        );
+        log.emit(ActionEvent::Log {
+            level: sandpipe_runtime::LogLevel::Info,
+            message: format!("{summary}; digest {}", snapshot.digest),
+        });
+        Ok(bindings::Outcome {
+            output_variables: Vec::new(),
+            summary: Some(summary.clone()),
+            external_execution_id: None,
+            percent_complete: None,
+            continuation_token: None,
+            current_revision: Some(bindings::CurrentRevision {
+                revision: snapshot.digest.clone(),
+                change_identifier: snapshot.digest,
+                created: None,
+                revision_summary: Some(summary),
+            }),
+            artifact_files: Vec::new(),
+        })
     }
 
     /// `#{codepipeline.PipelineExecutionId}`, `#{variables.name}` and the namespaces of

@@ -6,9 +6,11 @@ pub mod builds;
 pub mod events;
 pub mod executor;
 pub mod providers;
+pub mod sources;
 
 pub use builds::BuildSettings;
 pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};
 pub use executor::{RunError, RunOptions, Runner, failure_code};
 pub use providers::ProviderRegistry;
 pub use sandpipe_state::{ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus, StateStore};
+pub use sources::{SourceSettings, Start, parse_source_revision};

@@ -11,11 +11,14 @@ mod export;
 mod repository;
 mod worktree;
 
+#[doc(hidden)]
+pub mod test_support;
+
 use std::path::{Path, PathBuf};
 
-pub use export::ExportSummary;
+pub use export::{CloneContent, CloneRequest, ExportSummary};
 pub use repository::{Repository, ResolvedRevision};
-pub use worktree::{WorktreeSnapshot, snapshot_worktree};
+pub use worktree::{WorktreeInfo, WorktreeSnapshot, inspect_worktree, snapshot_worktree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
@@ -30,8 +31,13 @@ pub struct ResolvedRevision {
 
 impl Repository {
     /// Open the repository at `location`. A remote one is fetched into a bare mirror under
-    /// `mirrors` first (created on first use), so the commits it names are there to read.
-    pub fn open(location: &Location, mirrors: &Path) -> Result<Self, GitError> {
+    /// `mirrors` first (created on first use), so the commits it names are there to read; a
+    /// fetch still running at `deadline` is abandoned.
+    pub fn open(
+        location: &Location,
+        mirrors: &Path,
+        deadline: Option<Instant>,
+    ) -> Result<Self, GitError> {
         match location {
             Location::Local(path) => {
                 if !path.exists() {
@@ -63,7 +69,7 @@ impl Repository {
                     "{}.git",
                     &hex::encode(Sha256::digest(url.as_bytes()))[..16]
                 ));
-                let repo = fetch_mirror(url, &mirror)?;
+                let repo = fetch_mirror(url, &mirror, deadline)?;
                 Ok(Repository {
                     location: location.clone(),
                     git_dir: mirror,
@@ -198,7 +204,11 @@ pub(crate) fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
 }
 
 /// Bring the mirror of `url` up to date: every branch and tag, pruned.
-fn fetch_mirror(url: &str, mirror: &Path) -> Result<git2::Repository, GitError> {
+fn fetch_mirror(
+    url: &str,
+    mirror: &Path,
+    deadline: Option<Instant>,
+) -> Result<git2::Repository, GitError> {
     let _one_at_a_time = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
     let repo = match git2::Repository::open_bare(mirror) {
         Ok(repo) => repo,
@@ -209,6 +219,7 @@ fn fetch_mirror(url: &str, mirror: &Path) -> Result<git2::Repository, GitError> 
     };
     let mut callbacks = git2::RemoteCallbacks::new();
     callbacks.credentials(credentials);
+    callbacks.transfer_progress(|_| deadline.is_none_or(|d| Instant::now() < d));
     let mut options = git2::FetchOptions::new();
     options
         .remote_callbacks(callbacks)
@@ -222,6 +233,12 @@ fn fetch_mirror(url: &str, mirror: &Path) -> Result<git2::Repository, GitError> 
             None,
         )
         .map_err(|e| {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return GitError::Limit(format!(
+                    "fetching {} did not finish in time",
+                    crate::redact_url(url)
+                ));
+            }
             GitError::NoRepository(format!(
                 "fetching {}: {}",
                 crate::redact_url(url),

@@ -1,33 +1,13 @@
 //! Repositories made by the real `git` command, read back through sandpipe-git.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cap_std::fs::Dir;
-use sandpipe_git::{ExportLimits, Location, Repository, snapshot_worktree};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Ada")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00+02:00")
-        .env("GIT_COMMITTER_NAME", "Bob")
-        .env("GIT_COMMITTER_EMAIL", "bob@example.com")
-        .env("GIT_COMMITTER_DATE", "2024-05-02T08:30:00+00:00")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
+use sandpipe_git::test_support::{GitDaemon, git};
+use sandpipe_git::{
+    CloneContent, CloneRequest, ExportLimits, Location, Repository, inspect_worktree,
+    snapshot_worktree,
+};
 
 /// A repository with two commits on `main` and one on `feature`, an executable, and a link
 /// pointing outside the repository.
@@ -68,12 +48,12 @@ fn open_dir(path: &Path) -> Dir {
 fn resolves_branches_tags_and_commits() {
     let scratch = tempfile::tempdir().unwrap();
     let (path, first, second) = repository(scratch.path());
-    let repo = Repository::open(&Location::Local(path.clone()), scratch.path()).unwrap();
+    let repo = Repository::open(&Location::Local(path.clone()), scratch.path(), None).unwrap();
     let main = repo.resolve("main").unwrap();
     assert_eq!(main.commit.id, second);
     assert_eq!(main.reference.as_deref(), Some("refs/heads/main"));
     assert_eq!(main.commit.message, "Add lib\n\nWith a body.\n");
-    assert_eq!(main.commit.author_name, "Ada");
+    assert_eq!(main.commit.author_name, "Ada Lovelace");
     assert_eq!(main.commit.author_time, 1_714_557_600);
     assert_eq!(
         sandpipe_git::iso8601(main.commit.author_time),
@@ -102,6 +82,7 @@ fn resolves_branches_tags_and_commits() {
     let not_a_repo = Repository::open(
         &Location::Local(scratch.path().join("nowhere")),
         scratch.path(),
+        None,
     );
     assert!(not_a_repo.is_err());
 }
@@ -110,7 +91,7 @@ fn resolves_branches_tags_and_commits() {
 fn exports_the_tree_without_git_and_keeps_links_as_links() {
     let scratch = tempfile::tempdir().unwrap();
     let (path, _, second) = repository(scratch.path());
-    let repo = Repository::open(&Location::Local(path), scratch.path()).unwrap();
+    let repo = Repository::open(&Location::Local(path), scratch.path(), None).unwrap();
     let out = scratch.path().join("out");
     let summary = repo
         .export_tree(&second, &open_dir(&out), &ExportLimits::default())
@@ -149,15 +130,14 @@ fn exports_the_tree_without_git_and_keeps_links_as_links() {
 fn a_clone_has_history_for_git_log() {
     let scratch = tempfile::tempdir().unwrap();
     let (path, first, second) = repository(scratch.path());
-    let repo = Repository::open(&Location::Local(path.clone()), scratch.path()).unwrap();
+    let repo = Repository::open(&Location::Local(path.clone()), scratch.path(), None).unwrap();
     let out = scratch.path().join("clone");
     let summary = repo
         .clone_into(
-            "main",
-            &second,
-            Some("refs/heads/main"),
+            &full("main", &second, Some("refs/heads/main")),
             scratch.path(),
             &open_dir(&out),
+            &ExportLimits::default(),
         )
         .unwrap();
     assert!(summary.files > 3);
@@ -175,66 +155,105 @@ fn a_clone_has_history_for_git_log() {
     assert!(git(&out, &["branch", "-r"]).contains("origin/feature"));
     // The clone is pinned: an older commit can be checked out as the branch.
     let pinned = scratch.path().join("pinned");
-    repo.clone_into("main", &first, None, scratch.path(), &open_dir(&pinned))
-        .unwrap();
+    repo.clone_into(
+        &full("main", &first, None),
+        scratch.path(),
+        &open_dir(&pinned),
+        &ExportLimits::default(),
+    )
+    .unwrap();
     assert_eq!(git(&pinned, &["rev-parse", "HEAD"]), first);
     assert!(!pinned.join("src/lib.txt").exists());
 }
 
-/// `git daemon` serving `base` on a free loopback port; killed on drop.
-struct GitDaemon {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl GitDaemon {
-    fn serve(base: &Path) -> GitDaemon {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("git")
-            .args([
-                "daemon",
-                "--reuseaddr",
-                "--export-all",
-                "--listen=127.0.0.1",
-                &format!("--port={port}"),
-                &format!("--base-path={}", base.display()),
-                &base.display().to_string(),
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            // `git daemon` runs `git-daemon` as a child: one group, killed together.
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return GitDaemon { child, port };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let mut daemon = GitDaemon { child, port };
-        daemon.stop();
-        panic!("git daemon did not start");
+fn full<'a>(branch: &'a str, commit: &'a str, reference: Option<&'a str>) -> CloneRequest<'a> {
+    CloneRequest {
+        branch,
+        commit,
+        reference,
+        content: CloneContent::Full,
     }
 }
 
-impl GitDaemon {
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.wait();
-    }
+/// The zip sandpipe would store for a directory.
+fn packed_digest(dir: &Path) -> String {
+    let mut zip = std::io::Cursor::new(Vec::new());
+    sandpipe_store::archive::pack_dir(
+        &Dir::open_ambient_dir(dir, cap_std::ambient_authority()).unwrap(),
+        &mut zip,
+        &sandpipe_store::archive::Limits::default(),
+    )
+    .unwrap();
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(zip.into_inner()))
 }
 
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        self.stop();
+#[test]
+fn clones_of_the_same_commit_are_byte_identical_artifacts() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (path, _, second) = repository(scratch.path());
+    let repo = Repository::open(&Location::Local(path), scratch.path(), None).unwrap();
+    let mut digests = Vec::new();
+    for name in ["one", "two"] {
+        let out = scratch.path().join(name);
+        repo.clone_into(
+            &full("main", &second, None),
+            scratch.path(),
+            &open_dir(&out),
+            &ExportLimits::default(),
+        )
+        .unwrap();
+        assert!(!out.join(".git/logs").exists());
+        assert!(!out.join(".git/FETCH_HEAD").exists());
+        digests.push(packed_digest(&out));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
     }
+    assert_eq!(digests[0], digests[1]);
+
+    let tiny = ExportLimits {
+        max_bytes: 100,
+        ..ExportLimits::default()
+    };
+    let error = repo
+        .clone_into(
+            &full("main", &second, None),
+            scratch.path(),
+            &open_dir(&scratch.path().join("tiny")),
+            &tiny,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(error.ends_with("more than the 100 allowed"), "{error}");
+}
+
+#[test]
+fn a_working_tree_over_its_clone_shows_the_uncommitted_changes() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (path, _, second) = repository(scratch.path());
+    std::fs::write(path.join("README.md"), "changed\n").unwrap();
+    std::fs::write(path.join("new.txt"), "new\n").unwrap();
+    let info = inspect_worktree(&path).unwrap();
+    assert_eq!(info.head.as_ref().unwrap().id, second);
+    assert_eq!(info.top.as_deref(), Some(path.join("").as_path()));
+    let repo = Repository::open(&Location::Local(path.clone()), scratch.path(), None).unwrap();
+    let out = scratch.path().join("both");
+    let into = open_dir(&out);
+    repo.clone_into(
+        &CloneRequest {
+            content: CloneContent::GitDirOnly,
+            ..full("main", &second, None)
+        },
+        scratch.path(),
+        &into,
+        &ExportLimits::default(),
+    )
+    .unwrap();
+    assert!(!out.join("src").exists(), "only .git is copied");
+    snapshot_worktree(&path, &into, &[], &ExportLimits::default()).unwrap();
+    assert_eq!(
+        git(&out, &["status", "--porcelain"]),
+        "M README.md\n?? new.txt"
+    );
 }
 
 #[test]
@@ -251,7 +270,7 @@ fn remote_repositories_are_fetched_into_a_mirror() {
     let url = format!("git://127.0.0.1:{}/app.git", daemon.port);
     let mirrors = scratch.path().join("mirrors");
     let location = Location::parse(&url, scratch.path()).unwrap();
-    let repo = Repository::open(&location, &mirrors).unwrap();
+    let repo = Repository::open(&location, &mirrors, None).unwrap();
     assert_eq!(repo.resolve("main").unwrap().commit.id, second);
     assert_eq!(repo.resolve("v1").unwrap().commit.id, first);
     assert!(repo.git_dir().starts_with(&mirrors));
@@ -263,13 +282,18 @@ fn remote_repositories_are_fetched_into_a_mirror() {
         &served.join("app.git"),
         &["fetch", "-q", path.to_str().unwrap(), "+main:main"],
     );
-    let repo = Repository::open(&location, &mirrors).unwrap();
+    let repo = Repository::open(&location, &mirrors, None).unwrap();
     assert_eq!(repo.resolve("main").unwrap().commit.id, third);
 
     // A clone made from the mirror points origin at the real URL.
     let out = scratch.path().join("clone");
-    repo.clone_into("main", &third, None, scratch.path(), &open_dir(&out))
-        .unwrap();
+    repo.clone_into(
+        &full("main", &third, None),
+        scratch.path(),
+        &open_dir(&out),
+        &ExportLimits::default(),
+    )
+    .unwrap();
     assert_eq!(git(&out, &["remote", "get-url", "origin"]), url);
 
     let gone = Location::parse(
@@ -277,7 +301,10 @@ fn remote_repositories_are_fetched_into_a_mirror() {
         scratch.path(),
     )
     .unwrap();
-    let error = Repository::open(&gone, &mirrors).err().unwrap().to_string();
+    let error = Repository::open(&gone, &mirrors, None)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.starts_with("fetching git://127.0.0.1:"), "{error}");
 }
 
@@ -292,8 +319,14 @@ fn a_working_tree_snapshot_includes_changes_and_respects_gitignore() {
     std::fs::write(path.join("README.md"), "changed, not committed\n").unwrap();
     std::fs::write(path.join("new.txt"), "untracked\n").unwrap();
 
+    // sandpipe's state directory inside the tree is never part of it.
+    std::fs::create_dir_all(path.join(".sandpipe/work")).unwrap();
+    std::fs::write(path.join(".sandpipe/state.db"), "x").unwrap();
+    let exclude = [path.join(".sandpipe")];
     let out = scratch.path().join("snap");
-    let snapshot = snapshot_worktree(&path, &open_dir(&out), &ExportLimits::default()).unwrap();
+    let snapshot =
+        snapshot_worktree(&path, &open_dir(&out), &exclude, &ExportLimits::default()).unwrap();
+    assert!(!out.join(".sandpipe").exists());
     assert_eq!(
         std::fs::read_to_string(out.join("README.md")).unwrap(),
         "changed, not committed\n"
@@ -304,14 +337,20 @@ fn a_working_tree_snapshot_includes_changes_and_respects_gitignore() {
     assert!(!out.join("debug.log").exists());
     assert!(!out.join(".git").exists());
     assert!(out.join("passwd").is_symlink());
-    assert_eq!(snapshot.head.as_ref().unwrap().id, second);
-    assert_eq!(snapshot.branch.as_deref(), Some("main"));
-    assert!(snapshot.dirty);
+    assert_eq!(
+        std::fs::read_link(out.join("passwd")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    let info = inspect_worktree(&path).unwrap();
+    assert_eq!(info.head.as_ref().unwrap().id, second);
+    assert_eq!(info.branch.as_deref(), Some("main"));
+    assert!(info.dirty);
     assert!(snapshot.digest.starts_with("sha256:"));
 
     let again = snapshot_worktree(
         &path,
         &open_dir(&scratch.path().join("snap2")),
+        &exclude,
         &ExportLimits::default(),
     )
     .unwrap();
@@ -320,6 +359,7 @@ fn a_working_tree_snapshot_includes_changes_and_respects_gitignore() {
     let edited = snapshot_worktree(
         &path,
         &open_dir(&scratch.path().join("snap3")),
+        &exclude,
         &ExportLimits::default(),
     )
     .unwrap();

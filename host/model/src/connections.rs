@@ -206,6 +206,12 @@ impl Connections {
             .find(|path| path.is_file())
     }
 
+    /// Use `root` for unmapped repositories, whatever the file says.
+    pub fn with_repos_root(mut self, root: PathBuf) -> Self {
+        self.repos_root = Some(root);
+        self
+    }
+
     /// Use `root` for unmapped repositories unless the file names its own `reposRoot`.
     pub fn with_default_repos_root(mut self, root: PathBuf) -> Self {
         self.repos_root.get_or_insert(root);

@@ -103,6 +103,7 @@ fn shim(c: &mut Criterion) {
                 exec: Some(grant.clone()),
                 secrets: None,
                 project: Some(("bench".into(), None)),
+                ..Grants::default()
             },
         };
         let outcome = rt.block_on(engine.execute(&codebuild, invocation));

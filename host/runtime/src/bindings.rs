@@ -9,6 +9,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use sandpipe::action::build_projects::{EnvironmentVariable, Project};
+pub use sandpipe::action::execution::{RevisionType, SourceRevision};
 pub use sandpipe::action::log::Level;
 pub use sandpipe::action::object_store as object_store_wit;
 pub use sandpipe::action::reports::{TestCase, TestReport, TestStatus};

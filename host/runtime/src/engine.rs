@@ -27,6 +27,8 @@ const ALLOWED_IMPORT_PACKAGES: &[&str] = &[
     "sandpipe:action/object-store@0.1",
     "sandpipe:action/reports@0.1",
     "sandpipe:action/types@0.1",
+    "sandpipe:action/execution@0.1",
+    "sandpipe:action/git@0.1",
     "sandpipe:action/exec@0.1",
     "sandpipe:action/build-projects@0.1",
     "sandpipe:action/secrets@0.1",
@@ -44,6 +46,7 @@ const GRANTED_IMPORTS: &[(&str, Capability)] = &[
     ("sandpipe:action/exec@0.1", Capability::Exec),
     ("sandpipe:action/build-projects@0.1", Capability::Exec),
     ("sandpipe:action/secrets@0.1", Capability::Secrets),
+    ("sandpipe:action/git@0.1", Capability::Git),
 ];
 
 /// A capability beyond the sandbox that a provider may be granted.
@@ -53,6 +56,8 @@ pub enum Capability {
     Exec,
     /// Read the operator's parameters and secrets (the `secrets` import).
     Secrets,
+    /// Read the repository the operator mapped for the action (the `git` import).
+    Git,
 }
 
 impl Capability {
@@ -60,6 +65,7 @@ impl Capability {
         match self {
             Capability::Exec => "exec",
             Capability::Secrets => "secrets",
+            Capability::Git => "git",
         }
     }
 }
@@ -70,8 +76,9 @@ impl std::str::FromStr for Capability {
         match text {
             "exec" => Ok(Capability::Exec),
             "secrets" => Ok(Capability::Secrets),
+            "git" => Ok(Capability::Git),
             other => Err(format!(
-                "unknown capability '{other}' (known: exec, secrets)"
+                "unknown capability '{other}' (known: exec, secrets, git)"
             )),
         }
     }

@@ -11,8 +11,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::bindings::{FailureKind, Outcome, Project, Request};
+use crate::bindings::{FailureKind, Outcome, Project, Request, SourceRevision};
 use crate::capabilities::exec::{ExecAccess, ExecGrant};
+use crate::capabilities::git::{GitAccess, GitGrant};
 use crate::capabilities::log::{ActionEvent, CapturedOutput, EventSink, LogCapture, OutputStream};
 use crate::capabilities::object_store::ObjectAccess;
 use crate::capabilities::projects::ProjectAccess;
@@ -44,6 +45,12 @@ pub struct Grants {
     pub secrets: Option<Arc<SecretValues>>,
     /// With exec: the action's `ProjectName` and the operator's definition of it, if any.
     pub project: Option<(String, Option<Project>)>,
+    /// The repository (or working tree) the operator mapped for a git source.
+    pub git: Option<Arc<GitGrant>>,
+    /// The revision the execution was started with for this action, if any.
+    pub started_with: Option<SourceRevision>,
+    /// Values never to appear in the log or the result (configuration secrets).
+    pub masked: Vec<String>,
 }
 
 /// Resolves when `cancel` is set; never when there is none (or its sender is gone).
@@ -96,6 +103,9 @@ impl ActionEngine {
     ) -> Result<Outcome, ActionFailure> {
         let deadline = Instant::now() + invocation.limits.timeout;
         let log = LogCapture::new(invocation.events.clone(), invocation.limits.log_bytes);
+        for value in &invocation.grants.masked {
+            log.add_mask(value);
+        }
         let mut request = invocation.request.clone();
         let mut backoff = Duration::from_millis(100);
         let result = loop {
@@ -238,6 +248,16 @@ impl ActionEngine {
                 values: invocation.grants.secrets.clone(),
                 log: log.clone(),
             },
+            git: GitAccess::new(
+                invocation.grants.git.clone(),
+                invocation.sandbox.clone(),
+                deadline,
+                sandpipe_git::ExportLimits {
+                    max_bytes: invocation.limits.object_bytes,
+                    ..sandpipe_git::ExportLimits::default()
+                },
+            ),
+            started_with: invocation.grants.started_with.clone(),
             reports_published: 0,
         };
         let mut store = Store::new(&self.engine, state);

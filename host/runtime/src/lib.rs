@@ -3,8 +3,8 @@
 //! - [`engine`]: the process-wide wasmtime engine, compile cache and import audit;
 //! - [`invoke`]: one execution — fresh store, deny-by-default WASI, deadline, memory budget;
 //! - [`sandbox`]: the per-execution directories and guest-path resolution;
-//! - [`capabilities`]: one module per host import (`log`, `object-store`, `reports`, and the
-//!   granted-only `exec`, `build-projects` and `secrets`).
+//! - [`capabilities`]: one module per host import (`log`, `object-store`, `reports`,
+//!   `execution`, and the granted-only `exec`, `build-projects`, `secrets` and `git`).
 
 pub mod bindings;
 pub mod cache;
@@ -19,6 +19,7 @@ mod state;
 pub use bindings::{FailureKind, InputArtifact, Outcome, OutputArtifact, Request};
 pub use cache::{CacheOutcome, ComponentCache};
 pub use capabilities::exec::{BuildRunner, ContainerKind, ExecGrant, local_base_environment};
+pub use capabilities::git::{GitGrant, GitSource};
 pub use capabilities::log::{ActionEvent, EventSink, LogLevel, OutputStream};
 pub use capabilities::object_store::granted_buckets;
 pub use capabilities::secrets::SecretValues;

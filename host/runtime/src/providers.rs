@@ -15,6 +15,19 @@ pub struct BuiltinProvider {
 }
 
 const CODEBUILD: &[u8] = include_bytes!(env!("SANDPIPE_COMPONENT_CODEBUILD"));
+const GIT_SOURCE: &[u8] = include_bytes!(env!("SANDPIPE_COMPONENT_GIT_SOURCE"));
+
+/// A git source provider: it reads the repository the operator mapped for it, nothing else.
+const fn git_source(owner: &'static str, provider: &'static str) -> BuiltinProvider {
+    BuiltinProvider {
+        category: "Source",
+        owner,
+        provider,
+        version: "1",
+        component: GIT_SOURCE,
+        granted: &[Capability::Git],
+    }
+}
 
 pub const BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
     BuiltinProvider {
@@ -25,6 +38,9 @@ pub const BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
         component: include_bytes!(env!("SANDPIPE_COMPONENT_S3_SOURCE")),
         granted: &[],
     },
+    git_source("AWS", "CodeStarSourceConnection"),
+    git_source("ThirdParty", "GitHub"),
+    git_source("AWS", "CodeCommit"),
     BuiltinProvider {
         category: "Deploy",
         owner: "AWS",

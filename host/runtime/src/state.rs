@@ -5,7 +5,9 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::bindings::SourceRevision;
 use crate::capabilities::exec::ExecAccess;
+use crate::capabilities::git::GitAccess;
 use crate::capabilities::log::LogCapture;
 use crate::capabilities::object_store::ObjectAccess;
 use crate::capabilities::projects::ProjectAccess;
@@ -21,6 +23,8 @@ pub struct ActionState {
     pub(crate) exec: Option<ExecAccess>,
     pub(crate) projects: ProjectAccess,
     pub(crate) secrets: SecretAccess,
+    pub(crate) git: GitAccess,
+    pub(crate) started_with: Option<SourceRevision>,
     pub(crate) reports_published: usize,
 }
 

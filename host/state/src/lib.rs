@@ -6,7 +6,8 @@ pub mod store;
 
 pub use record::{
     ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, ExecutionType, StageRecord, StageStatus, TestFailure, TestReportSummary,
+    ExecutionStatus, ExecutionTrigger, ExecutionType, RevisionRecord, SourceRevision, StageRecord,
+    StageStatus, TestFailure, TestReportSummary,
 };
 pub use store::{
     ApprovalError, ApprovalStatus, ExecutionSummary, Owner, StageEntry, StageSharing, StateError,

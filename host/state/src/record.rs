@@ -69,6 +69,9 @@ pub struct ExecutionRecord {
     /// The execution a rollback takes its artifacts from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_target: Option<String>,
+    /// What started the execution (PipelineExecution.trigger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<ExecutionTrigger>,
     /// The V2 pipeline variables this execution runs with (PipelineExecution.variables).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
@@ -119,6 +122,43 @@ pub struct ActionRecord {
     /// Test reports the action published (CodeBuild `reports`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<TestReportSummary>,
+    /// The revision a source action took (PutJobSuccessResult.currentRevision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_revision: Option<RevisionRecord>,
+}
+
+/// PipelineExecution.trigger: `StartPipelineExecution`, `PollForSourceChanges`, `WebhookV2`,
+/// `ManualRollback`, `AutomatedRollback` …, and what it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionTrigger {
+    pub trigger_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trigger_detail: String,
+}
+
+/// The revision a source action took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionRecord {
+    /// The commit id, S3 version id, or working-tree digest.
+    pub revision_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub change_identifier: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_summary: Option<String>,
+}
+
+/// PipelineExecution.sourceRevisions: one per source action that ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRevision {
+    pub action_name: String,
+    pub revision_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_summary: Option<String>,
 }
 
 /// A test report: counts by status and the cases that did not pass.
@@ -228,6 +268,7 @@ impl ActionRecord {
             error: None,
             log_file: None,
             reports: Vec::new(),
+            current_revision: None,
         }
     }
 }
@@ -235,5 +276,23 @@ impl ActionRecord {
 impl ExecutionRecord {
     pub fn action_mut(&mut self, stage: usize, action: usize) -> &mut ActionRecord {
         &mut self.stages[stage].actions[action]
+    }
+
+    /// The revisions the source actions (the first stage's) took, as PipelineExecution's
+    /// `sourceRevisions` lists them.
+    pub fn source_revisions(&self) -> Vec<SourceRevision> {
+        self.stages
+            .first()
+            .into_iter()
+            .flat_map(|stage| &stage.actions)
+            .filter_map(|action| {
+                let revision = action.current_revision.as_ref()?;
+                Some(SourceRevision {
+                    action_name: action.name.clone(),
+                    revision_id: revision.revision_id.clone(),
+                    revision_summary: revision.revision_summary.clone(),
+                })
+            })
+            .collect()
     }
 }

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS executions (
     owner_pid INTEGER,
     owner_started TEXT,
     stop_request TEXT,
-    stop_reason TEXT
+    stop_reason TEXT,
+    trigger TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, start_time);
 CREATE TABLE IF NOT EXISTS stage_executions (
@@ -140,9 +141,34 @@ fn initialize(connection: &Connection) -> rusqlite::Result<()> {
                 let _ = connection.execute_batch("ROLLBACK");
                 std::thread::sleep(Duration::from_millis(20));
             }
+            Ok(()) => return add_missing_columns(connection),
             other => return other,
         }
     }
+}
+
+/// Columns added since the first release, added to databases made before them.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("executions", "trigger", "TEXT")];
+
+fn add_missing_columns(connection: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: i64 = connection.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |row| row.get(0),
+        )?;
+        if present == 0 {
+            match connection
+                .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+            {
+                // Another process added it first.
+                Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+                    if message.contains("duplicate column") => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Which process runs an execution: its pid and the kernel's start time for it, so that a
@@ -384,8 +410,8 @@ impl StateStore {
             .map_err(|e| self.fail(e))?;
         transaction
             .execute(
-                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables, execution_type, rollback_target)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables, execution_type, rollback_target, trigger)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     record.pipeline_execution_id,
                     record.pipeline_name,
@@ -397,7 +423,11 @@ impl StateStore {
                     owner.started,
                     serde_json::to_string(&record.variables).expect("variables serialize"),
                     name_of(&record.execution_type),
-                    record.rollback_target
+                    record.rollback_target,
+                    record
+                        .trigger
+                        .as_ref()
+                        .map(|t| serde_json::to_string(t).expect("triggers serialize"))
                 ],
             )
             .map_err(|e| self.fail(e))?;
@@ -474,7 +504,7 @@ impl StateStore {
     pub fn execution(&self, id: &str) -> Result<ExecutionRecord> {
         let connection = self.connection.lock().unwrap();
         let mut matches = connection
-            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables, pipeline_version, execution_type, rollback_target FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
+            .prepare("SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables, pipeline_version, execution_type, rollback_target, trigger FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2")
             .map_err(|e| self.fail(e))?
             .query_map([id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")], |row| {
                 Ok((
@@ -489,6 +519,7 @@ impl StateStore {
                     row.get::<_, u32>(8)?,
                     row.get::<_, String>(9)?,
                     row.get::<_, Option<String>>(10)?,
+                    row.get::<_, Option<String>>(11)?,
                 ))
             })
             .map_err(|e| self.fail(e))?
@@ -509,6 +540,7 @@ impl StateStore {
             pipeline_version,
             execution_type,
             rollback_target,
+            trigger,
         ) = matches.remove(0);
         let mut stages: Vec<StageRecord> = connection
             .prepare("SELECT name, status FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")
@@ -548,6 +580,10 @@ impl StateStore {
             variables: serde_json::from_str(&variables).map_err(|e| self.corrupt(e))?,
             execution_type: self.parse(&execution_type)?,
             rollback_target,
+            trigger: trigger
+                .map(|t| serde_json::from_str(&t))
+                .transpose()
+                .map_err(|e| self.corrupt(e))?,
             start_time,
             end_time,
             stages,
@@ -1112,6 +1148,10 @@ mod tests {
             variables: BTreeMap::from([("Env".to_string(), "prod".to_string())]),
             execution_type: crate::record::ExecutionType::Standard,
             rollback_target: None,
+            trigger: Some(crate::record::ExecutionTrigger {
+                trigger_type: "StartPipelineExecution".into(),
+                trigger_detail: "sandpipe run".into(),
+            }),
             start_time: now(),
             end_time: None,
             stages: vec![
@@ -1127,6 +1167,31 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn a_database_made_before_the_trigger_column_gets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Connection::open(dir.path().join("state.db")).unwrap();
+        old.execute_batch(
+            "CREATE TABLE executions (id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, \
+             pipeline_version INTEGER NOT NULL, status TEXT NOT NULL, status_summary TEXT, \
+             source_file TEXT NOT NULL, variables TEXT NOT NULL DEFAULT '{}', \
+             execution_type TEXT NOT NULL DEFAULT 'STANDARD', rollback_target TEXT, \
+             start_time TEXT NOT NULL, end_time TEXT, owner_pid INTEGER, owner_started TEXT, \
+             stop_request TEXT, stop_reason TEXT);",
+        )
+        .unwrap();
+        drop(old);
+        let state = StateStore::open(dir.path()).unwrap();
+        let record = record("e-old");
+        state
+            .create_execution(&record, 1, &Owner::current())
+            .unwrap();
+        assert_eq!(state.execution("e-old").unwrap().trigger, record.trigger);
+        // Opening again finds the column there.
+        drop(state);
+        StateStore::open(dir.path()).unwrap();
     }
 
     #[test]

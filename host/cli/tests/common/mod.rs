@@ -128,3 +128,6 @@ pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     }
     zip.finish().unwrap().into_inner()
 }
+
+#[allow(unused_imports)]
+pub use sandpipe_git::test_support::{GitDaemon, git, git_commit, git_repository};

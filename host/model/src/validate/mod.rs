@@ -17,7 +17,7 @@ use std::fmt;
 
 use crate::declaration::PipelineDeclaration;
 
-pub use providers::{ActionTypeRules, rules_for};
+pub use providers::{ActionTypeRules, MASKED_SECRET, mask_secrets, rules_for, secret_properties};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

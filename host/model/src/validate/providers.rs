@@ -188,3 +188,33 @@ pub fn rules_for(id: &ActionTypeId) -> Option<ActionTypeRules> {
 pub(crate) fn is_service_owned(id: &ActionTypeId) -> bool {
     id.owner != Owner::Custom
 }
+
+/// Configuration properties CodePipeline treats as secret (`secret: true` in the action type):
+/// it never returns their values, only `****`.
+pub fn secret_properties(id: &ActionTypeId) -> &'static [&'static str] {
+    match (id.owner, id.category, id.provider.as_str()) {
+        (Owner::ThirdParty, Category::Source, "GitHub") => &["OAuthToken"],
+        _ => &[],
+    }
+}
+
+/// How CodePipeline shows a secret configuration value.
+pub const MASKED_SECRET: &str = "****";
+
+/// `pipeline` with every secret configuration value replaced by `****`, as `get-pipeline`
+/// returns it.
+pub fn mask_secrets(pipeline: &crate::PipelineDeclaration) -> crate::PipelineDeclaration {
+    let mut masked = pipeline.clone();
+    for action in masked
+        .stages
+        .iter_mut()
+        .flat_map(|stage| &mut stage.actions)
+    {
+        for key in secret_properties(&action.action_type_id) {
+            if let Some(value) = action.configuration.get_mut(*key) {
+                *value = MASKED_SECRET.to_string();
+            }
+        }
+    }
+    masked
+}
