@@ -13,6 +13,7 @@ mod inspect;
 mod progress;
 mod run;
 mod s3;
+mod watch;
 
 #[derive(Parser)]
 #[command(name = "sandpipe", version, about, long_about = None)]
@@ -44,6 +45,13 @@ enum Command {
     Approve(control::DecisionArgs),
     /// Reject the manual approval waiting in a pipeline's stage and action.
     Reject(control::DecisionArgs),
+    /// Watch the pipeline's sources: start an execution when a mapped branch gets a new
+    /// commit (or, with V2 triggers, a push passes their filters) or a source object gets a
+    /// new version.
+    Watch(watch::WatchArgs),
+    /// Decide one git event (a push, a pull request) against the pipeline's triggers, and
+    /// start the execution it would start.
+    Trigger(watch::TriggerArgs),
     /// Run the failed stage of a failed execution again (its failed actions, or all), then
     /// the stages after it, with the same source revisions and artifacts.
     Retry(run::RetryArgs),
@@ -85,6 +93,8 @@ fn main() -> ExitCode {
         Command::Approve(args) => control::decide(&cli.state_dir, args, true),
         Command::Reject(args) => control::decide(&cli.state_dir, args, false),
         Command::Retry(args) => run::retry(&cli.state_dir, args),
+        Command::Watch(args) => watch::watch(&cli.state_dir, args),
+        Command::Trigger(args) => watch::trigger(&cli.state_dir, args),
         Command::Rollback(args) => run::rollback(&cli.state_dir, args),
         Command::DisableTransition(args) => control::transition(&cli.state_dir, args, false),
         Command::EnableTransition(args) => control::transition(&cli.state_dir, args, true),

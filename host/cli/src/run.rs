@@ -107,6 +107,11 @@ enum RunnerChoice {
 }
 
 impl EngineArgs {
+    /// Whether output is plain lines even on a terminal.
+    pub(crate) fn plain(&self) -> bool {
+        self.plain
+    }
+
     /// The build runner, projects and secrets. `pipeline_file` locates the projects kept
     /// beside the pipeline.
     fn build_settings(&self, pipeline_file: Option<&Path>) -> anyhow::Result<BuildSettings> {
@@ -219,7 +224,7 @@ pub struct RetryArgs {
     engine: EngineArgs,
 }
 
-fn runner(
+pub(crate) fn runner(
     state_dir: &Path,
     engine: &EngineArgs,
     region: &str,
@@ -275,7 +280,7 @@ fn runner(
     Runner::new(ActionEngine::new(cache)?, providers, options)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -283,7 +288,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Print how the execution ended; exit 0 only when it succeeded.
-fn finish(
+pub(crate) fn finish(
     progress: &Progress,
     result: Result<ExecutionRecord, RunError>,
 ) -> anyhow::Result<ExitCode> {

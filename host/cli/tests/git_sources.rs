@@ -573,3 +573,33 @@ fn a_remote_repository_is_fetched_into_a_mirror() {
     );
     assert!(ws.path(".sandpipe/git/mirrors").is_dir());
 }
+
+#[test]
+fn a_component_importing_git_is_refused_unless_the_operator_grants_it() {
+    let ws = Workspace::new();
+    app_repository(&ws);
+    buckets(&ws);
+    connections(&ws, "repositories:\n  octo-org/app: repos/app\n");
+    let custom = connection_source("").replace(r#""owner":"AWS""#, r#""owner":"Custom""#);
+    let file = pipeline(&ws, &custom, &[deploy("site")]);
+    let action_type = "Source/Custom/CodeStarSourceConnection/1";
+    let provider = format!(
+        "{action_type}={}",
+        sandpipe_runtime::providers::GIT_SOURCE_COMPONENT_PATH
+    );
+    let (ok, output) = run(&ws, &file, &["--provider", &provider]);
+    assert!(!ok);
+    assert!(
+        output.contains(
+            "the component imports 'sandpipe:action/git@0.1.0', which needs the 'git' \
+             capability, and the operator has not granted it (grant with --grant <action \
+             type>=git)"
+        ),
+        "{output}"
+    );
+    assert!(ws.records().is_empty(), "refused before any execution");
+    let grant = format!("{action_type}=git");
+    let (ok, output) = run(&ws, &file, &["--provider", &provider, "--grant", &grant]);
+    assert!(ok, "{output}");
+    assert_eq!(text(&ws, "s3://target/site/index.html"), "<h1>v2</h1>\n");
+}

@@ -140,6 +140,20 @@ impl Runner {
         &self.state
     }
 
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.options.state_dir
+    }
+
+    /// Where git source actions' repositories are.
+    pub fn sources(&self) -> &SourceSettings {
+        &self.options.sources
+    }
+
+    /// The embedded S3 store (source buckets, artifacts).
+    pub fn object_store(&self) -> Arc<LocalS3> {
+        self.s3.clone()
+    }
+
     /// Where an execution's logs live.
     pub fn execution_dir(&self, id: &str) -> std::path::PathBuf {
         self.options.state_dir.join("executions").join(id)

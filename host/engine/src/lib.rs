@@ -7,6 +7,7 @@ pub mod events;
 pub mod executor;
 pub mod providers;
 pub mod sources;
+pub mod watch;
 
 pub use builds::BuildSettings;
 pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};

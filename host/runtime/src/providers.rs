@@ -87,3 +87,7 @@ pub const PROBE_COMPONENT_PATH: &str = env!("SANDPIPE_COMPONENT_PROBE");
 /// Path of the CodeBuild component, for tests that grant it under another action type.
 #[doc(hidden)]
 pub const CODEBUILD_COMPONENT_PATH: &str = env!("SANDPIPE_COMPONENT_CODEBUILD");
+
+/// Path of the git source component, for tests that serve it under another action type.
+#[doc(hidden)]
+pub const GIT_SOURCE_COMPONENT_PATH: &str = env!("SANDPIPE_COMPONENT_GIT_SOURCE");

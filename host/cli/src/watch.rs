@@ -1,0 +1,318 @@
+//! `sandpipe watch` (start executions when a watched source changes) and `sandpipe trigger`
+//! (decide one git event against the pipeline's triggers, and start the execution it would).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use sandpipe_engine::watch::{
+    Detection, Watcher, detect, open_repository, pull_request_event, push_to,
+};
+use sandpipe_engine::{ExecutionStatus, RunError};
+use sandpipe_model::triggers::{Decision, GitRef};
+use sandpipe_model::{Category, PipelineDeclaration, PullRequestEvent};
+
+use crate::document::DocumentArgs;
+use crate::progress::Progress;
+use crate::run::{EngineArgs, finish, runner, runtime};
+
+#[derive(Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    document: DocumentArgs,
+
+    /// How often to look at the watched repositories and objects.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+
+    /// Start at most this many executions, then stop watching, wait for them and exit (0
+    /// only when every one succeeded).
+    #[arg(long, value_name = "N")]
+    max_executions: Option<usize>,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+fn say(detection: &Detection) {
+    match &detection.decision {
+        Decision::Start { why, .. } => println!(
+            "{}: {}: starting an execution ({why})",
+            detection.action, detection.what
+        ),
+        Decision::Ignore { why } => {
+            println!("{}: {}: ignored ({why})", detection.action, detection.what)
+        }
+    }
+}
+
+pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
+    let loaded = args.document.load()??;
+    let problems = loaded.problems();
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("sandpipe: {}: {problem}", args.document.file_name());
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let runtime = runtime()?;
+    let runner = runner(
+        state_dir,
+        &args.engine,
+        &args.document.region,
+        args.document.file_name(),
+        BTreeMap::new(),
+    )?;
+    let (mut watcher, notes) = Watcher::new(
+        &loaded.pipeline,
+        runner.sources(),
+        runner.object_store(),
+        runner.state_dir(),
+    );
+    for note in &notes {
+        println!("{note}");
+    }
+    if watcher.watched() == 0 {
+        anyhow::bail!(
+            "{}: no source action of pipeline '{}' can be watched",
+            args.document.file_name(),
+            loaded.pipeline.name
+        );
+    }
+    println!(
+        "Watching pipeline {} every {} (Ctrl-C stops)",
+        loaded.pipeline.name,
+        humantime::format_duration(args.interval)
+    );
+    let progress = Arc::new(Progress::new(true));
+    let all_succeeded = runtime.block_on(async {
+        let mut running = FuturesUnordered::new();
+        let mut started = 0;
+        let mut all_succeeded = true;
+        let mut stopping = false;
+        let mut ticker = tokio::time::interval(args.interval);
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            if args.max_executions.is_some_and(|max| started >= max) {
+                stopping = true;
+            }
+            if stopping && running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = ticker.tick(), if !stopping => {
+                    // Reading repositories blocks; the executions run on other threads.
+                    let found = tokio::task::block_in_place(|| watcher.poll());
+                    for detection in found {
+                        match detection {
+                            Ok(detection) => {
+                                say(&detection);
+                                let wanted = args.max_executions.is_none_or(|max| started < max);
+                                if let Some(start) = detection.start.filter(|_| wanted) {
+                                    started += 1;
+                                    running.push(runner.start(&loaded, start, progress.clone()));
+                                }
+                            }
+                            Err(why) => eprintln!("sandpipe: {why} (trying again)"),
+                        }
+                    }
+                }
+                Some(result) = running.next() => {
+                    match result {
+                        Ok(record) => {
+                            all_succeeded &= record.status == ExecutionStatus::Succeeded;
+                            progress.summary(&record);
+                        }
+                        Err(RunError::Invalid { file, problems }) => {
+                            all_succeeded = false;
+                            for problem in &problems {
+                                eprintln!("sandpipe: {file}: {problem}");
+                            }
+                        }
+                        Err(RunError::Other(error)) => {
+                            all_succeeded = false;
+                            eprintln!("sandpipe: {error:#}");
+                        }
+                    }
+                }
+                _ = &mut ctrl_c, if !stopping => {
+                    stopping = true;
+                    println!(
+                        "Stopped watching; waiting for {} running execution(s)",
+                        running.len()
+                    );
+                }
+            }
+        }
+        all_succeeded
+    });
+    Ok(if all_succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(Args)]
+pub struct TriggerArgs {
+    #[command(flatten)]
+    document: DocumentArgs,
+
+    /// The source action the event is for; by default the pipeline's only git source.
+    #[arg(long)]
+    action: Option<String>,
+
+    /// Only decide: say whether the event starts the pipeline, and why.
+    #[arg(long)]
+    dry_run: bool,
+
+    #[command(subcommand)]
+    event: EventArgs,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Subcommand)]
+enum EventArgs {
+    /// A push of a branch or a tag.
+    Push {
+        /// The branch pushed.
+        #[arg(long, conflicts_with = "tag", required_unless_present = "tag")]
+        branch: Option<String>,
+        /// The tag pushed.
+        #[arg(long)]
+        tag: Option<String>,
+        /// The commit pushed; by default where the branch or tag is now.
+        #[arg(long)]
+        commit: Option<String>,
+        /// Where the branch was before the push; by default the commit's first parent.
+        #[arg(long)]
+        before: Option<String>,
+    },
+    /// A pull request opened, updated or closed.
+    PullRequest {
+        #[arg(long, value_enum)]
+        event: PullRequestKind,
+        /// The branch the pull request comes from.
+        #[arg(long)]
+        source_branch: String,
+        /// The branch it would merge into.
+        #[arg(long)]
+        destination_branch: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+enum PullRequestKind {
+    Open,
+    Updated,
+    Closed,
+}
+
+/// Exit code when the event does not start the pipeline.
+const NOT_STARTED: u8 = 3;
+
+/// The git source the event is for.
+fn source_action(pipeline: &PipelineDeclaration, wanted: Option<&str>) -> anyhow::Result<String> {
+    let sources: Vec<&str> = pipeline
+        .stages
+        .first()
+        .map(|stage| {
+            stage
+                .actions
+                .iter()
+                .filter(|a| a.action_type_id.category == Category::Source)
+                .map(|a| a.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    match (wanted, sources.as_slice()) {
+        (Some(name), _) if sources.contains(&name) => Ok(name.to_string()),
+        (Some(name), _) => anyhow::bail!(
+            "--action {name}: not a source action of the pipeline (its source actions: {})",
+            sources.join(", ")
+        ),
+        (None, [only]) => Ok(only.to_string()),
+        (None, _) => anyhow::bail!(
+            "the pipeline has several source actions ({}); say which with --action",
+            sources.join(", ")
+        ),
+    }
+}
+
+pub fn trigger(state_dir: &Path, args: TriggerArgs) -> anyhow::Result<ExitCode> {
+    let loaded = args.document.load()??;
+    let pipeline = &loaded.pipeline;
+    let action_name = source_action(pipeline, args.action.as_deref())?;
+    let runner = runner(
+        state_dir,
+        &args.engine,
+        &args.document.region,
+        args.document.file_name(),
+        BTreeMap::new(),
+    )?;
+    let action = pipeline.stages[0]
+        .actions
+        .iter()
+        .find(|a| a.name == action_name)
+        .expect("found above");
+    let repository = open_repository(runner.sources(), action, runner.state_dir())
+        .map_err(|why| anyhow::anyhow!("{action_name}: {why}"))?;
+    let (event, commit) = match &args.event {
+        EventArgs::Push {
+            branch,
+            tag,
+            commit,
+            before,
+        } => {
+            let (reference, name) = match (branch, tag) {
+                (Some(branch), _) => (GitRef::Branch(branch.clone()), branch),
+                (None, Some(tag)) => (GitRef::Tag(tag.clone()), tag),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let commit = repository
+                .resolve(commit.as_deref().unwrap_or(name))
+                .with_context(|| format!("{action_name}: the pushed commit"))?
+                .commit
+                .id;
+            let event = push_to(&repository, reference, &commit, before.as_deref())
+                .map_err(|why| anyhow::anyhow!("{action_name}: {why}"))?;
+            (event, commit)
+        }
+        EventArgs::PullRequest {
+            event,
+            source_branch,
+            destination_branch,
+        } => {
+            let kind = match event {
+                PullRequestKind::Open => PullRequestEvent::Open,
+                PullRequestKind::Updated => PullRequestEvent::Updated,
+                PullRequestKind::Closed => PullRequestEvent::Closed,
+            };
+            pull_request_event(&repository, kind, source_branch, destination_branch)
+                .map_err(|why| anyhow::anyhow!("{action_name}: {why}"))?
+        }
+    };
+    drop(repository);
+    let detection = detect(pipeline, &action_name, event, &commit, "WebhookV2");
+    say(&detection);
+    let Some(start) = detection.start else {
+        return Ok(ExitCode::from(NOT_STARTED));
+    };
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = runtime()?;
+    let progress = Arc::new(Progress::new(args.engine.plain()));
+    let result = runtime.block_on(runner.start(&loaded, start, progress.clone()));
+    finish(&progress, result)
+}

@@ -1,0 +1,475 @@
+//! Change detection: which repository events and S3 object versions start a pipeline.
+//!
+//! A [`Watcher`] takes a baseline of every watched source — the refs of each mapped git
+//! repository (all of them for a source with a V2 trigger, the tracked branch otherwise), the
+//! latest version of each S3 source object — and on each [`Watcher::poll`] turns what changed
+//! into git push events or new object versions, decides each against the pipeline's triggers
+//! (or default change detection), and says how to start the executions that follow: pinned to
+//! the commit or version that was seen, so a later change cannot slip into them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use sandpipe_git::{Location, Repository};
+use sandpipe_model::connections::RepositoryRef;
+use sandpipe_model::triggers::{self, Decision, GitEvent, GitRef};
+use sandpipe_model::{ActionDeclaration, Category, Owner, PipelineDeclaration, PullRequestEvent};
+use sandpipe_runtime::GitSource;
+use sandpipe_runtime::bindings::{RevisionType, SourceRevision};
+use sandpipe_store::LocalS3;
+
+use crate::sources::{SourceSettings, Start, git_grant};
+
+/// What was seen and what it means.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    pub action: String,
+    /// `push to branch 'main' (4f1e2d3c4b5a)`, `new version 3Lg… of s3://b/k`.
+    pub what: String,
+    pub decision: Decision,
+    /// How to start the execution, when the decision is to start one.
+    pub start: Option<Start>,
+}
+
+enum Watched {
+    Git {
+        location: Location,
+        mirrors: std::path::PathBuf,
+        /// Every ref (a V2 trigger decides which matter), or just the tracked branch.
+        all_refs: bool,
+        tracked: String,
+        refs: BTreeMap<String, String>,
+    },
+    S3 {
+        bucket: String,
+        key: String,
+        version: Option<String>,
+    },
+}
+
+pub struct Watcher {
+    pipeline: PipelineDeclaration,
+    s3: Arc<LocalS3>,
+    sources: Vec<(String, Watched)>,
+}
+
+/// A source whose configuration names a repository (a connection's, GitHub's, CodeCommit's).
+fn is_git_source(action: &ActionDeclaration) -> bool {
+    action.action_type_id.category == Category::Source
+        && RepositoryRef::from_configuration(&action.configuration).is_some()
+}
+
+fn is_s3_source(action: &ActionDeclaration) -> bool {
+    action.action_type_id.category == Category::Source
+        && action.action_type_id.owner == Owner::AWS
+        && action.action_type_id.provider == "S3"
+}
+
+impl Watcher {
+    /// Take the baseline. Returns the watcher and one note per source action: what is
+    /// watched, or why it is not.
+    pub fn new(
+        pipeline: &PipelineDeclaration,
+        settings: &SourceSettings,
+        s3: Arc<LocalS3>,
+        state_dir: &Path,
+    ) -> (Watcher, Vec<String>) {
+        let mut notes = Vec::new();
+        let mut sources = Vec::new();
+        let first = pipeline.stages.first().map(|s| s.actions.as_slice());
+        for action in first.unwrap_or_default() {
+            let has_trigger = pipeline
+                .triggers
+                .iter()
+                .any(|t| t.git_configuration.source_action_name == action.name);
+            if !has_trigger && !triggers::detects_changes(action) {
+                notes.push(format!(
+                    "{}: not watched (change detection is off and it has no trigger)",
+                    action.name
+                ));
+                continue;
+            }
+            if is_git_source(action) {
+                let grant = git_grant(
+                    settings,
+                    &Start::default(),
+                    action,
+                    &action.configuration,
+                    state_dir,
+                );
+                let GitSource::Repository {
+                    location,
+                    mapped_by,
+                } = grant.source
+                else {
+                    if let GitSource::NotMapped(why) = grant.source {
+                        notes.push(format!("{}: not watched: {why}", action.name));
+                    }
+                    continue;
+                };
+                let tracked = triggers::tracked_branch(action)
+                    .unwrap_or_default()
+                    .to_string();
+                let mut watched = Watched::Git {
+                    location: location.clone(),
+                    mirrors: grant.mirrors.clone(),
+                    all_refs: has_trigger,
+                    tracked: tracked.clone(),
+                    refs: BTreeMap::new(),
+                };
+                if let Err(why) = watched.refresh() {
+                    notes.push(format!("{}: not watched: {why}", action.name));
+                    continue;
+                }
+                let what = if has_trigger {
+                    "every branch and tag (V2 trigger)".to_string()
+                } else {
+                    format!("branch '{tracked}'")
+                };
+                notes.push(format!(
+                    "{}: watching {what} of {} ({mapped_by})",
+                    action.name,
+                    location.display()
+                ));
+                sources.push((action.name.clone(), watched));
+            } else if is_s3_source(action) {
+                let bucket = action
+                    .configuration
+                    .get("S3Bucket")
+                    .cloned()
+                    .unwrap_or_default();
+                let key = action
+                    .configuration
+                    .get("S3ObjectKey")
+                    .cloned()
+                    .unwrap_or_default();
+                let version = s3
+                    .head_object(&bucket, &key, None)
+                    .ok()
+                    .and_then(|o| o.version_id);
+                notes.push(format!(
+                    "{}: watching s3://{bucket}/{key} ({})",
+                    action.name,
+                    match &version {
+                        Some(v) => format!("now version {v}"),
+                        None => "not there yet".into(),
+                    }
+                ));
+                sources.push((
+                    action.name.clone(),
+                    Watched::S3 {
+                        bucket,
+                        key,
+                        version,
+                    },
+                ));
+            } else {
+                notes.push(format!(
+                    "{}: not watched ({} has no change detection here)",
+                    action.name, action.action_type_id
+                ));
+            }
+        }
+        (
+            Watcher {
+                pipeline: pipeline.clone(),
+                s3,
+                sources,
+            },
+            notes,
+        )
+    }
+
+    /// How many sources are watched.
+    pub fn watched(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// What changed since the last poll, each decided. A source that cannot be read this
+    /// time is reported and tried again on the next poll.
+    pub fn poll(&mut self) -> Vec<Result<Detection, String>> {
+        let mut found = Vec::new();
+        for (action, watched) in &mut self.sources {
+            match watched {
+                Watched::Git { .. } => {
+                    let before = watched.refs().clone();
+                    let repository = match watched.refresh() {
+                        Ok(repository) => repository,
+                        Err(why) => {
+                            found.push(Err(format!("{action}: {why}")));
+                            continue;
+                        }
+                    };
+                    let Watched::Git { tracked, refs, .. } = &*watched else {
+                        unreachable!("matched above")
+                    };
+                    for (name, commit) in refs.iter() {
+                        if before.get(name) == Some(commit) {
+                            continue;
+                        }
+                        let event =
+                            push_event(&repository, name, before.get(name), commit, tracked);
+                        found.push(Ok(detect(
+                            &self.pipeline,
+                            action,
+                            event,
+                            commit,
+                            "WebhookV2",
+                        )));
+                    }
+                }
+                Watched::S3 {
+                    bucket,
+                    key,
+                    version,
+                } => {
+                    let now = match self.s3.head_object(bucket, key, None) {
+                        Ok(info) => info.version_id,
+                        Err(sandpipe_store::S3Error::NoSuchKey { .. }) => None,
+                        Err(e) => {
+                            found.push(Err(format!("{action}: {e}")));
+                            continue;
+                        }
+                    };
+                    if now.is_none() || now == *version {
+                        continue;
+                    }
+                    *version = now.clone();
+                    let version = now.unwrap_or_default();
+                    let mut start = Start::by(
+                        "PollForSourceChanges",
+                        &format!("s3://{bucket}/{key} version {version}"),
+                    );
+                    start.source_revisions.insert(
+                        action.clone(),
+                        SourceRevision {
+                            revision_type: RevisionType::S3ObjectVersionId,
+                            revision_value: version.clone(),
+                            branch: None,
+                        },
+                    );
+                    found.push(Ok(Detection {
+                        action: action.clone(),
+                        what: format!("new version {version} of s3://{bucket}/{key}"),
+                        decision: Decision::Start {
+                            branch: None,
+                            why: "a new version of the source object".into(),
+                        },
+                        start: Some(start),
+                    }));
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Watched {
+    fn refs(&self) -> &BTreeMap<String, String> {
+        match self {
+            Watched::Git { refs, .. } => refs,
+            Watched::S3 { .. } => unreachable!("only git sources have refs"),
+        }
+    }
+
+    /// Read the repository's refs again (fetching a remote one); returns it opened.
+    fn refresh(&mut self) -> Result<Repository, String> {
+        let Watched::Git {
+            location,
+            mirrors,
+            all_refs,
+            tracked,
+            refs,
+        } = self
+        else {
+            unreachable!("only git sources have refs");
+        };
+        let repository = Repository::open(location, mirrors, None).map_err(|e| e.to_string())?;
+        let mut now = repository.refs().map_err(|e| e.to_string())?;
+        if !*all_refs {
+            let wanted = format!("refs/heads/{tracked}");
+            now.retain(|name, _| *name == wanted);
+            // A clone of the repository may have the branch only as origin/<branch>.
+            if now.is_empty()
+                && let Ok(resolved) = repository.resolve(tracked)
+            {
+                now.insert(wanted, resolved.commit.id);
+            }
+        }
+        *refs = now;
+        Ok(repository)
+    }
+}
+
+/// The push that moved `name` from `before` to `commit`: the files it changed (against the
+/// previous position, or, for a new branch, against where it left the tracked branch).
+fn push_event(
+    repository: &Repository,
+    name: &str,
+    before: Option<&String>,
+    commit: &str,
+    tracked: &str,
+) -> GitEvent {
+    let reference = match name.strip_prefix("refs/tags/") {
+        Some(tag) => GitRef::Tag(tag.to_string()),
+        None => GitRef::Branch(name.trim_start_matches("refs/heads/").to_string()),
+    };
+    let base = before.cloned().or_else(|| {
+        let tracked = repository.resolve(tracked).ok()?.commit.id;
+        repository.merge_base(&tracked, commit)
+    });
+    let changed_paths = repository
+        .changed_paths(base.as_deref(), commit)
+        .unwrap_or_default();
+    GitEvent::Push {
+        reference,
+        changed_paths,
+    }
+}
+
+/// The repository the operator mapped for git source `action`, opened (a remote one fetched).
+pub fn open_repository(
+    settings: &SourceSettings,
+    action: &ActionDeclaration,
+    state_dir: &Path,
+) -> Result<Repository, String> {
+    let grant = git_grant(
+        settings,
+        &Start::default(),
+        action,
+        &action.configuration,
+        state_dir,
+    );
+    match grant.source {
+        GitSource::Repository { location, .. } => {
+            Repository::open(&location, &grant.mirrors, None).map_err(|e| e.to_string())
+        }
+        GitSource::NotMapped(why) => Err(why),
+        GitSource::WorkingTree { dir, .. } => Err(format!(
+            "{} is a working tree, not a repository",
+            dir.display()
+        )),
+    }
+}
+
+/// The pull request event `event` from `source_branch` into `destination_branch`: the files
+/// it changes (against where the source branch left the destination), and the commit it
+/// builds.
+pub fn pull_request_event(
+    repository: &Repository,
+    event: PullRequestEvent,
+    source_branch: &str,
+    destination_branch: &str,
+) -> Result<(GitEvent, String), String> {
+    let source = repository
+        .resolve(source_branch)
+        .map_err(|e| e.to_string())?
+        .commit
+        .id;
+    let destination = repository
+        .resolve(destination_branch)
+        .map_err(|e| e.to_string())?
+        .commit
+        .id;
+    let base = repository.merge_base(&destination, &source);
+    let changed_paths = repository
+        .changed_paths(base.as_deref(), &source)
+        .map_err(|e| e.to_string())?;
+    Ok((
+        GitEvent::PullRequest {
+            event,
+            source_branch: source_branch.to_string(),
+            destination_branch: destination_branch.to_string(),
+            changed_paths,
+        },
+        source,
+    ))
+}
+
+/// A push of `reference` to `commit`, `before` being where it was (its first parent when
+/// not given).
+pub fn push_to(
+    repository: &Repository,
+    reference: GitRef,
+    commit: &str,
+    before: Option<&str>,
+) -> Result<GitEvent, String> {
+    let before = match before {
+        Some(before) => Some(
+            repository
+                .resolve(before)
+                .map_err(|e| e.to_string())?
+                .commit
+                .id,
+        ),
+        None => repository
+            .resolve(commit)
+            .map_err(|e| e.to_string())?
+            .commit
+            .parents
+            .first()
+            .cloned(),
+    };
+    let changed_paths = repository
+        .changed_paths(before.as_deref(), commit)
+        .map_err(|e| e.to_string())?;
+    Ok(GitEvent::Push {
+        reference,
+        changed_paths,
+    })
+}
+
+/// Decide `event` for `action` and, when it starts the pipeline, how: pinned to `commit`, on
+/// the event's branch.
+pub fn detect(
+    pipeline: &PipelineDeclaration,
+    action: &str,
+    event: GitEvent,
+    commit: &str,
+    trigger_type: &str,
+) -> Detection {
+    let decision = triggers::evaluate(pipeline, action, &event);
+    let short = &commit[..commit.len().min(12)];
+    let what = match &event {
+        GitEvent::Push { reference, .. } => format!("push to {reference} ({short})"),
+        GitEvent::PullRequest {
+            event,
+            source_branch,
+            destination_branch,
+            ..
+        } => format!(
+            "pull request {event:?} from '{source_branch}' into '{destination_branch}' ({short})"
+        ),
+    };
+    let has_trigger = pipeline
+        .triggers
+        .iter()
+        .any(|t| t.git_configuration.source_action_name == action);
+    let start = match &decision {
+        Decision::Start { branch, .. } => {
+            let trigger_type = if has_trigger {
+                trigger_type
+            } else {
+                "PollForSourceChanges"
+            };
+            let mut start = Start::by(trigger_type, &format!("{action}: {what}"));
+            start.source_revisions.insert(
+                action.to_string(),
+                SourceRevision {
+                    revision_type: RevisionType::CommitId,
+                    revision_value: commit.to_string(),
+                    branch: branch.clone(),
+                },
+            );
+            Some(start)
+        }
+        Decision::Ignore { .. } => None,
+    };
+    Detection {
+        action: action.to_string(),
+        what,
+        decision,
+        start,
+    }
+}
