@@ -10,7 +10,8 @@ fs.mkdirSync(dist, { recursive: true });
 const source = fs.readFileSync(path.join(__dirname, 'src', 'slug.js'), 'utf8');
 fs.writeFileSync(
   path.join(dist, 'slugkit.js'),
-  `// ${pkg.name} ${pkg.version} (built ${process.env.CODEBUILD_BUILD_ID || 'locally'})\n${source}`,
+  `// ${pkg.name} ${pkg.version} (built ${process.env.CODEBUILD_BUILD_ID || 'locally'} from ` +
+    `${process.env.CODEBUILD_RESOLVED_SOURCE_VERSION || 'an unknown revision'})\n${source}`,
 );
 fs.writeFileSync(
   path.join(dist, 'index.html'),

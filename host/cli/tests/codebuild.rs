@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 mod common;
-use common::{Workspace, zip_of};
+use common::{Workspace, files_below, git_repository, zip_of};
 
 /// A workspace whose versioned `src` bucket holds `src.zip` with `files`, plus the buckets the
 /// pipelines use.
@@ -459,7 +459,8 @@ phases:
     assert_eq!(variables["LEAK"], "prefix-***");
 
     let mut leaks = Vec::new();
-    for entry in walk(&ws.path(".sandpipe")) {
+    // The cache keeps the project's cached paths, which are the build's own files.
+    for entry in files_below(&ws.path(".sandpipe"), &["cache"]) {
         let bytes = std::fs::read(&entry).unwrap();
         for secret in [TOKEN, PASSWORD, PARAMETER] {
             if bytes
@@ -483,23 +484,6 @@ phases:
 }
 
 /// Every file below `dir` (the state directory: logs, records, events, the database).
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            // The cache keeps the project's cached paths, which are the build's own files.
-            if !path.ends_with("cache") {
-                files.extend(walk(&path));
-            }
-        } else if kind.is_file() {
-            files.push(path);
-        }
-    }
-    files
-}
-
 /// Processes whose command line contains `marker`.
 fn processes_with(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -744,38 +728,33 @@ cache:
 }
 
 /// The files of a directory, relative to it, for a source zip.
-fn files_below(root: &std::path::Path) -> Vec<(String, String)> {
-    let mut files: Vec<(String, String)> = walk(root)
+#[test]
+fn the_node_example_builds_tests_smoke_tests_and_deploys_from_git() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/codebuild-node");
+    let app = example.join("app");
+    let files: Vec<(String, String)> = files_below(&app, &["node_modules", "dist", "reports"])
         .into_iter()
         .map(|path| {
             let relative = path
-                .strip_prefix(root)
+                .strip_prefix(&app)
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
             (relative, std::fs::read_to_string(&path).unwrap())
         })
         .collect();
-    files.sort();
-    files
-}
-
-#[test]
-fn the_node_example_builds_tests_smoke_tests_and_deploys() {
-    let example =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/codebuild-node");
-    let files = files_below(&example.join("app"));
     let borrowed: Vec<(&str, &str)> = files
         .iter()
         .map(|(n, c)| (n.as_str(), c.as_str()))
         .collect();
     let ws = Workspace::new();
-    ws.versioned_bucket("slugkit-source");
+    // The repository the pipeline's FullRepositoryId names, under a repos root.
+    let commit = git_repository(&ws.path("repos/slugkit"), &borrowed, "slugkit 1.3.0");
     ws.ok(&["s3", "mb", "s3://slugkit-site"]);
-    ws.write("app.zip", zip_of(&borrowed));
-    ws.ok(&["s3", "cp", "app.zip", "s3://slugkit-source/app.zip"]);
     let pipeline = example.join("pipeline.yaml");
-    let (ok, output) = run(&ws, &pipeline, &[]);
+    let root = ws.path("repos");
+    let (ok, output) = run(&ws, &pipeline, &["--repos-root", root.to_str().unwrap()]);
     assert!(ok, "{output}");
     assert!(
         output.contains("tests unit-tests (reports/unit.xml): 4 passed"),
@@ -788,8 +767,20 @@ fn the_node_example_builds_tests_smoke_tests_and_deploys() {
     let page = text(&ws, "s3://slugkit-site/slugkit/1.3.0/index.html");
     assert!(page.contains("<h1>slugkit 1.3.0</h1>"), "{page}");
     let module = text(&ws, "s3://slugkit-site/slugkit/1.3.0/slugkit.js");
+    let banner = module.lines().next().unwrap();
     assert!(
-        module.starts_with("// slugkit 1.3.0 (built slugkit-build:"),
+        banner.starts_with("// slugkit 1.3.0 (built slugkit-build:")
+            && banner.ends_with(&format!("from {commit})")),
+        "{banner}"
+    );
+
+    // The example's own directory as a working tree: no repository or mapping needed.
+    let source = format!("Source={}", app.display());
+    let (ok, output) = run(&ws, &pipeline, &["--source", &source]);
+    assert!(ok, "{output}");
+    let module = text(&ws, "s3://slugkit-site/slugkit/1.3.0/slugkit.js");
+    assert!(
+        module.lines().next().unwrap().contains(" from sha256:"),
         "{module}"
     );
 }

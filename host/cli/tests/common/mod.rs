@@ -131,3 +131,21 @@ pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
 
 #[allow(unused_imports)]
 pub use sandpipe_git::test_support::{GitDaemon, git, git_commit, git_repository};
+
+/// Every regular file below `dir`, leaving out directories named in `skip`.
+pub fn files_below(dir: &std::path::Path, skip: &[&str]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            if !skip.iter().any(|name| path.ends_with(name)) {
+                files.extend(files_below(&path, skip));
+            }
+        } else if kind.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
