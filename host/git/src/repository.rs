@@ -13,14 +13,6 @@ use crate::{CommitInfo, GitError, Location};
 /// Fetches into one mirror must not overlap (libgit2 takes ref locks and fails on contention).
 static FETCHING: Mutex<()> = Mutex::new(());
 
-/// libgit2 re-hashes every object it reads, which git itself does not do (it checks objects
-/// when they arrive, as fetches here do): reading a 100 MB tree spends most of its time in
-/// SHA-1. Objects of a local repository are the operator's own files, read as git reads them.
-fn configure_libgit2() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
-}
-
 /// A repository opened for reading.
 pub struct Repository {
     location: Location,
@@ -46,7 +38,6 @@ impl Repository {
         mirrors: &Path,
         deadline: Option<Instant>,
     ) -> Result<Self, GitError> {
-        configure_libgit2();
         match location {
             Location::Local(path) => {
                 if !path.exists() {
