@@ -16,7 +16,7 @@ use sandpipe_engine::watch::{
 };
 use sandpipe_engine::{ExecutionStatus, RunError};
 use sandpipe_model::triggers::{Decision, GitRef};
-use sandpipe_model::{Category, PipelineDeclaration, PullRequestEvent};
+use sandpipe_model::{ActionDeclaration, PipelineDeclaration, PullRequestEvent};
 
 use crate::document::DocumentArgs;
 use crate::progress::Progress;
@@ -62,13 +62,7 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let runtime = runtime()?;
-    let runner = runner(
-        state_dir,
-        &args.engine,
-        &args.document.region,
-        args.document.file_name(),
-        BTreeMap::new(),
-    )?;
+    let runner = document_runner(state_dir, &args.document, &args.engine)?;
     let (mut watcher, notes) = Watcher::new(
         &loaded.pipeline,
         runner.sources(),
@@ -221,50 +215,48 @@ enum PullRequestKind {
 /// Exit code when the event does not start the pipeline.
 const NOT_STARTED: u8 = 3;
 
-/// The git source the event is for.
-fn source_action(pipeline: &PipelineDeclaration, wanted: Option<&str>) -> anyhow::Result<String> {
-    let sources: Vec<&str> = pipeline
-        .stages
-        .first()
-        .map(|stage| {
-            stage
-                .actions
-                .iter()
-                .filter(|a| a.action_type_id.category == Category::Source)
-                .map(|a| a.name.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+/// The source action the event is for.
+fn source_action<'a>(
+    pipeline: &'a PipelineDeclaration,
+    wanted: Option<&str>,
+) -> anyhow::Result<&'a ActionDeclaration> {
+    let sources: Vec<&ActionDeclaration> = pipeline.source_actions().collect();
     match (wanted, sources.as_slice()) {
-        (Some(name), _) if sources.contains(&name) => Ok(name.to_string()),
-        (Some(name), _) => anyhow::bail!(
-            "--action {name}: not a source action of the pipeline (its source actions: {})",
-            sources.join(", ")
-        ),
-        (None, [only]) => Ok(only.to_string()),
+        (Some(name), _) => pipeline.source_action(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--action {name}: not a source action of the pipeline (its source actions: {})",
+                pipeline.source_action_names()
+            )
+        }),
+        (None, [only]) => Ok(only),
         (None, _) => anyhow::bail!(
             "the pipeline has several source actions ({}); say which with --action",
-            sources.join(", ")
+            pipeline.source_action_names()
         ),
     }
+}
+
+/// The runner for a command that starts executions of the document's pipeline.
+fn document_runner(
+    state_dir: &Path,
+    document: &DocumentArgs,
+    engine: &EngineArgs,
+) -> anyhow::Result<sandpipe_engine::Runner> {
+    runner(
+        state_dir,
+        engine,
+        &document.region,
+        document.file_name(),
+        BTreeMap::new(),
+    )
 }
 
 pub fn trigger(state_dir: &Path, args: TriggerArgs) -> anyhow::Result<ExitCode> {
     let loaded = args.document.load()??;
     let pipeline = &loaded.pipeline;
-    let action_name = source_action(pipeline, args.action.as_deref())?;
-    let runner = runner(
-        state_dir,
-        &args.engine,
-        &args.document.region,
-        args.document.file_name(),
-        BTreeMap::new(),
-    )?;
-    let action = pipeline.stages[0]
-        .actions
-        .iter()
-        .find(|a| a.name == action_name)
-        .expect("found above");
+    let action = source_action(pipeline, args.action.as_deref())?;
+    let action_name = &action.name;
+    let runner = document_runner(state_dir, &args.document, &args.engine)?;
     let repository = open_repository(runner.sources(), action, runner.state_dir())
         .map_err(|why| anyhow::anyhow!("{action_name}: {why}"))?;
     let (event, commit) = match &args.event {
@@ -303,7 +295,7 @@ pub fn trigger(state_dir: &Path, args: TriggerArgs) -> anyhow::Result<ExitCode> 
         }
     };
     drop(repository);
-    let detection = detect(pipeline, &action_name, event, &commit, "WebhookV2");
+    let detection = detect(pipeline, action_name, event, &commit, "WebhookV2");
     say(&detection);
     let Some(start) = detection.start else {
         return Ok(ExitCode::from(NOT_STARTED));

@@ -84,6 +84,20 @@ impl Watching {
         }
     }
 
+    /// `sandpipe watch <file>` polling every 100 ms, stopping after one execution.
+    fn once(ws: &Workspace, file: &std::path::Path) -> Watching {
+        Watching::start(
+            ws,
+            &[
+                file.to_str().unwrap(),
+                "--interval",
+                "100ms",
+                "--max-executions",
+                "1",
+            ],
+        )
+    }
+
     /// The next line holding `needle`.
     fn wait_for(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -130,16 +144,7 @@ fn watch_starts_an_execution_for_a_new_commit_on_the_tracked_branch() {
     let ws = Workspace::new();
     let dir = app(&ws);
     let file = pipeline(&ws, "[]");
-    let mut watching = Watching::start(
-        &ws,
-        &[
-            file.to_str().unwrap(),
-            "--interval",
-            "100ms",
-            "--max-executions",
-            "1",
-        ],
-    );
+    let mut watching = Watching::once(&ws, &file);
     let note = watching.wait_for("App: watching");
     assert!(note.contains("branch 'main'"), "{note}");
     watching.wait_for("Watching pipeline app");
@@ -175,16 +180,7 @@ fn watch_evaluates_v2_push_filters_on_every_branch() {
         r#"[{"providerType":"CodeStarSourceConnection","gitConfiguration":{"sourceActionName":"App",
             "push":[{"branches":{"includes":["release/**"]},"filePaths":{"includes":["src/**"]}}]}}]"#,
     );
-    let mut watching = Watching::start(
-        &ws,
-        &[
-            file.to_str().unwrap(),
-            "--interval",
-            "100ms",
-            "--max-executions",
-            "1",
-        ],
-    );
+    let mut watching = Watching::once(&ws, &file);
     let note = watching.wait_for("App: watching");
     assert!(note.contains("every branch and tag (V2 trigger)"), "{note}");
     watching.wait_for("Watching pipeline app");
@@ -244,16 +240,7 @@ fn watch_starts_an_execution_for_a_new_version_of_an_s3_source() {
             r#""PollForSourceChanges": "true""#,
         ),
     );
-    let mut watching = Watching::start(
-        &ws,
-        &[
-            polling.to_str().unwrap(),
-            "--interval",
-            "100ms",
-            "--max-executions",
-            "1",
-        ],
-    );
+    let mut watching = Watching::once(&ws, &polling);
     watching.wait_for("watching s3://source-bucket/file (now version");
     watching.wait_for("Watching pipeline");
     ws.write("file", "two\n");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sandpipe_git::{ExportLimits, Location};
 use sandpipe_model::connections::{Connections, RepositoryRef};
-use sandpipe_model::{ActionDeclaration, Category, PipelineDeclaration, Problem};
+use sandpipe_model::{ActionDeclaration, PipelineDeclaration, Problem};
 use sandpipe_runtime::bindings::{RevisionType, SourceRevision};
 use sandpipe_runtime::{GitGrant, GitSource};
 use sandpipe_state::ExecutionTrigger;
@@ -51,29 +51,6 @@ impl Start {
     /// working tree must be a directory.
     pub fn problems(&self, pipeline: &PipelineDeclaration) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let is_source = |name: &str| {
-            pipeline.stages.first().is_some_and(|stage| {
-                stage
-                    .actions
-                    .iter()
-                    .any(|a| a.name == name && a.action_type_id.category == Category::Source)
-            })
-        };
-        let sources = || {
-            pipeline
-                .stages
-                .first()
-                .map(|stage| {
-                    stage
-                        .actions
-                        .iter()
-                        .filter(|a| a.action_type_id.category == Category::Source)
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default()
-        };
         for (flag, names) in [
             ("--source", self.working_trees.keys().collect::<Vec<_>>()),
             (
@@ -82,14 +59,14 @@ impl Start {
             ),
         ] {
             for name in names {
-                if !is_source(name) {
+                if pipeline.source_action(name).is_none() {
                     problems.push(Problem {
                         path: format!("{flag} {name}"),
                         exception: "InvalidActionDeclarationException",
                         message: format!(
                             "'{name}' is not a source action of the pipeline (its source \
                              actions: {})",
-                            sources()
+                            pipeline.source_action_names()
                         ),
                     });
                 }

@@ -15,8 +15,8 @@ use sandpipe_git::{Location, Repository};
 use sandpipe_model::connections::RepositoryRef;
 use sandpipe_model::triggers::{self, Decision, GitEvent, GitRef};
 use sandpipe_model::{ActionDeclaration, Category, Owner, PipelineDeclaration, PullRequestEvent};
-use sandpipe_runtime::GitSource;
 use sandpipe_runtime::bindings::{RevisionType, SourceRevision};
+use sandpipe_runtime::{GitGrant, GitSource};
 use sandpipe_store::LocalS3;
 
 use crate::sources::{SourceSettings, Start, git_grant};
@@ -54,6 +54,25 @@ pub struct Watcher {
     sources: Vec<(String, Watched)>,
 }
 
+/// What the operator mapped for git source `action`, as a run without overrides sees it.
+fn mapped(settings: &SourceSettings, action: &ActionDeclaration, state_dir: &Path) -> GitGrant {
+    git_grant(
+        settings,
+        &Start::default(),
+        action,
+        &action.configuration,
+        state_dir,
+    )
+}
+
+/// Whether `action` has a V2 trigger (which then decides alone what starts the pipeline).
+fn has_trigger(pipeline: &PipelineDeclaration, action: &str) -> bool {
+    pipeline
+        .triggers
+        .iter()
+        .any(|t| t.git_configuration.source_action_name == action)
+}
+
 /// A source whose configuration names a repository (a connection's, GitHub's, CodeCommit's).
 fn is_git_source(action: &ActionDeclaration) -> bool {
     action.action_type_id.category == Category::Source
@@ -77,12 +96,8 @@ impl Watcher {
     ) -> (Watcher, Vec<String>) {
         let mut notes = Vec::new();
         let mut sources = Vec::new();
-        let first = pipeline.stages.first().map(|s| s.actions.as_slice());
-        for action in first.unwrap_or_default() {
-            let has_trigger = pipeline
-                .triggers
-                .iter()
-                .any(|t| t.git_configuration.source_action_name == action.name);
+        for action in pipeline.source_actions() {
+            let has_trigger = has_trigger(pipeline, &action.name);
             if !has_trigger && !triggers::detects_changes(action) {
                 notes.push(format!(
                     "{}: not watched (change detection is off and it has no trigger)",
@@ -91,13 +106,7 @@ impl Watcher {
                 continue;
             }
             if is_git_source(action) {
-                let grant = git_grant(
-                    settings,
-                    &Start::default(),
-                    action,
-                    &action.configuration,
-                    state_dir,
-                );
+                let grant = mapped(settings, action, state_dir);
                 let GitSource::Repository {
                     location,
                     mapped_by,
@@ -334,13 +343,7 @@ pub fn open_repository(
     action: &ActionDeclaration,
     state_dir: &Path,
 ) -> Result<Repository, String> {
-    let grant = git_grant(
-        settings,
-        &Start::default(),
-        action,
-        &action.configuration,
-        state_dir,
-    );
+    let grant = mapped(settings, action, state_dir);
     match grant.source {
         GitSource::Repository { location, .. } => {
             Repository::open(&location, &grant.mirrors, None).map_err(|e| e.to_string())
@@ -442,13 +445,9 @@ pub fn detect(
             "pull request {event:?} from '{source_branch}' into '{destination_branch}' ({short})"
         ),
     };
-    let has_trigger = pipeline
-        .triggers
-        .iter()
-        .any(|t| t.git_configuration.source_action_name == action);
     let start = match &decision {
         Decision::Start { branch, .. } => {
-            let trigger_type = if has_trigger {
+            let trigger_type = if has_trigger(pipeline, action) {
                 trigger_type
             } else {
                 "PollForSourceChanges"

@@ -49,6 +49,28 @@ impl PipelineDeclaration {
             .iter()
             .flat_map(|stage| stage.actions.iter().map(move |action| (stage, action)))
     }
+
+    /// The source actions: the first stage's actions of the Source category.
+    pub fn source_actions(&self) -> impl Iterator<Item = &ActionDeclaration> {
+        self.stages
+            .first()
+            .into_iter()
+            .flat_map(|stage| &stage.actions)
+            .filter(|action| action.action_type_id.category == Category::Source)
+    }
+
+    /// The source action called `name`.
+    pub fn source_action(&self, name: &str) -> Option<&ActionDeclaration> {
+        self.source_actions().find(|action| action.name == name)
+    }
+
+    /// The source actions' names, for messages: `Source, Lib`.
+    pub fn source_action_names(&self) -> String {
+        self.source_actions()
+            .map(|action| action.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

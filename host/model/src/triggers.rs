@@ -10,8 +10,8 @@
 use globset::{GlobBuilder, GlobMatcher};
 
 use crate::declaration::{
-    ActionDeclaration, Category, GitFilterCriteria, GitPullRequestFilter, GitPushFilter,
-    PipelineDeclaration, PullRequestEvent,
+    ActionDeclaration, GitFilterCriteria, GitPullRequestFilter, GitPushFilter, PipelineDeclaration,
+    PullRequestEvent,
 };
 
 /// What was pushed.
@@ -106,12 +106,7 @@ fn accepted_paths(criteria: &GitFilterCriteria, paths: &[String]) -> Result<usiz
 
 /// Decide whether `event` on `source_action` starts `pipeline`.
 pub fn evaluate(pipeline: &PipelineDeclaration, source_action: &str, event: &GitEvent) -> Decision {
-    let Some(action) = pipeline
-        .stages
-        .first()
-        .and_then(|stage| stage.actions.iter().find(|a| a.name == source_action))
-        .filter(|a| a.action_type_id.category == Category::Source)
-    else {
+    let Some(action) = pipeline.source_action(source_action) else {
         return Decision::Ignore {
             why: format!("'{source_action}' is not a source action of the pipeline"),
         };

@@ -34,6 +34,18 @@ fn pipeline(triggers: &str, extra_source_config: &str) -> PipelineDeclaration {
     loaded.pipeline
 }
 
+/// Check a table of events: whether each starts the pipeline.
+fn check(pipeline: &PipelineDeclaration, table: impl IntoIterator<Item = (GitEvent, bool)>) {
+    for (event, starts) in table {
+        let decision = evaluate(pipeline, "App", &event);
+        assert_eq!(
+            matches!(decision, Decision::Start { .. }),
+            starts,
+            "{event:?}: {decision:?}"
+        );
+    }
+}
+
 fn push(reference: GitRef, paths: &[&str]) -> GitEvent {
     GitEvent::Push {
         reference,
@@ -91,14 +103,12 @@ fn push_filters_on_branches_tags_and_file_paths() {
         (tag("v2.0-rc1"), &[], false),
         (tag("release-1"), &[], false),
     ];
-    for (reference, paths, starts) in table {
-        let decision = evaluate(&pipeline, "App", &push(reference.clone(), paths));
-        assert_eq!(
-            matches!(decision, Decision::Start { .. }),
-            *starts,
-            "{reference} with {paths:?}: {decision:?}"
-        );
-    }
+    check(
+        &pipeline,
+        table
+            .iter()
+            .map(|(reference, paths, starts)| (push(reference.clone(), paths), *starts)),
+    );
     // The execution takes the pushed branch, not BranchName; a tag exports no branch.
     assert_eq!(
         evaluate(
@@ -142,20 +152,15 @@ fn excludes_alone_accept_everything_else() {
             "push": [{"branches": {"excludes": ["wip/**", "dependabot/*"]}}]}}]"#,
         "",
     );
-    for (name, starts) in [
+    let table = [
         ("main", true),
         ("feature/a/b", true),
         ("wip/x/y", false),
         ("dependabot/npm", false),
         ("dependabot/npm/x", true),
-    ] {
-        let decision = evaluate(&pipeline, "App", &push(branch(name), &["a"]));
-        assert_eq!(
-            matches!(decision, Decision::Start { .. }),
-            starts,
-            "{name}: {decision:?}"
-        );
-    }
+    ]
+    .map(|(name, starts)| (push(branch(name), &["a"]), starts));
+    check(&pipeline, table);
 }
 
 #[test]
@@ -168,7 +173,7 @@ fn glob_syntax_is_codepipelines() {
                                                  "literal\\*star"]}}]}}]"#,
         "",
     );
-    for (path, starts) in [
+    let table = [
         ("Main.java", true),
         ("Main.class", true),
         ("pkg/Main.java", false),
@@ -178,14 +183,9 @@ fn glob_syntax_is_codepipelines() {
         ("src/d1/x.rs", false),
         ("literal*star", true),
         ("literalXstar", false),
-    ] {
-        let decision = evaluate(&pipeline, "App", &push(branch("main"), &[path]));
-        assert_eq!(
-            matches!(decision, Decision::Start { .. }),
-            starts,
-            "{path}: {decision:?}"
-        );
-    }
+    ]
+    .map(|(path, starts)| (push(branch("main"), &[path]), starts));
+    check(&pipeline, table);
 }
 
 #[test]
@@ -218,14 +218,7 @@ fn pull_requests_filter_events_destination_branches_and_paths() {
             true,
         ),
     ];
-    for (event, starts) in table {
-        let decision = evaluate(&pipeline, "App", &event);
-        assert_eq!(
-            matches!(decision, Decision::Start { .. }),
-            starts,
-            "{event:?}: {decision:?}"
-        );
-    }
+    check(&pipeline, table);
     // The pull request's source branch is what the execution exports.
     assert!(matches!(
         evaluate(&pipeline, "App", &pr(PullRequestEvent::Open, "main", &["a"])),

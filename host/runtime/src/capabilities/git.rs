@@ -125,6 +125,15 @@ impl GitAccess {
             .map_err(|e| Error::Io(format!("{guest_path}: {e}")))
     }
 
+    /// The repository and the destination directory of an export.
+    async fn open_for_export(
+        &mut self,
+        destination: &str,
+    ) -> Result<(Arc<Mutex<Repository>>, Dir), Error> {
+        let repository = self.open().await?;
+        Ok((repository, self.destination(destination)?))
+    }
+
     /// Count what an export wrote against the execution's budget.
     fn spend(&mut self, summary: &Summary) {
         let entries = summary.files + summary.directories + summary.symlinks;
@@ -246,12 +255,7 @@ impl wit::Host for ActionState {
         commit_id: String,
         destination: String,
     ) -> wasmtime::Result<Result<ExportSummary, Error>> {
-        let (repository, into) = match self
-            .git
-            .open()
-            .await
-            .and_then(|repository| Ok((repository, self.git.destination(&destination)?)))
-        {
+        let (repository, into) = match self.git.open_for_export(&destination).await {
             Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
@@ -274,12 +278,7 @@ impl wit::Host for ActionState {
         commit_id: String,
         destination: String,
     ) -> wasmtime::Result<Result<ExportSummary, Error>> {
-        let (repository, into) = match self
-            .git
-            .open()
-            .await
-            .and_then(|repository| Ok((repository, self.git.destination(&destination)?)))
-        {
+        let (repository, into) = match self.git.open_for_export(&destination).await {
             Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
