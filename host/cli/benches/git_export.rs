@@ -57,7 +57,11 @@ fn content(seed: u64) -> Vec<u8> {
         for i in 0..word {
             bytes.push(b'a' + ((state >> (i * 5)) % 26) as u8);
         }
-        bytes.push(if state.is_multiple_of(11) { b'\n' } else { b' ' });
+        bytes.push(if state.is_multiple_of(11) {
+            b'\n'
+        } else {
+            b' '
+        });
     }
     bytes.truncate(FILE_BYTES);
     bytes

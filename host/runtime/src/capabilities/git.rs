@@ -125,13 +125,25 @@ impl GitAccess {
             .map_err(|e| Error::Io(format!("{guest_path}: {e}")))
     }
 
-    /// The repository and the destination directory of an export.
-    async fn open_for_export(
+    /// Write into `destination` from the repository: `work` runs off the async executor with
+    /// what the execution may still write and a private scratch directory, and what it wrote
+    /// is counted.
+    async fn export(
         &mut self,
         destination: &str,
-    ) -> Result<(Arc<Mutex<Repository>>, Dir), Error> {
+        work: impl FnOnce(&Repository, &Dir, &ExportLimits, &Path) -> Result<Summary, GitError>
+        + Send
+        + 'static,
+    ) -> Result<ExportSummary, Error> {
         let repository = self.open().await?;
-        Ok((repository, self.destination(destination)?))
+        let into = self.destination(destination)?;
+        let limits = self.remaining;
+        let scratch = self.sandbox.root().to_path_buf();
+        let exported =
+            blocking(move || work(&lock(&repository), &into, &limits, &scratch).map_err(convert))
+                .await?;
+        self.spend(&exported);
+        Ok(summary(exported, None))
     }
 
     /// Count what an export wrote against the execution's budget.
@@ -255,21 +267,12 @@ impl wit::Host for ActionState {
         commit_id: String,
         destination: String,
     ) -> wasmtime::Result<Result<ExportSummary, Error>> {
-        let (repository, into) = match self.git.open_for_export(&destination).await {
-            Ok(found) => found,
-            Err(e) => return Ok(Err(e)),
-        };
-        let limits = self.git.remaining;
-        let exported = blocking(move || {
-            lock(&repository)
-                .export_tree(&commit_id, &into, &limits)
-                .map_err(convert)
-        })
-        .await;
-        Ok(exported.map(|exported| {
-            self.git.spend(&exported);
-            summary(exported, None)
-        }))
+        Ok(self
+            .git
+            .export(&destination, move |repository, into, limits, _| {
+                repository.export_tree(&commit_id, into, limits)
+            })
+            .await)
     }
 
     async fn clone(
@@ -278,34 +281,19 @@ impl wit::Host for ActionState {
         commit_id: String,
         destination: String,
     ) -> wasmtime::Result<Result<ExportSummary, Error>> {
-        let (repository, into) = match self.git.open_for_export(&destination).await {
-            Ok(found) => found,
-            Err(e) => return Ok(Err(e)),
-        };
-        let limits = self.git.remaining;
-        let scratch = self.git.sandbox.root().to_path_buf();
-        let cloned = blocking(move || {
-            let repository = lock(&repository);
-            let reference = repository.resolve(&branch).ok().and_then(|r| r.reference);
-            repository
-                .clone_into(
-                    &CloneRequest {
-                        branch: &branch,
-                        commit: &commit_id,
-                        reference: reference.as_deref(),
-                        content: CloneContent::Full,
-                    },
-                    &scratch,
-                    &into,
-                    &limits,
-                )
-                .map_err(convert)
-        })
-        .await;
-        Ok(cloned.map(|cloned| {
-            self.git.spend(&cloned);
-            summary(cloned, None)
-        }))
+        Ok(self
+            .git
+            .export(&destination, move |repository, into, limits, scratch| {
+                let reference = repository.resolve(&branch).ok().and_then(|r| r.reference);
+                let request = CloneRequest {
+                    branch: &branch,
+                    commit: &commit_id,
+                    reference: reference.as_deref(),
+                    content: CloneContent::Full,
+                };
+                repository.clone_into(&request, scratch, into, limits)
+            })
+            .await)
     }
 
     async fn export_working_tree(
