@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sandpipe_git::{ExportLimits, Location};
+use sandpipe_git::ExportLimits;
 use sandpipe_model::connections::{Connections, RepositoryRef};
 use sandpipe_model::{ActionDeclaration, PipelineDeclaration, Problem};
 use sandpipe_runtime::bindings::{RevisionType, SourceRevision};
@@ -163,12 +163,9 @@ pub fn git_grant(
         ),
         (None, Some(reference)) => match settings.connections.resolve(reference, Path::is_dir) {
             Err(message) => GitSource::NotMapped(message),
-            Ok(mapped) => match Location::parse(&mapped.location, &mapped.base) {
-                Ok(location) => GitSource::Repository {
-                    location,
-                    mapped_by: mapped.mapped_by,
-                },
-                Err(message) => GitSource::NotMapped(format!("{}: {message}", mapped.mapped_by)),
+            Ok(mapped) => GitSource::Repository {
+                location: mapped.location,
+                mapped_by: mapped.mapped_by,
             },
         },
     };

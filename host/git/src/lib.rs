@@ -14,8 +14,6 @@ mod worktree;
 #[doc(hidden)]
 pub mod test_support;
 
-use std::path::{Path, PathBuf};
-
 pub use export::{CloneContent, CloneRequest, ExportSummary};
 pub use repository::{Repository, ResolvedRevision};
 pub use worktree::{WorktreeInfo, WorktreeSnapshot, inspect_worktree, snapshot_worktree};
@@ -51,71 +49,7 @@ impl GitError {
     }
 }
 
-/// Where a repository lives, as the operator wrote it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// A directory on this machine: a work tree, its `.git`, or a bare repository.
-    Local(PathBuf),
-    /// A URL fetched into a mirror: `git://`, `http://` or `https://`.
-    Remote(String),
-}
-
-impl Location {
-    /// Parse `text` — a path (relative to `base`), `file://`, `git://`, `http://` or
-    /// `https://` URL.
-    pub fn parse(text: &str, base: &Path) -> Result<Location, String> {
-        if let Some(path) = text.strip_prefix("file://") {
-            // file:///abs/path, or file://localhost/abs/path
-            let path = path.strip_prefix("localhost").unwrap_or(path);
-            if !path.starts_with('/') {
-                return Err(format!("'{text}' is not a file:// URL of an absolute path"));
-            }
-            return Ok(Location::Local(PathBuf::from(path)));
-        }
-        for scheme in ["git://", "http://", "https://"] {
-            if text.starts_with(scheme) {
-                return Ok(Location::Remote(text.to_string()));
-            }
-        }
-        if let Some((scheme, _)) = text.split_once("://") {
-            return Err(format!(
-                "'{text}': the {scheme}:// scheme is not supported (use a path, file://, \
-                 git://, http:// or https://)"
-            ));
-        }
-        let expanded = match text.strip_prefix("~/") {
-            Some(rest) => match std::env::var_os("HOME") {
-                Some(home) => PathBuf::from(home).join(rest),
-                None => PathBuf::from(text),
-            },
-            None => PathBuf::from(text),
-        };
-        Ok(Location::Local(base.join(expanded)))
-    }
-
-    /// How to show the location: URLs without any user name or password in them.
-    pub fn display(&self) -> String {
-        match self {
-            Location::Local(path) => path.display().to_string(),
-            Location::Remote(url) => redact_url(url),
-        }
-    }
-}
-
-/// `https://user:token@host/x` → `https://host/x`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{path}"),
-        None => url.to_string(),
-    }
-}
+pub use sandpipe_model::connections::{Location, redact_url};
 
 /// The date as CodePipeline's variables give it: ISO-8601 in UTC, `2024-05-01T12:00:00Z`.
 pub fn iso8601(seconds: i64) -> String {
@@ -162,28 +96,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locations_parse_and_hide_credentials() {
-        let base = Path::new("/pipelines");
-        assert_eq!(
-            Location::parse("repos/app", base).unwrap(),
-            Location::Local("/pipelines/repos/app".into())
-        );
-        assert_eq!(
-            Location::parse("/srv/app.git", base).unwrap(),
-            Location::Local("/srv/app.git".into())
-        );
-        assert_eq!(
-            Location::parse("file:///srv/app.git", base).unwrap(),
-            Location::Local("/srv/app.git".into())
-        );
-        let remote = Location::parse("https://me:t0ken@git.example.com/app.git", base).unwrap();
-        assert_eq!(remote.display(), "https://git.example.com/app.git");
-        assert!(
-            Location::parse("ssh://git@example.com/app", base)
-                .unwrap_err()
-                .contains("ssh:// scheme is not supported")
-        );
-        assert!(Location::parse("file://relative/x", base).is_err());
+    fn dates_are_iso8601_in_utc() {
         assert_eq!(iso8601(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 }

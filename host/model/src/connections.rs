@@ -114,13 +114,69 @@ impl RepositoryRef {
     }
 }
 
+/// Where a repository lives, as the operator wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A directory on this machine: a work tree, its `.git`, or a bare repository.
+    Local(PathBuf),
+    /// A URL fetched into a mirror: `git://`, `http://` or `https://`.
+    Remote(String),
+}
+
+impl Location {
+    /// Parse `text` — a path (relative to `base`), `file://`, `git://`, `http://` or
+    /// `https://` URL.
+    pub fn parse(text: &str, base: &Path) -> Result<Location, String> {
+        if let Some(path) = text.strip_prefix("file://") {
+            // file:///abs/path, or file://localhost/abs/path
+            let path = path.strip_prefix("localhost").unwrap_or(path);
+            if !path.starts_with('/') {
+                return Err(format!("'{text}' is not a file:// URL of an absolute path"));
+            }
+            return Ok(Location::Local(PathBuf::from(path)));
+        }
+        for scheme in ["git://", "http://", "https://"] {
+            if text.starts_with(scheme) {
+                return Ok(Location::Remote(text.to_string()));
+            }
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(format!(
+                "'{text}': the {scheme}:// scheme is not supported (use a path, file://, \
+                 git://, http:// or https://)"
+            ));
+        }
+        Ok(Location::Local(base.join(expand_home(text))))
+    }
+
+    /// How to show the location: URLs without any user name or password in them.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Local(path) => path.display().to_string(),
+            Location::Remote(url) => redact_url(url),
+        }
+    }
+}
+
+/// `https://user:token@host/x` → `https://host/x`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://{host}{path}"),
+        None => url.to_string(),
+    }
+}
+
 /// Where a repository was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedRepository {
-    /// A path or URL as the operator wrote it (or the repos-root directory found).
-    pub location: String,
-    /// The directory a relative path is relative to.
-    pub base: PathBuf,
+    pub location: Location,
     /// Which mapping found it, for the log: `sandpipe-connections.yaml: repositories["o/r"]`.
     pub mapped_by: String,
 }
@@ -148,18 +204,21 @@ impl Connections {
             path: json_path,
             message,
         };
+        let base = base_dir(path);
         let check_map = |name: &str, map: &BTreeMap<String, String>| -> Result<(), LoadError> {
             for (id, location) in map {
                 if id.trim().is_empty() {
                     return Err(shape(name.to_string(), "a repository id is empty".into()));
                 }
+                let at = format!("{name}[\"{id}\"]");
                 if location.trim().is_empty() {
                     return Err(shape(
-                        format!("{name}[\"{id}\"]"),
+                        at,
                         "the location is empty (a path, file://, git://, http:// or https:// URL)"
                             .into(),
                     ));
                 }
+                Location::parse(location, &base).map_err(|message| shape(at, message))?;
             }
             Ok(())
         };
@@ -182,7 +241,6 @@ impl Connections {
                 ));
             }
         }
-        let base = base_dir(path);
         Ok(Connections {
             file: Some(path.to_path_buf()),
             repos_root: document
@@ -241,8 +299,9 @@ impl Connections {
             .unwrap_or_default();
         let base = self.file.as_deref().map(base_dir).unwrap_or_default();
         let mapped = |location: &String, key: String| MappedRepository {
-            location: location.clone(),
-            base: base.clone(),
+            // Checked when the file was loaded.
+            location: Location::parse(location, &base)
+                .unwrap_or_else(|_| Location::Local(base.join(location))),
             mapped_by: format!("{file_name}: {key}"),
         };
         let name = repository.name();
@@ -295,8 +354,7 @@ impl Connections {
                 let path = root.join(&candidate);
                 if is_dir(&path) {
                     return Ok(MappedRepository {
-                        location: path.display().to_string(),
-                        base: root.clone(),
+                        location: Location::Local(path),
                         mapped_by: format!("the repos root {}", root.display()),
                     });
                 }
@@ -357,6 +415,31 @@ mod tests {
     }
 
     #[test]
+    fn locations_parse_and_hide_credentials() {
+        let base = Path::new("/pipelines");
+        assert_eq!(
+            Location::parse("repos/app", base).unwrap(),
+            Location::Local("/pipelines/repos/app".into())
+        );
+        assert_eq!(
+            Location::parse("/srv/app.git", base).unwrap(),
+            Location::Local("/srv/app.git".into())
+        );
+        assert_eq!(
+            Location::parse("file:///srv/app.git", base).unwrap(),
+            Location::Local("/srv/app.git".into())
+        );
+        let remote = Location::parse("https://me:t0ken@git.example.com/app.git", base).unwrap();
+        assert_eq!(remote.display(), "https://git.example.com/app.git");
+        assert!(
+            Location::parse("ssh://git@example.com/app", base)
+                .unwrap_err()
+                .contains("ssh:// scheme is not supported")
+        );
+        assert!(Location::parse("file://relative/x", base).is_err());
+    }
+
+    #[test]
     fn configuration_names_the_repository() {
         let config = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
             pairs
@@ -404,7 +487,11 @@ mod tests {
         let found = connections
             .resolve(&connection("arn:c", "o/app"), never)
             .unwrap();
-        assert_eq!(found.location, "https://me:secret@example.com/app.git");
+        assert_eq!(
+            found.location,
+            Location::Remote("https://me:secret@example.com/app.git".into())
+        );
+        assert_eq!(found.location.display(), "https://example.com/app.git");
         assert!(
             found
                 .mapped_by
@@ -413,8 +500,10 @@ mod tests {
         let found = connections
             .resolve(&connection("arn:other", "o/app"), never)
             .unwrap();
-        assert_eq!(found.location, "../app");
-        assert_eq!(found.base, scratch.path());
+        assert_eq!(
+            found.location,
+            Location::Local(scratch.path().join("../app"))
+        );
         let found = connections
             .resolve(
                 &RepositoryRef::CodeCommit {
@@ -423,7 +512,7 @@ mod tests {
                 never,
             )
             .unwrap();
-        assert_eq!(found.location, "/srv/demo.git");
+        assert_eq!(found.location, Location::Local("/srv/demo.git".into()));
         assert_eq!(connections.provider_type("arn:c"), "GitLab");
         assert_eq!(connections.provider_type("arn:other"), "GitHub");
 
@@ -433,7 +522,7 @@ mod tests {
         let found = connections
             .resolve(&connection("arn:c", "o/lib"), |p| p == wanted)
             .unwrap();
-        assert_eq!(found.location, wanted.display().to_string());
+        assert_eq!(found.location, Location::Local(wanted));
         assert!(found.mapped_by.starts_with("the repos root "));
     }
 
@@ -484,6 +573,19 @@ mod tests {
             format!(
                 "{}: repositories[\"o/r\"]: the location is empty (a path, file://, git://, \
                  http:// or https:// URL)",
+                file.display()
+            )
+        );
+        let file = write(
+            scratch.path(),
+            "codecommit:\n  Demo: ssh://git@example.com/demo\n",
+        );
+        let error = Connections::load(&file).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}: codecommit[\"Demo\"]: 'ssh://git@example.com/demo': the ssh:// scheme is \
+                 not supported (use a path, file://, git://, http:// or https://)",
                 file.display()
             )
         );
