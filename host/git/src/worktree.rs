@@ -61,6 +61,16 @@ pub fn inspect_worktree(dir: &Path) -> Result<WorktreeInfo, GitError> {
     }
     let mut options = git2::StatusOptions::new();
     options.include_untracked(true).include_ignored(false);
+    // Only changes below `dir` count, when it is a directory inside the repository.
+    let below = info.top.as_deref().and_then(|top| {
+        let dir = dir.canonicalize().ok()?;
+        let top = top.canonicalize().ok()?;
+        let relative = dir.strip_prefix(top).ok()?.to_str()?.to_string();
+        (!relative.is_empty()).then_some(relative)
+    });
+    if let Some(relative) = &below {
+        options.pathspec(format!("{relative}/"));
+    }
     info.dirty = repo
         .statuses(Some(&mut options))
         .map(|statuses| !statuses.is_empty())

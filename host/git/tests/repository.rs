@@ -227,6 +227,19 @@ fn clones_of_the_same_commit_are_byte_identical_artifacts() {
 }
 
 #[test]
+fn a_subdirectory_is_dirty_only_when_its_own_files_changed() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (path, _, _) = repository(scratch.path());
+    std::fs::write(path.join("README.md"), "changed at the top\n").unwrap();
+    let info = inspect_worktree(&path.join("src")).unwrap();
+    assert!(!info.dirty, "src/ has no changes of its own");
+    assert_eq!(info.top.as_deref(), Some(path.join("").as_path()));
+    std::fs::write(path.join("src/new.txt"), "new\n").unwrap();
+    assert!(inspect_worktree(&path.join("src")).unwrap().dirty);
+    assert!(inspect_worktree(&path).unwrap().dirty);
+}
+
+#[test]
 fn a_working_tree_over_its_clone_shows_the_uncommitted_changes() {
     let scratch = tempfile::tempdir().unwrap();
     let (path, _, second) = repository(scratch.path());
