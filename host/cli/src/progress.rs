@@ -236,6 +236,7 @@ impl RunObserver for Progress {
                 pipeline,
                 execution_id,
                 resumed,
+                ..
             } => self.line(format!(
                 "Pipeline {pipeline}: execution {execution_id}{}",
                 if resumed { " (retry)" } else { "" }

@@ -729,6 +729,10 @@ fn every_state_change_is_journaled_as_an_eventbridge_event() {
     );
     assert_eq!(first["detail"]["execution-id"], id.as_str());
     assert_eq!(
+        first["detail"]["execution-trigger"],
+        serde_json::json!({"trigger-type": "StartPipelineExecution", "trigger-detail": "sandpipe run"})
+    );
+    assert_eq!(
         events[3]["detail"]["type"],
         serde_json::json!({"owner":"AWS","category":"Source","provider":"S3","version":"1"})
     );

@@ -9,7 +9,7 @@ use sandpipe_model::cloudformation::LOCAL_ACCOUNT;
 use sandpipe_model::{ActionTypeId, PipelineDeclaration};
 use sandpipe_runtime::ActionEvent;
 use sandpipe_state::record::{
-    ActionRecord, ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus,
+    ActionRecord, ActionStatus, ExecutionRecord, ExecutionStatus, ExecutionTrigger, StageStatus,
 };
 use serde_json::{Value, json};
 
@@ -20,6 +20,8 @@ pub enum RunEvent {
         execution_id: String,
         /// A retry taking up an execution that had ended.
         resumed: bool,
+        /// What started it.
+        trigger: Option<ExecutionTrigger>,
     },
     StageStarted {
         execution_id: String,
@@ -138,6 +140,11 @@ impl EventJournal {
     }
 }
 
+/// An execution's trigger as EventBridge events carry it.
+fn trigger_json(trigger: &ExecutionTrigger) -> Value {
+    json!({"trigger-type": trigger.trigger_type, "trigger-detail": trigger.trigger_detail})
+}
+
 fn execution_state(status: ExecutionStatus) -> &'static str {
     match status {
         ExecutionStatus::Cancelled => "CANCELED",
@@ -173,14 +180,16 @@ fn action_state(status: ActionStatus) -> &'static str {
 impl RunObserver for EventJournal {
     fn on_event(&self, event: RunEvent) {
         match event {
-            RunEvent::ExecutionStarted { execution_id, resumed, .. } => self.write(
+            RunEvent::ExecutionStarted { execution_id, resumed, trigger, .. } => self.write(
                 "CodePipeline Pipeline Execution State Change",
                 json!({"pipeline": self.pipeline, "execution-id": execution_id,
+                       "execution-trigger": trigger.as_ref().map(trigger_json),
                        "state": if resumed { "RESUMED" } else { "STARTED" }, "version": self.pipeline_version}),
             ),
             RunEvent::ExecutionFinished { record } => self.write(
                 "CodePipeline Pipeline Execution State Change",
                 json!({"pipeline": self.pipeline, "execution-id": record.pipeline_execution_id,
+                       "execution-trigger": record.trigger.as_ref().map(trigger_json),
                        "state": execution_state(record.status), "version": self.pipeline_version}),
             ),
             RunEvent::StageStarted { execution_id, stage } => self.write(

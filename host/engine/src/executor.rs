@@ -505,6 +505,7 @@ impl Runner {
             pipeline: pipeline.name.clone(),
             execution_id: id.clone(),
             resumed,
+            trigger: execution.record.lock().unwrap().trigger.clone(),
         });
         let record = execution.run().await;
         let rollback = execution.rollback.lock().unwrap().take();
