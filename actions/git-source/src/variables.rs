@@ -137,3 +137,68 @@ impl Provider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sandpipe_action_sdk::git::Signature;
+
+    fn commit(message: &str) -> Commit {
+        let signature = Signature {
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            date: "2024-05-01T10:00:00Z".into(),
+        };
+        Commit {
+            id: "4f1e".into(),
+            parents: Vec::new(),
+            author: signature.clone(),
+            committer: signature,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn commit_messages_lose_the_trailing_newline_and_stop_at_100_kib() {
+        assert_eq!(
+            message_variable(&commit("Fix it\n\nBody.\n")),
+            "Fix it\n\nBody."
+        );
+        // A multi-byte character across the limit is not cut in half.
+        let long = format!("{}é{}", "a".repeat(100 * 1024 - 1), "b".repeat(10));
+        let variable = message_variable(&commit(&long));
+        assert_eq!(variable.len(), 100 * 1024 - 1);
+        assert!(variable.chars().all(|c| c == 'a'));
+    }
+
+    #[test]
+    fn a_connections_revision_summary_is_json() {
+        let repository = RepositoryInfo {
+            name: "o/r".into(),
+            location: "/srv/r".into(),
+            mapped_by: "test".into(),
+            provider_type: "GitLab".into(),
+            working_tree: None,
+        };
+        let summary = Provider::Connection.revision_summary(&repository, &commit("Say \"hi\"\n"));
+        assert_eq!(
+            summary,
+            r#"{"CommitMessage":"Say \"hi\"","ProviderType":"GitLab"}"#
+        );
+        assert_eq!(
+            Provider::CodeCommit.revision_summary(&repository, &commit("Plain\n")),
+            "Plain"
+        );
+    }
+
+    #[test]
+    fn providers_know_their_branch_key_and_formats() {
+        assert_eq!(Provider::of("GitHub").unwrap().branch_key(), "Branch");
+        assert_eq!(
+            Provider::of("CodeCommit").unwrap().branch_key(),
+            "BranchName"
+        );
+        assert!(!Provider::GitHubV1.can_clone());
+        assert!(Provider::of("S3").is_err());
+    }
+}
