@@ -332,9 +332,9 @@ pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         let (action, dir) = pair
             .split_once('=')
             .with_context(|| format!("--source '{pair}': expected ACTION=DIR"))?;
-        start
-            .working_trees
-            .insert(action.to_string(), PathBuf::from(dir));
+        // Absolute, so the record says which directory it was wherever it is read.
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| PathBuf::from(dir));
+        start.working_trees.insert(action.to_string(), dir);
     }
     for text in &args.source_revisions {
         let (action, revision) = parse_source_revision(text)
