@@ -53,8 +53,10 @@ pub struct EngineArgs {
     plain: bool,
 
     /// Grant a provider capabilities beyond the sandbox: TYPE=CAP[,CAP], where CAP is `exec`
-    /// (run commands through the build runner) or `secrets` (read values from --secrets).
-    /// The built-in CodeBuild provider has both; nothing else has either unless granted.
+    /// (run commands through the build runner), `secrets` (read values from --secrets) or
+    /// `git` (read the repository the connections file maps for the action). The built-in
+    /// CodeBuild provider has exec and secrets, the built-in git sources git; nothing else has
+    /// any unless granted.
     #[arg(long = "grant", value_name = "TYPE=CAPS")]
     grants: Vec<String>,
 
@@ -171,9 +173,7 @@ fn default_repos_root(pipeline_file: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     };
     let dir = dir.canonicalize().unwrap_or(dir);
-    sandpipe_git::inspect_worktree(&dir)
-        .ok()
-        .and_then(|info| info.top)
+    sandpipe_git::repository_top(&dir)
         .and_then(|top| top.parent().map(Path::to_path_buf))
         .unwrap_or(dir)
 }

@@ -271,7 +271,6 @@ fn clone_ref_gives_a_later_codebuild_action_history_to_run_git_in() {
         text(&ws, "s3://target/out/version.txt"),
         format!("{head}\n")
     );
-    let _ = app.first;
 }
 
 #[test]
@@ -373,12 +372,15 @@ fn an_unmapped_repository_is_a_configuration_error_naming_the_mapping() {
     assert_eq!(record["stages"][1]["actions"][0]["status"], "NotStarted");
 
     // A bad connections file stops the run before anything starts.
-    connections(&ws, "repositories:\n  octo-org/app: 42\nrepos: x\n");
+    connections(&ws, "repositories:\n  octo-org/app: repos/app\nrepos: x\n");
     let (ok, output) = run(&ws, &file, &[]);
     assert!(!ok);
     assert!(
-        output.contains("sandpipe-connections.yaml: repos: unknown field `repos`")
-            || output.contains("unknown field `repos`"),
+        output.contains(&format!(
+            "sandpipe: {}: repos: unknown field `repos`, expected one of `reposRoot`, \
+             `repositories`, `connections`, `codecommit`",
+            connections_file.display()
+        )),
         "{output}"
     );
     assert_eq!(ws.records().len(), 1, "no execution was started");
@@ -589,4 +591,45 @@ fn a_component_importing_git_is_refused_unless_the_operator_grants_it() {
     let (ok, output) = run(&ws, &file, &["--provider", &provider, "--grant", &grant]);
     assert!(ok, "{output}");
     assert_eq!(text(&ws, "s3://target/site/index.html"), "<h1>v2</h1>\n");
+}
+
+#[test]
+fn a_working_tree_replaces_an_s3_source_too() {
+    let ws = Workspace::new();
+    // The tutorial's buckets, but nothing in the source bucket: the working tree stands in.
+    ws.tutorial_buckets();
+    let site = ws.path("site");
+    std::fs::create_dir_all(site.join("css")).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>local</h1>\n").unwrap();
+    std::fs::write(site.join("css/site.css"), "h1 {}\n").unwrap();
+    std::fs::write(site.join(".gitignore"), "*.tmp\n").unwrap();
+    std::fs::write(site.join("draft.tmp"), "not this\n").unwrap();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/s3-to-s3/pipeline.json");
+    let source = format!("action1={}", site.display());
+    let (ok, output) = run(&ws, &example, &["--source", &source]);
+    assert!(ok, "{output}");
+
+    // The deploy uploads the artifact as is: a zip of the directory's files.
+    let zip = ws.get("s3://target-bucket/output-artifact-file");
+    assert_eq!(
+        zip_names(&zip),
+        [".gitignore", "css/", "css/site.css", "index.html"]
+    );
+    let record = &ws.records()[0];
+    let action = &record["stages"][0]["actions"][0];
+    assert!(
+        action["outputArtifacts"][0]["revision"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(action.get("outputVariables").is_none(), "{action}");
+    assert_eq!(
+        action["summary"],
+        format!(
+            "working tree {} (3 files, 27 bytes) in place of the source",
+            site.canonicalize().unwrap().display()
+        )
+    );
 }

@@ -279,9 +279,16 @@ impl Runner {
             done,
             only_stage: false,
         };
-        let start = Start::by("StartPipelineExecution", "RetryStageExecution");
-        self.drive(&loaded.pipeline, prepared, record, resume, start, observer)
-            .await
+        // The execution keeps its trigger; a retry overrides no source.
+        self.drive(
+            &loaded.pipeline,
+            prepared,
+            record,
+            resume,
+            Start::default(),
+            observer,
+        )
+        .await
     }
 
     /// RollbackStage: a new ROLLBACK execution runs `stage` again with the artifacts and
@@ -1243,14 +1250,14 @@ impl Execution<'_> {
         let log = ActionLog::create(log_path, self.observer.clone(), &stage.name, &action.name)
             .map_err(system_failure("creating the action log"))?;
         let log = Arc::new(log);
-        let mut grants = self.grants(action, &configuration, &mut sandbox)?;
+        let working_tree = self.start.working_tree(s, &action.name);
+        let mut grants = self.grants(s, action, &configuration, &mut sandbox)?;
         grants.masked = secrets;
         let sandbox = Arc::new(sandbox);
         let limits = ExecutionLimits {
             timeout: self.timeout_for(action),
             ..self.runner.options.limits
         };
-        let working_tree = self.start.working_trees.get(&action.name);
         let result = match working_tree {
             // A provider that cannot read a working tree itself (an S3 source): the host
             // puts the files in place of its output.
@@ -1348,6 +1355,7 @@ impl Execution<'_> {
     /// for that project (build numbers, `cache.paths`).
     fn grants(
         &self,
+        s: usize,
         action: &ActionDeclaration,
         configuration: &BTreeMap<String, String>,
         sandbox: &mut Sandbox,
@@ -1397,13 +1405,13 @@ impl Execution<'_> {
         if policy.allows(Capability::Git) {
             grants.git = Some(Arc::new(crate::sources::git_grant(
                 &self.runner.options.sources,
-                &self.start,
+                self.start.working_tree(s, &action.name),
                 action,
                 configuration,
                 &self.runner.options.state_dir,
             )));
         }
-        grants.started_with = self.start.source_revisions.get(&action.name).cloned();
+        grants.started_with = self.start.source_revision(s, &action.name).cloned();
         Ok(grants)
     }
 

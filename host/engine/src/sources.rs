@@ -47,6 +47,22 @@ impl Start {
         }
     }
 
+    /// The working tree replacing action `action` of stage `stage`. Only the source stage's
+    /// actions are replaced: action names are unique within a stage, not across stages.
+    pub fn working_tree(&self, stage: usize, action: &str) -> Option<&Path> {
+        (stage == 0)
+            .then(|| self.working_trees.get(action))
+            .flatten()
+            .map(PathBuf::as_path)
+    }
+
+    /// The revision action `action` of stage `stage` starts with (source actions only).
+    pub fn source_revision(&self, stage: usize, action: &str) -> Option<&SourceRevision> {
+        (stage == 0)
+            .then(|| self.source_revisions.get(action))
+            .flatten()
+    }
+
     /// Problems with the overrides: each must name a source action of the pipeline, and a
     /// working tree must be a directory.
     pub fn problems(&self, pipeline: &PipelineDeclaration) -> Vec<Problem> {
@@ -139,7 +155,7 @@ pub fn parse_source_revision(text: &str) -> Result<(String, SourceRevision), Str
 /// The repository (or working tree) a git source action may read.
 pub fn git_grant(
     settings: &SourceSettings,
-    start: &Start,
+    working_tree: Option<&Path>,
     action: &ActionDeclaration,
     configuration: &BTreeMap<String, String>,
     state_dir: &Path,
@@ -151,9 +167,9 @@ pub fn git_grant(
         Some(RepositoryRef::CodeCommit { .. }) => "CodeCommit".into(),
         None => String::new(),
     };
-    let source = match (start.working_trees.get(&action.name), &reference) {
+    let source = match (working_tree, &reference) {
         (Some(dir), _) => GitSource::WorkingTree {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             given_as: format!("--source {}={}", action.name, dir.display()),
         },
         (None, None) => GitSource::NotMapped(

@@ -33,19 +33,25 @@ pub struct Detection {
 }
 
 enum Watched {
-    Git {
-        location: Location,
-        mirrors: std::path::PathBuf,
-        /// Every ref (a V2 trigger decides which matter), or just the tracked branch.
-        all_refs: bool,
-        tracked: String,
-        refs: BTreeMap<String, String>,
-    },
-    S3 {
-        bucket: String,
-        key: String,
-        version: Option<String>,
-    },
+    Git(GitWatch),
+    S3(S3Watch),
+}
+
+/// A git source's repository and the refs last seen in it.
+struct GitWatch {
+    location: Location,
+    mirrors: std::path::PathBuf,
+    /// Every ref (a V2 trigger decides which matter), or just the tracked branch.
+    all_refs: bool,
+    tracked: String,
+    refs: BTreeMap<String, String>,
+}
+
+/// An S3 source object and the version last seen.
+struct S3Watch {
+    bucket: String,
+    key: String,
+    version: Option<String>,
 }
 
 pub struct Watcher {
@@ -56,13 +62,7 @@ pub struct Watcher {
 
 /// What the operator mapped for git source `action`, as a run without overrides sees it.
 fn mapped(settings: &SourceSettings, action: &ActionDeclaration, state_dir: &Path) -> GitGrant {
-    git_grant(
-        settings,
-        &Start::default(),
-        action,
-        &action.configuration,
-        state_dir,
-    )
+    git_grant(settings, None, action, &action.configuration, state_dir)
 }
 
 /// Whether `action` has a V2 trigger (which then decides alone what starts the pipeline).
@@ -120,7 +120,7 @@ impl Watcher {
                 let tracked = triggers::tracked_branch(action)
                     .unwrap_or_default()
                     .to_string();
-                let mut watched = Watched::Git {
+                let mut watched = GitWatch {
                     location: location.clone(),
                     mirrors: grant.mirrors.clone(),
                     all_refs: has_trigger,
@@ -141,7 +141,7 @@ impl Watcher {
                     action.name,
                     location.display()
                 ));
-                sources.push((action.name.clone(), watched));
+                sources.push((action.name.clone(), Watched::Git(watched)));
             } else if is_s3_source(action) {
                 let bucket = action
                     .configuration
@@ -167,11 +167,11 @@ impl Watcher {
                 ));
                 sources.push((
                     action.name.clone(),
-                    Watched::S3 {
+                    Watched::S3(S3Watch {
                         bucket,
                         key,
                         version,
-                    },
+                    }),
                 ));
             } else {
                 notes.push(format!(
@@ -200,114 +200,93 @@ impl Watcher {
     pub fn poll(&mut self) -> Vec<Result<Detection, String>> {
         let mut found = Vec::new();
         for (action, watched) in &mut self.sources {
-            match watched {
-                Watched::Git { .. } => {
-                    let before = watched.refs().clone();
-                    let repository = match watched.refresh() {
-                        Ok(repository) => repository,
-                        Err(why) => {
-                            found.push(Err(format!("{action}: {why}")));
-                            continue;
-                        }
-                    };
-                    let Watched::Git { tracked, refs, .. } = &*watched else {
-                        unreachable!("matched above")
-                    };
-                    for (name, commit) in refs.iter() {
-                        if before.get(name) == Some(commit) {
-                            continue;
-                        }
-                        let event =
-                            push_event(&repository, name, before.get(name), commit, tracked);
-                        found.push(Ok(detect(
-                            &self.pipeline,
-                            action,
-                            event,
-                            commit,
-                            "WebhookV2",
-                        )));
-                    }
-                }
-                Watched::S3 {
-                    bucket,
-                    key,
-                    version,
-                } => {
-                    let now = match self.s3.head_object(bucket, key, None) {
-                        Ok(info) => info.version_id,
-                        Err(sandpipe_store::S3Error::NoSuchKey { .. }) => None,
-                        Err(e) => {
-                            found.push(Err(format!("{action}: {e}")));
-                            continue;
-                        }
-                    };
-                    if now.is_none() || now == *version {
-                        continue;
-                    }
-                    *version = now.clone();
-                    let version = now.unwrap_or_default();
-                    let mut start = Start::by(
-                        "PollForSourceChanges",
-                        &format!("s3://{bucket}/{key} version {version}"),
-                    );
-                    start.source_revisions.insert(
-                        action.clone(),
-                        SourceRevision {
-                            revision_type: RevisionType::S3ObjectVersionId,
-                            revision_value: version.clone(),
-                            branch: None,
-                        },
-                    );
-                    found.push(Ok(Detection {
-                        action: action.clone(),
-                        what: format!("new version {version} of s3://{bucket}/{key}"),
-                        decision: Decision::Start {
-                            branch: None,
-                            why: "a new version of the source object".into(),
-                        },
-                        start: Some(start),
-                    }));
-                }
+            let seen = match watched {
+                Watched::Git(git) => git.poll(&self.pipeline, action),
+                Watched::S3(object) => object.poll(&self.s3, action).map(Vec::from_iter),
+            };
+            match seen {
+                Ok(detections) => found.extend(detections.into_iter().map(Ok)),
+                Err(why) => found.push(Err(format!("{action}: {why}"))),
             }
         }
         found
     }
 }
 
-impl Watched {
-    fn refs(&self) -> &BTreeMap<String, String> {
-        match self {
-            Watched::Git { refs, .. } => refs,
-            Watched::S3 { .. } => unreachable!("only git sources have refs"),
-        }
-    }
-
+impl GitWatch {
     /// Read the repository's refs again (fetching a remote one); returns it opened.
     fn refresh(&mut self) -> Result<Repository, String> {
-        let Watched::Git {
-            location,
-            mirrors,
-            all_refs,
-            tracked,
-            refs,
-        } = self
-        else {
-            unreachable!("only git sources have refs");
-        };
-        let repository = Repository::open(location, mirrors, None).map_err(|e| e.to_string())?;
+        let repository =
+            Repository::open(&self.location, &self.mirrors, None).map_err(|e| e.to_string())?;
         let mut now = repository.refs().map_err(|e| e.to_string())?;
-        if !*all_refs {
-            let wanted = format!("refs/heads/{tracked}");
+        if !self.all_refs {
+            let wanted = format!("refs/heads/{}", self.tracked);
             now.retain(|name, _| *name == wanted);
             // A clone of the repository may have the branch only as origin/<branch>.
             if now.is_empty()
-                && let Ok(resolved) = repository.resolve(tracked)
+                && let Ok(resolved) = repository.resolve(&self.tracked)
             {
                 now.insert(wanted, resolved.commit.id);
             }
         }
-        *refs = now;
+        self.refs = now;
         Ok(repository)
+    }
+
+    /// Every ref that moved since the last poll, as a decided push.
+    fn poll(
+        &mut self,
+        pipeline: &PipelineDeclaration,
+        action: &str,
+    ) -> Result<Vec<Detection>, String> {
+        let before = self.refs.clone();
+        let repository = self.refresh()?;
+        Ok(self
+            .refs
+            .iter()
+            .filter(|(name, commit)| before.get(*name) != Some(commit))
+            .map(|(name, commit)| {
+                let event = push_event(&repository, name, before.get(name), commit, &self.tracked);
+                detect(pipeline, action, event, commit, "WebhookV2")
+            })
+            .collect())
+    }
+}
+
+impl S3Watch {
+    /// A new version of the object since the last poll, pinned to it.
+    fn poll(&mut self, s3: &LocalS3, action: &str) -> Result<Option<Detection>, String> {
+        let now = match s3.head_object(&self.bucket, &self.key, None) {
+            Ok(info) => info.version_id,
+            Err(sandpipe_store::S3Error::NoSuchKey { .. }) => None,
+            Err(e) => return Err(e.to_string()),
+        };
+        let Some(version) = now.filter(|now| self.version.as_ref() != Some(now)) else {
+            return Ok(None);
+        };
+        self.version = Some(version.clone());
+        let object = format!("s3://{}/{}", self.bucket, self.key);
+        let mut start = Start::by(
+            "PollForSourceChanges",
+            &format!("{object} version {version}"),
+        );
+        start.source_revisions.insert(
+            action.to_string(),
+            SourceRevision {
+                revision_type: RevisionType::S3ObjectVersionId,
+                revision_value: version.clone(),
+                branch: None,
+            },
+        );
+        Ok(Some(Detection {
+            action: action.to_string(),
+            what: format!("new version {version} of {object}"),
+            decision: Decision::Start {
+                branch: None,
+                why: "a new version of the source object".into(),
+            },
+            start: Some(start),
+        }))
     }
 }
 

@@ -81,7 +81,7 @@ impl Repository {
             .map_err(GitError::io("copying the clone"))?;
         Ok(ExportSummary {
             files: copied.files,
-            directories: 0,
+            directories: copied.directories,
             symlinks: copied.symlinks,
             bytes: copied.bytes,
             submodules: Vec::new(),

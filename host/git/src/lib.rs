@@ -16,7 +16,9 @@ pub mod test_support;
 
 pub use export::{CloneContent, CloneRequest, ExportSummary};
 pub use repository::{Repository, ResolvedRevision};
-pub use worktree::{WorktreeInfo, WorktreeSnapshot, inspect_worktree, snapshot_worktree};
+pub use worktree::{
+    WorktreeInfo, WorktreeSnapshot, inspect_worktree, repository_top, snapshot_worktree,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {

@@ -37,6 +37,14 @@ pub struct WorktreeSnapshot {
     pub digest: String,
 }
 
+/// The top directory of the repository `dir` is in, if it is in one. Cheap: no status.
+pub fn repository_top(dir: &Path) -> Option<PathBuf> {
+    git2::Repository::discover(dir)
+        .ok()?
+        .workdir()
+        .map(Path::to_path_buf)
+}
+
 /// The git state of `dir`: the repository it is in, its HEAD and branch, and whether the
 /// files differ from HEAD. A directory outside any repository has none of them.
 pub fn inspect_worktree(dir: &Path) -> Result<WorktreeInfo, GitError> {

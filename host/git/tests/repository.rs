@@ -141,6 +141,7 @@ fn a_clone_has_history_for_git_log() {
         )
         .unwrap();
     assert!(summary.files > 3);
+    assert!(summary.directories > 1, "src/ and .git/ at least");
     assert_eq!(
         git(&out, &["log", "--format=%H %s"]),
         format!("{second} Add lib\n{first} first")

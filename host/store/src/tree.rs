@@ -12,6 +12,8 @@ use cap_std::fs::{Dir, OpenOptions, Permissions, PermissionsExt};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CopySummary {
     pub files: u64,
+    /// Directories copied below the source (the source itself not counted).
+    pub directories: u64,
     pub bytes: u64,
     pub symlinks: u64,
     /// Special files (pipes, sockets, devices) met and left out, relative to the source.
@@ -70,6 +72,7 @@ fn copy_dir(from: &Dir, to: &Dir, prefix: PathBuf, summary: &mut CopySummary) ->
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
             to.create_dir_all(&name)?;
+            summary.directories += 1;
             copy_dir(
                 &from.open_dir_nofollow(&name)?,
                 &to.open_dir_nofollow(&name)?,
@@ -174,6 +177,7 @@ mod tests {
         let to = Dir::open_ambient_dir(scratch.path().join("dst"), ambient_authority()).unwrap();
         let summary = copy(&from, Path::new("src"), &to, Path::new("work/src")).unwrap();
         assert_eq!(summary.files, 2);
+        assert_eq!(summary.directories, 1, "bin/");
         assert_eq!(summary.bytes, 15);
         assert_eq!(summary.symlinks, 1);
         assert!(summary.skipped.is_empty());

@@ -95,8 +95,7 @@ impl GitAccess {
                 GitSource::NotMapped(message) => return Err(Error::NotMapped(message.clone())),
                 GitSource::Repository { location, .. } => location.clone(),
                 GitSource::WorkingTree { dir, .. } => {
-                    let info = sandpipe_git::inspect_worktree(dir).map_err(convert)?;
-                    let top = info.top.ok_or_else(|| {
+                    let top = sandpipe_git::repository_top(dir).ok_or_else(|| {
                         Error::NotFound(format!("{} is not in a git repository", dir.display()))
                     })?;
                     Location::Local(top)
