@@ -151,15 +151,11 @@ impl EngineArgs {
             Some(file) => Connections::load(&file)?,
             None => Connections::default(),
         };
-        let root = match &self.repos_root {
-            Some(root) => Some(root.clone()),
-            None => pipeline_file.map(default_repos_root),
-        };
-        let connections = match (self.repos_root.is_some(), root) {
+        let connections = match (&self.repos_root, pipeline_file) {
             // An explicit --repos-root wins over the file's reposRoot.
-            (true, Some(root)) => connections.with_repos_root(root),
-            (false, Some(root)) => connections.with_default_repos_root(root),
-            (_, None) => connections,
+            (Some(root), _) => connections.with_repos_root(root.clone()),
+            (None, Some(file)) => connections.with_default_repos_root(default_repos_root(file)),
+            (None, None) => connections,
         };
         Ok(SourceSettings { connections })
     }
