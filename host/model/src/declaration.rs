@@ -2,9 +2,10 @@
 //! (PipelineDeclaration, StageDeclaration, ActionDeclaration). Unknown fields are errors.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
+
+pub use crate::action_type::{ActionTypeId, Category, Owner};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -370,72 +371,6 @@ impl ActionDeclaration {
     pub fn run_order(&self) -> u32 {
         self.run_order.unwrap_or(1)
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ActionTypeId {
-    pub category: Category,
-    pub owner: Owner,
-    pub provider: String,
-    pub version: String,
-}
-
-impl fmt::Display for ActionTypeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?}/{:?}/{}/{}",
-            self.category, self.owner, self.provider, self.version
-        )
-    }
-}
-
-impl std::str::FromStr for ActionTypeId {
-    type Err = String;
-
-    /// `Category/Owner/Provider/Version`, as sandpipe prints it.
-    fn from_str(text: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = text.split('/').collect();
-        let [category, owner, provider, version] = parts.as_slice() else {
-            return Err(format!(
-                "'{text}' is not an action type: write Category/Owner/Provider/Version, \
-                 e.g. Build/Custom/MyTool/1"
-            ));
-        };
-        fn enum_value<T: serde::de::DeserializeOwned>(
-            value: &str,
-            what: &str,
-            text: &str,
-        ) -> Result<T, String> {
-            serde_json::from_value(serde_json::Value::String(value.to_string()))
-                .map_err(|_| format!("'{value}' is not a valid {what} in '{text}'"))
-        }
-        Ok(ActionTypeId {
-            category: enum_value(category, "category", text)?,
-            owner: enum_value(owner, "owner", text)?,
-            provider: provider.to_string(),
-            version: version.to_string(),
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Category {
-    Source,
-    Build,
-    Deploy,
-    Test,
-    Invoke,
-    Approval,
-    Compute,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Owner {
-    AWS,
-    ThirdParty,
-    Custom,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

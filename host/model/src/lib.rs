@@ -1,10 +1,12 @@
 //! The pure CodePipeline model: declarations, loading, validation, variables and planning.
 //! Nothing here runs anything, so its tests are fast.
 
+pub mod action_type;
 pub mod cloudformation;
 pub mod codebuild;
 pub mod connections;
 pub mod declaration;
+pub mod execution;
 pub mod graph;
 pub mod load;
 pub mod plan;

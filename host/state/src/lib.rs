@@ -1,15 +1,67 @@
 //! What sandpipe remembers between runs: pipelines and their versions, executions, stage and
-//! action executions, in embedded SQLite.
+//! action executions, approvals and stop requests, in embedded SQLite.
+//!
+//! [`StateStore`] opens the database; each concern is a typed handle on it:
+//! [`StateStore::executions`] (records), [`StateStore::stage_gate`] (execution modes and
+//! transitions), [`StateStore::approvals`], [`StateStore::control`] (stop requests) and
+//! [`StateStore::ownership`] (which process runs what). Statuses are stored as their API
+//! names through the enums of [`record`]; the store decides no domain outcome itself.
 
+mod approvals;
+mod control;
+mod db;
+mod executions;
+mod ownership;
 pub mod record;
-pub mod store;
+mod stage_gate;
 
+use std::path::Path;
+
+pub use approvals::{ApprovalError, ApprovalPlace, ApprovalStatus, Approvals};
+pub use control::{Control, StopError, StopMode, StopRequest};
+pub use db::{Result, StateError};
+pub use executions::{ExecutionSummary, Executions};
+pub use ownership::{Orphan, Ownership, ProcessOwner};
 pub use record::{
     ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, ExecutionTrigger, ExecutionType, RevisionRecord, SourceRevision, StageRecord,
-    StageStatus, TestFailure, TestReportSummary,
+    ExecutionStatus, ExecutionTrigger, ExecutionType, RevisionRecord, SourceRevisionRecord,
+    StageRecord, StageStatus, TestFailure, TestReportSummary, now,
 };
-pub use store::{
-    ApprovalError, ApprovalStatus, ExecutionSummary, Owner, StageEntry, StageSharing, StateError,
-    StateStore, StopError, StopRequest, now,
-};
+pub use stage_gate::{StageEntry, StageGate, StageSharing};
+
+/// The state of one state directory (`<state_dir>/state.db`).
+pub struct StateStore {
+    db: db::Database,
+}
+
+impl StateStore {
+    /// Open (creating if needed) `<state_dir>/state.db`.
+    pub fn open(state_dir: &Path) -> Result<Self> {
+        Ok(StateStore {
+            db: db::Database::open(state_dir)?,
+        })
+    }
+
+    pub fn executions(&self) -> Executions<'_> {
+        Executions(&self.db)
+    }
+
+    pub fn stage_gate(&self) -> StageGate<'_> {
+        StageGate(&self.db)
+    }
+
+    pub fn approvals(&self) -> Approvals<'_> {
+        Approvals(&self.db)
+    }
+
+    pub fn control(&self) -> Control<'_> {
+        Control(&self.db)
+    }
+
+    pub fn ownership(&self) -> Ownership<'_> {
+        Ownership(&self.db)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -49,6 +49,66 @@ pub enum ActionStatus {
     Failed,
 }
 
+/// The API name of each variant, the form records and the database store.
+macro_rules! api_names {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($name => Some($ty::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+api_names!(ExecutionStatus {
+    Cancelled => "Cancelled",
+    InProgress => "InProgress",
+    Stopped => "Stopped",
+    Stopping => "Stopping",
+    Succeeded => "Succeeded",
+    Superseded => "Superseded",
+    Failed => "Failed",
+});
+api_names!(ExecutionType { Standard => "STANDARD", Rollback => "ROLLBACK" });
+api_names!(StageStatus {
+    NotStarted => "NotStarted",
+    Cancelled => "Cancelled",
+    InProgress => "InProgress",
+    Failed => "Failed",
+    Stopped => "Stopped",
+    Stopping => "Stopping",
+    Succeeded => "Succeeded",
+    Skipped => "Skipped",
+});
+api_names!(ActionStatus {
+    NotStarted => "NotStarted",
+    InProgress => "InProgress",
+    Abandoned => "Abandoned",
+    Succeeded => "Succeeded",
+    Failed => "Failed",
+});
+
+pub(crate) use api_names;
+
+impl ExecutionStatus {
+    /// Still running (or winding down) in some process.
+    pub fn is_running(self) -> bool {
+        matches!(self, ExecutionStatus::InProgress | ExecutionStatus::Stopping)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionRecord {
@@ -154,7 +214,7 @@ pub struct RevisionRecord {
 /// PipelineExecution.sourceRevisions: one per source action that ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SourceRevision {
+pub struct SourceRevisionRecord {
     pub action_name: String,
     pub revision_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,19 +340,51 @@ impl ExecutionRecord {
 
     /// The revisions the source actions (the first stage's) took, as PipelineExecution's
     /// `sourceRevisions` lists them.
-    pub fn source_revisions(&self) -> Vec<SourceRevision> {
+    pub fn source_revisions(&self) -> Vec<SourceRevisionRecord> {
         self.stages
             .first()
             .into_iter()
             .flat_map(|stage| &stage.actions)
             .filter_map(|action| {
                 let revision = action.current_revision.as_ref()?;
-                Some(SourceRevision {
+                Some(SourceRevisionRecord {
                     action_name: action.name.clone(),
                     revision_id: revision.revision_id.clone(),
                     revision_summary: revision.revision_summary.clone(),
                 })
             })
             .collect()
+    }
+}
+
+/// A timestamp as records store it: RFC 3339 in UTC with milliseconds.
+pub fn now() -> String {
+    format!("{:.3}", jiff::Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_name<T: Serialize>(value: &T) -> String {
+        serde_json::to_value(value).unwrap().as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn api_names_are_the_serialized_names() {
+        for status in ExecutionStatus::ALL {
+            assert_eq!(status.as_str(), serde_name(status));
+            assert_eq!(ExecutionStatus::from_name(status.as_str()), Some(*status));
+        }
+        for status in StageStatus::ALL {
+            assert_eq!(status.as_str(), serde_name(status));
+        }
+        for status in ActionStatus::ALL {
+            assert_eq!(status.as_str(), serde_name(status));
+        }
+        for kind in ExecutionType::ALL {
+            assert_eq!(kind.as_str(), serde_name(kind));
+        }
+        assert_eq!(ActionStatus::from_name("Running"), None);
     }
 }

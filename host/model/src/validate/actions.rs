@@ -169,14 +169,6 @@ pub(super) fn check(pipeline: &PipelineDeclaration, problems: &mut Problems) {
     }
 }
 
-fn is_commands(id: &ActionTypeId) -> bool {
-    id.owner == Owner::AWS && id.category == Category::Compute && id.provider == "Commands"
-}
-
-fn is_manual_approval(id: &ActionTypeId) -> bool {
-    id.owner == Owner::AWS && id.category == Category::Approval && id.provider == "Manual"
-}
-
 fn artifact_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
@@ -232,7 +224,7 @@ fn check_fields(action: &ActionDeclaration, path: &str, problems: &mut Problems)
             "[a-zA-Z0-9_\\-]+",
         );
         if let Some(files) = &artifact.files {
-            if !is_commands(id) {
+            if !id.is_commands() {
                 problems.add(
                     format!("{output_path}.files"),
                     INVALID_ACTION,
@@ -270,7 +262,7 @@ fn check_fields(action: &ActionDeclaration, path: &str, problems: &mut Problems)
     }
     if let Some(minutes) = action.timeout_in_minutes {
         problems.range(format!("{path}.timeoutInMinutes"), minutes, 5, 86400);
-        if !is_manual_approval(id) && !is_commands(id) {
+        if !id.is_manual_approval() && !id.is_commands() {
             problems.add(
                 format!("{path}.timeoutInMinutes"),
                 INVALID_ACTION,
@@ -279,7 +271,7 @@ fn check_fields(action: &ActionDeclaration, path: &str, problems: &mut Problems)
         }
     }
     match &action.commands {
-        Some(commands) if is_commands(id) => {
+        Some(commands) if id.is_commands() => {
             problems.strings(&format!("{path}.commands"), commands, (1, 50), (1, 1000));
             for (c, command) in commands.iter().enumerate() {
                 if command.contains('\n') {
@@ -296,7 +288,7 @@ fn check_fields(action: &ActionDeclaration, path: &str, problems: &mut Problems)
             INVALID_ACTION,
             "commands are only supported by the Commands action",
         ),
-        None if is_commands(id) => problems.add(
+        None if id.is_commands() => problems.add(
             format!("{path}.commands"),
             INVALID_ACTION,
             format!("The Commands action '{}' needs commands", action.name),
@@ -304,7 +296,7 @@ fn check_fields(action: &ActionDeclaration, path: &str, problems: &mut Problems)
         None => {}
     }
     if let Some(names) = &action.output_variables {
-        if !is_commands(id) {
+        if !id.is_commands() {
             problems.add(
                 format!("{path}.outputVariables"),
                 INVALID_ACTION,
@@ -315,7 +307,7 @@ fn check_fields(action: &ActionDeclaration, path: &str, problems: &mut Problems)
         }
     }
     if let Some(variables) = &action.environment_variables {
-        if !is_commands(id) {
+        if !id.is_commands() {
             problems.add(
                 format!("{path}.environmentVariables"),
                 INVALID_ACTION,

@@ -1,0 +1,107 @@
+//! StartPipelineExecution's `sourceRevisions`: the revision a source action takes instead of
+//! its latest, given by the operator or by the event that triggered the execution.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RevisionType {
+    CommitId,
+    ImageDigest,
+    S3ObjectVersionId,
+    S3ObjectKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRevision {
+    pub revision_type: RevisionType,
+    pub revision_value: String,
+    /// The branch to export when a trigger started the execution for another branch than the
+    /// configured one (a push filter's branch, a pull request's source branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
+/// Parse StartPipelineExecution's shorthand for a source revision, as the AWS CLI takes it:
+/// `actionName=Source,revisionType=COMMIT_ID,revisionValue=4f1e…`.
+pub fn parse_source_revision(text: &str) -> Result<(String, SourceRevision), String> {
+    let mut action = None;
+    let mut kind = None;
+    let mut value = None;
+    for pair in text.split(',') {
+        let (key, item) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("'{pair}' is not KEY=VALUE"))?;
+        match key.trim() {
+            "actionName" => action = Some(item.trim().to_string()),
+            "revisionType" => kind = Some(item.trim().to_string()),
+            "revisionValue" => value = Some(item.trim().to_string()),
+            other => {
+                return Err(format!(
+                    "unknown key '{other}' (actionName, revisionType, revisionValue)"
+                ));
+            }
+        }
+    }
+    let missing = |key: &str| format!("{key} is missing");
+    let action = action
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| missing("actionName"))?;
+    let value = value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| missing("revisionValue"))?;
+    let revision_type = match kind.as_deref() {
+        Some("COMMIT_ID") => RevisionType::CommitId,
+        Some("IMAGE_DIGEST") => RevisionType::ImageDigest,
+        Some("S3_OBJECT_VERSION_ID") => RevisionType::S3ObjectVersionId,
+        Some("S3_OBJECT_KEY") => RevisionType::S3ObjectKey,
+        Some(other) => {
+            return Err(format!(
+                "revisionType '{other}' is not one of COMMIT_ID, IMAGE_DIGEST, \
+                 S3_OBJECT_VERSION_ID, S3_OBJECT_KEY"
+            ));
+        }
+        None => return Err(missing("revisionType")),
+    };
+    Ok((
+        action,
+        SourceRevision {
+            revision_type,
+            revision_value: value,
+            branch: None,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_revisions_use_the_aws_cli_shorthand() {
+        let (action, revision) =
+            parse_source_revision("actionName=Source,revisionType=COMMIT_ID,revisionValue=4f1e2d")
+                .unwrap();
+        assert_eq!(action, "Source");
+        assert_eq!(revision.revision_type, RevisionType::CommitId);
+        assert_eq!(revision.revision_value, "4f1e2d");
+        assert_eq!(
+            parse_source_revision("actionName=S,revisionType=S3_OBJECT_KEY,revisionValue=k.zip")
+                .unwrap()
+                .1
+                .revision_type,
+            RevisionType::S3ObjectKey
+        );
+        assert_eq!(
+            parse_source_revision("actionName=S,revisionType=TAG,revisionValue=v1").unwrap_err(),
+            "revisionType 'TAG' is not one of COMMIT_ID, IMAGE_DIGEST, S3_OBJECT_VERSION_ID, \
+             S3_OBJECT_KEY"
+        );
+        assert_eq!(
+            parse_source_revision("actionName=S,revisionType=COMMIT_ID").unwrap_err(),
+            "revisionValue is missing"
+        );
+        assert!(parse_source_revision("Source").is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! The database: one SQLite file in WAL mode under the state directory, its schema and the
+//! migrations of databases made by earlier versions.
+//!
+//! Every change is one short transaction, so a process killed at any moment (SIGKILL
+//! included) leaves the database as of its last committed change; SQLite's journal makes
+//! that atomic.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::record::{ActionStatus, ExecutionStatus, ExecutionType, StageStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {path}: {error}")]
+    Database {
+        path: String,
+        error: rusqlite::Error,
+    },
+    #[error("no execution '{0}'")]
+    NoSuchExecution(String),
+    #[error("state database {path}: a stored record is unreadable: {error}")]
+    Corrupt { path: String, error: String },
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pipelines (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pipeline_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    declaration TEXT NOT NULL,
+    source_file TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    pipeline_version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_summary TEXT,
+    source_file TEXT NOT NULL,
+    variables TEXT NOT NULL DEFAULT '{}',
+    execution_type TEXT NOT NULL DEFAULT 'STANDARD',
+    rollback_target TEXT,
+    start_time TEXT NOT NULL,
+    end_time TEXT,
+    owner_pid INTEGER,
+    owner_started TEXT,
+    stop_request TEXT,
+    stop_reason TEXT,
+    trigger TEXT,
+    superseded_by TEXT
+);
+CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, start_time);
+CREATE TABLE IF NOT EXISTS stage_executions (
+    execution_id TEXT NOT NULL REFERENCES executions (id),
+    stage_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (execution_id, stage_index)
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    token TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL REFERENCES executions (id),
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    summary TEXT,
+    requested TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    decided TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_by_action ON approvals (pipeline, stage, action, status);
+CREATE TABLE IF NOT EXISTS stage_locks (
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    acquired TEXT NOT NULL,
+    PRIMARY KEY (pipeline, stage)
+);
+CREATE TABLE IF NOT EXISTS stage_waits (
+    arrival INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    UNIQUE (pipeline, stage, execution_id)
+);
+CREATE TABLE IF NOT EXISTS disabled_transitions (
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    changed TEXT NOT NULL,
+    PRIMARY KEY (pipeline, stage)
+);
+CREATE TABLE IF NOT EXISTS action_executions (
+    execution_id TEXT NOT NULL REFERENCES executions (id),
+    stage_index INTEGER NOT NULL,
+    action_index INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (execution_id, stage_index, action_index)
+);
+";
+
+/// Columns added since the first release, added to databases made before them.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("executions", "trigger", "TEXT"),
+    ("executions", "superseded_by", "TEXT"),
+];
+
+/// The connection to `<state_dir>/state.db`, shared by every handle of a store.
+pub(crate) struct Database {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+impl Database {
+    pub(crate) fn open(state_dir: &Path) -> Result<Self> {
+        let path = state_dir.join("state.db");
+        let fail = |error| StateError::Database {
+            path: path.display().to_string(),
+            error,
+        };
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            fail(rusqlite::Error::InvalidPath(
+                format!("{}: {e}", state_dir.display()).into(),
+            ))
+        })?;
+        let connection = Connection::open(&path).map_err(fail)?;
+        connection
+            .busy_timeout(Duration::from_secs(30))
+            .map_err(fail)?;
+        initialize(&connection).map_err(fail)?;
+        Ok(Database {
+            path,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    pub(crate) fn fail(&self, error: rusqlite::Error) -> StateError {
+        StateError::Database {
+            path: self.path.display().to_string(),
+            error,
+        }
+    }
+
+    pub(crate) fn corrupt(&self, error: impl std::fmt::Display) -> StateError {
+        StateError::Corrupt {
+            path: self.path.display().to_string(),
+            error: error.to_string(),
+        }
+    }
+
+    /// Run `work` on the connection (one statement is its own transaction).
+    pub(crate) fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        work(&connection).map_err(|e| self.fail(e))
+    }
+
+    /// Run `work` in one immediate transaction, committed when it returns `Ok`: several
+    /// processes deciding the same thing at once agree.
+    pub(crate) fn transaction<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.fail(e))?;
+        let value = work(&transaction).map_err(|e| self.fail(e))?;
+        transaction.commit().map_err(|e| self.fail(e))?;
+        Ok(value)
+    }
+}
+
+/// Put a database into WAL mode and create the schema. Several processes may open a new
+/// database at once; switching to WAL does not always wait on the busy handler, so busy
+/// answers are retried for a while, and the schema is created under one write lock.
+fn initialize(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .and_then(|()| {
+                connection.execute_batch(&format!(
+                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; BEGIN IMMEDIATE; {SCHEMA} COMMIT;"
+                ))
+            });
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if matches!(
+                    error.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                let _ = connection.execute_batch("ROLLBACK");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(()) => return add_missing_columns(connection),
+            other => return other,
+        }
+    }
+}
+
+fn add_missing_columns(connection: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: i64 = connection.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |row| row.get(0),
+        )?;
+        if present == 0 {
+            match connection
+                .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+            {
+                // Another process added it first.
+                Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+                    if message.contains("duplicate column") => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Closed sets stored as their API names, read back through the same enums.
+macro_rules! stored_as_name {
+    ($($ty:ty),* $(,)?) => {$(
+        impl rusqlite::types::ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+        impl rusqlite::types::FromSql for $ty {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let name = value.as_str()?;
+                <$ty>::from_name(name).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!("'{name}' is not a {}", stringify!($ty)).into(),
+                    )
+                })
+            }
+        }
+    )*};
+}
+
+stored_as_name!(ExecutionStatus, StageStatus, ActionStatus, ExecutionType);
+pub(crate) use stored_as_name;

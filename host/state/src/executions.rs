@@ -1,0 +1,305 @@
+//! Pipelines, their versions, and the records of their executions: created whole, updated
+//! one action, stage or status at a time, read back whole.
+
+use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::db::{Database, Result, StateError};
+use crate::ownership::ProcessOwner;
+use crate::record::{
+    ActionRecord, ExecutionRecord, ExecutionStatus, ExecutionType, StageRecord, StageStatus, now,
+};
+
+/// One line of `sandpipe executions list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    pub id: String,
+    pub pipeline: String,
+    pub pipeline_version: u32,
+    pub status: ExecutionStatus,
+    pub status_summary: Option<String>,
+    pub start_time: String,
+    pub end_time: Option<String>,
+}
+
+/// Pipelines and executions.
+pub struct Executions<'a>(pub(crate) &'a Database);
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("records always serialize")
+}
+
+impl Executions<'_> {
+    /// Record the declaration a run uses; a changed declaration is a new pipeline version,
+    /// as UpdatePipeline makes one. Returns the version.
+    pub fn register_pipeline(&self, name: &str, declaration: &str, source_file: &str) -> Result<u32> {
+        let digest = hex::encode(Sha256::digest(declaration.as_bytes()));
+        let now = now();
+        self.0.transaction(|transaction| {
+            let current: Option<(u32, String)> = transaction
+                .query_row(
+                    "SELECT version, digest FROM pipelines WHERE name = ?1",
+                    [name],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            let version = match current {
+                Some((version, known)) if known == digest => version,
+                Some((version, _)) => {
+                    transaction.execute(
+                        "UPDATE pipelines SET version = ?2, digest = ?3, updated = ?4 WHERE name = ?1",
+                        params![name, version + 1, digest, now],
+                    )?;
+                    version + 1
+                }
+                None => {
+                    transaction.execute(
+                        "INSERT INTO pipelines (name, version, digest, created, updated) VALUES (?1, 1, ?2, ?3, ?3)",
+                        params![name, digest, now],
+                    )?;
+                    1
+                }
+            };
+            transaction.execute(
+                "INSERT OR IGNORE INTO pipeline_versions (name, version, declaration, source_file, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version, declaration, source_file, now],
+            )?;
+            Ok(version)
+        })
+    }
+
+    /// The declaration (JSON) of one version of a pipeline.
+    pub fn declaration(&self, pipeline: &str, version: u32) -> Result<String> {
+        self.0.with(|connection| {
+            connection.query_row(
+                "SELECT declaration FROM pipeline_versions WHERE name = ?1 AND version = ?2",
+                params![pipeline, version],
+                |row| row.get(0),
+            )
+        })
+    }
+
+    /// The latest version of a pipeline.
+    pub fn pipeline_version(&self, pipeline: &str) -> Result<Option<u32>> {
+        self.0.with(|connection| {
+            connection
+                .query_row(
+                    "SELECT version FROM pipelines WHERE name = ?1",
+                    [pipeline],
+                    |row| row.get(0),
+                )
+                .optional()
+        })
+    }
+
+    /// Store a new execution with all its stages and actions, owned by `owner`.
+    pub fn create(&self, record: &ExecutionRecord, owner: &ProcessOwner) -> Result<()> {
+        self.0.transaction(|transaction| {
+            transaction.execute(
+                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables, execution_type, rollback_target, trigger, status_summary)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    record.pipeline_execution_id,
+                    record.pipeline_name,
+                    record.pipeline_version,
+                    record.status,
+                    record.source_file,
+                    record.start_time,
+                    owner.pid,
+                    owner.started,
+                    to_json(&record.variables),
+                    record.execution_type,
+                    record.rollback_target,
+                    record.trigger.as_ref().map(to_json),
+                    record.status_summary,
+                ],
+            )?;
+            for (s, stage) in record.stages.iter().enumerate() {
+                transaction.execute(
+                    "INSERT INTO stage_executions (execution_id, stage_index, name, status) VALUES (?1, ?2, ?3, ?4)",
+                    params![record.pipeline_execution_id, s as i64, stage.name, stage.status],
+                )?;
+                for (a, action) in stage.actions.iter().enumerate() {
+                    transaction.execute(
+                        "INSERT INTO action_executions (execution_id, stage_index, action_index, record, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![record.pipeline_execution_id, s as i64, a as i64, to_json(action), action.status],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The execution's own status, summary and end.
+    pub fn save_status(&self, record: &ExecutionRecord) -> Result<()> {
+        self.0.with(|connection| {
+            connection
+                .execute(
+                    "UPDATE executions SET status = ?2, status_summary = ?3, end_time = ?4 WHERE id = ?1",
+                    params![record.pipeline_execution_id, record.status, record.status_summary, record.end_time],
+                )
+                .map(drop)
+        })
+    }
+
+    pub fn save_stage(&self, execution_id: &str, stage_index: usize, stage: &StageRecord) -> Result<()> {
+        self.0.with(|connection| {
+            connection
+                .execute(
+                    "UPDATE stage_executions SET status = ?3 WHERE execution_id = ?1 AND stage_index = ?2",
+                    params![execution_id, stage_index as i64, stage.status],
+                )
+                .map(drop)
+        })
+    }
+
+    pub fn save_action(
+        &self,
+        execution_id: &str,
+        stage_index: usize,
+        action_index: usize,
+        action: &ActionRecord,
+    ) -> Result<()> {
+        self.0.with(|connection| {
+            connection
+                .execute(
+                    "UPDATE action_executions SET record = ?4, status = ?5
+                     WHERE execution_id = ?1 AND stage_index = ?2 AND action_index = ?3",
+                    params![execution_id, stage_index as i64, action_index as i64, to_json(action), action.status],
+                )
+                .map(drop)
+        })
+    }
+
+    /// The whole record of one execution. `id` may be a unique prefix of an execution id.
+    pub fn get(&self, id: &str) -> Result<ExecutionRecord> {
+        let pattern = id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let (found, stages, actions) = self.0.with(|connection| {
+            let mut found: Vec<(ExecutionRecord, String)> = connection
+                .prepare(
+                    "SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables, pipeline_version, execution_type, rollback_target, trigger
+                     FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2",
+                )?
+                .query_map([pattern], |row| {
+                    let record = ExecutionRecord {
+                        pipeline_execution_id: row.get(0)?,
+                        pipeline_name: row.get(1)?,
+                        status: row.get(2)?,
+                        status_summary: row.get(3)?,
+                        source_file: row.get(4)?,
+                        start_time: row.get(5)?,
+                        end_time: row.get(6)?,
+                        variables: Default::default(),
+                        pipeline_version: row.get(8)?,
+                        execution_type: row.get(9)?,
+                        rollback_target: row.get(10)?,
+                        trigger: None,
+                        stages: Vec::new(),
+                    };
+                    // The JSON columns are parsed below, where a bad one is reported as such.
+                    let json = format!(
+                        "[{},{}]",
+                        row.get::<_, String>(7)?,
+                        row.get::<_, Option<String>>(11)?.unwrap_or_else(|| "null".into())
+                    );
+                    Ok((record, json))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            if found.len() != 1 || id.is_empty() {
+                return Ok((None, Vec::new(), Vec::new()));
+            }
+            let found = found.remove(0);
+            let execution_id = &found.0.pipeline_execution_id;
+            let stages: Vec<(String, StageStatus)> = connection
+                .prepare("SELECT name, status FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")?
+                .query_map([execution_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let actions: Vec<(usize, String)> = connection
+                .prepare("SELECT stage_index, record FROM action_executions WHERE execution_id = ?1 ORDER BY stage_index, action_index")?
+                .query_map([execution_id], |row| Ok((row.get::<_, i64>(0)? as usize, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((Some(found), stages, actions))
+        })?;
+        let Some((mut record, json)) = found else {
+            return Err(StateError::NoSuchExecution(id.to_string()));
+        };
+        (record.variables, record.trigger) =
+            serde_json::from_str(&json).map_err(|e| self.0.corrupt(e))?;
+        record.stages = stages
+            .into_iter()
+            .map(|(name, status)| StageRecord {
+                name,
+                status,
+                actions: Vec::new(),
+            })
+            .collect();
+        for (stage_index, action) in actions {
+            let action: ActionRecord = serde_json::from_str(&action).map_err(|e| self.0.corrupt(e))?;
+            if let Some(stage) = record.stages.get_mut(stage_index) {
+                stage.actions.push(action);
+            }
+        }
+        Ok(record)
+    }
+
+    /// Executions, newest first, of one pipeline or all.
+    pub fn list(&self, pipeline: Option<&str>, limit: usize) -> Result<Vec<ExecutionSummary>> {
+        self.0.with(|connection| {
+            connection
+                .prepare(
+                    "SELECT id, pipeline, pipeline_version, status, status_summary, start_time, end_time FROM executions
+                     WHERE ?1 IS NULL OR pipeline = ?1 ORDER BY start_time DESC, id LIMIT ?2",
+                )?
+                .query_map(params![pipeline, limit as i64], |row| {
+                    Ok(ExecutionSummary {
+                        id: row.get(0)?,
+                        pipeline: row.get(1)?,
+                        pipeline_version: row.get(2)?,
+                        status: row.get(3)?,
+                        status_summary: row.get(4)?,
+                        start_time: row.get(5)?,
+                        end_time: row.get(6)?,
+                    })
+                })?
+                .collect()
+        })
+    }
+
+    /// The newest standard execution of `pipeline` that succeeded in stage `stage_index`
+    /// (what RollbackStage rolls back to by default).
+    pub fn latest_succeeded_in_stage(&self, pipeline: &str, stage_index: usize) -> Result<Option<String>> {
+        self.0.with(|connection| {
+            connection
+                .query_row(
+                    "SELECT e.id FROM executions e JOIN stage_executions s ON s.execution_id = e.id
+                     WHERE e.pipeline = ?1 AND e.execution_type = ?2 AND s.stage_index = ?3 AND s.status = ?4
+                     ORDER BY e.start_time DESC, e.id LIMIT 1",
+                    params![pipeline, ExecutionType::Standard, stage_index as i64, StageStatus::Succeeded],
+                    |row| row.get(0),
+                )
+                .optional()
+        })
+    }
+
+    /// An execution of the same pipeline that started after `record` and has entered stage
+    /// `stage_index` since (RetryStageExecution's NotLatestPipelineExecutionException).
+    pub fn newer_in_stage(&self, record: &ExecutionRecord, stage_index: usize) -> Result<Option<String>> {
+        self.0.with(|connection| {
+            connection
+                .query_row(
+                    "SELECT e.id FROM executions e JOIN stage_executions s ON s.execution_id = e.id
+                     WHERE e.pipeline = ?1 AND e.start_time > ?2 AND e.id != ?3 AND s.stage_index = ?4 AND s.status != ?5
+                     ORDER BY e.start_time DESC, e.id LIMIT 1",
+                    params![
+                        record.pipeline_name,
+                        record.start_time,
+                        record.pipeline_execution_id,
+                        stage_index as i64,
+                        StageStatus::NotStarted
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! The store's own tests: migrations, concurrent opening, versions, records, the stage gate,
+//! ownership and the targeted queries.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+
+use crate::*;
+
+fn record(id: &str) -> ExecutionRecord {
+    let action = |name: &str| ActionRecord::not_started(name, "Source/AWS/S3/1".into(), 1);
+    ExecutionRecord {
+        pipeline_name: "p".into(),
+        pipeline_version: 1,
+        pipeline_execution_id: id.into(),
+        status: ExecutionStatus::InProgress,
+        status_summary: None,
+        source_file: "p.json".into(),
+        variables: BTreeMap::from([("Env".to_string(), "prod".to_string())]),
+        execution_type: ExecutionType::Standard,
+        rollback_target: None,
+        trigger: Some(ExecutionTrigger {
+            trigger_type: "StartPipelineExecution".into(),
+            trigger_detail: "sandpipe run".into(),
+        }),
+        start_time: now(),
+        end_time: None,
+        stages: vec![
+            StageRecord {
+                name: "Source".into(),
+                status: StageStatus::NotStarted,
+                actions: vec![action("A")],
+            },
+            StageRecord {
+                name: "Deploy".into(),
+                status: StageStatus::NotStarted,
+                actions: vec![action("B"), action("C")],
+            },
+        ],
+    }
+}
+
+#[test]
+fn a_database_made_before_the_trigger_column_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = Connection::open(dir.path().join("state.db")).unwrap();
+    old.execute_batch(
+        "CREATE TABLE executions (id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, \
+         pipeline_version INTEGER NOT NULL, status TEXT NOT NULL, status_summary TEXT, \
+         source_file TEXT NOT NULL, variables TEXT NOT NULL DEFAULT '{}', \
+         execution_type TEXT NOT NULL DEFAULT 'STANDARD', rollback_target TEXT, \
+         start_time TEXT NOT NULL, end_time TEXT, owner_pid INTEGER, owner_started TEXT, \
+         stop_request TEXT, stop_reason TEXT);",
+    )
+    .unwrap();
+    drop(old);
+    let state = StateStore::open(dir.path()).unwrap();
+    let record = record("e-old");
+    state
+        .executions().create(&record, &ProcessOwner::current())
+        .unwrap();
+    assert_eq!(state.executions().get("e-old").unwrap().trigger, record.trigger);
+    // Opening again finds the column there.
+    drop(state);
+    StateStore::open(dir.path()).unwrap();
+}
+
+#[test]
+fn many_processes_may_open_a_new_database_at_once() {
+    // Threads stand in for processes: each opens its own connection to a fresh database.
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let path = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    StateStore::open(&path)
+                        .and_then(|state| state.executions().list(None, 1))
+                        .map(drop)
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_changed_declaration_is_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path()).unwrap();
+    assert_eq!(
+        state.executions().register_pipeline("p", "{\"a\":1}", "p.json").unwrap(),
+        1
+    );
+    assert_eq!(
+        state.executions().register_pipeline("p", "{\"a\":1}", "p.json").unwrap(),
+        1
+    );
+    assert_eq!(
+        state.executions().register_pipeline("p", "{\"a\":2}", "p.json").unwrap(),
+        2
+    );
+    assert_eq!(
+        state.executions().register_pipeline("q", "{\"a\":2}", "q.json").unwrap(),
+        1
+    );
+}
+
+#[test]
+fn records_round_trip_and_update_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path()).unwrap();
+    let mut execution = record("0123-abcd");
+    state
+        .executions().create(&execution, &ProcessOwner::current())
+        .unwrap();
+    execution.stages[1].actions[1].status = ActionStatus::Succeeded;
+    execution.stages[1].actions[1]
+        .output_variables
+        .insert("K".into(), "V".into());
+    state
+        .executions().save_action("0123-abcd", 1, 1, &execution.stages[1].actions[1])
+        .unwrap();
+    execution.stages[1].status = StageStatus::Succeeded;
+    state
+        .executions().save_stage("0123-abcd", 1, &execution.stages[1])
+        .unwrap();
+    execution.status = ExecutionStatus::Succeeded;
+    execution.end_time = Some(now());
+    state.executions().save_status(&execution).unwrap();
+    // Reopened, by a unique prefix of the id.
+    let reopened = StateStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.executions().get("0123").unwrap(), execution);
+    assert!(matches!(
+        reopened.executions().get("9"),
+        Err(StateError::NoSuchExecution(_))
+    ));
+    assert!(matches!(
+        reopened.executions().get(""),
+        Err(StateError::NoSuchExecution(_))
+    ));
+    assert!(matches!(
+        reopened.executions().get("%"),
+        Err(StateError::NoSuchExecution(_))
+    ));
+    let list = reopened.executions().list(Some("p"), 10).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].status, ExecutionStatus::Succeeded);
+}
+
+/// An execution of a dead process, and one of this process.
+fn orphan_and_alive(state: &StateStore) {
+    let mut orphan = record("orphan");
+    orphan.stages[0].status = StageStatus::InProgress;
+    orphan.stages[0].actions[0].status = ActionStatus::InProgress;
+    let dead = ProcessOwner {
+        pid: u32::MAX - 1,
+        started: "1".into(),
+    };
+    state.executions().create(&orphan, &dead).unwrap();
+    state
+        .executions()
+        .create(&record("alive"), &ProcessOwner::current())
+        .unwrap();
+}
+
+#[test]
+fn executions_of_dead_processes_are_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path()).unwrap();
+    orphan_and_alive(&state);
+    let orphans = state.ownership().orphans().unwrap();
+    assert_eq!(
+        orphans,
+        [Orphan {
+            id: "orphan".into(),
+            pid: u32::MAX - 1,
+            status: ExecutionStatus::InProgress
+        }]
+    );
+    // Claimed by this process, it is no orphan.
+    state
+        .ownership()
+        .claim("orphan", &ProcessOwner::current())
+        .unwrap();
+    assert!(state.ownership().orphans().unwrap().is_empty());
+}
+
+#[test]
+fn a_superseded_execution_learns_by_whom() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path()).unwrap();
+    let older = record("older");
+    let mut newer = record("newer");
+    newer.start_time = "9999-01-01T00:00:00.000Z".into();
+    for execution in [&older, &newer] {
+        state
+            .executions()
+            .create(execution, &ProcessOwner::current())
+            .unwrap();
+    }
+    let gate = state.stage_gate();
+    assert_eq!(
+        gate.enter("p", "Deploy", "older", StageSharing::Superseded).unwrap(),
+        StageEntry::Entered
+    );
+    gate.leave("p", "Deploy", "older").unwrap();
+    // Both wait at the next door; the holder is elsewhere.
+    gate.disable_transition("p", "Next", "freeze").unwrap();
+    assert_eq!(
+        gate.enter("p", "Next", "older", StageSharing::Superseded).unwrap(),
+        StageEntry::TransitionDisabled {
+            reason: "freeze".into()
+        }
+    );
+    assert_eq!(
+        gate.enter("p", "Next", "newer", StageSharing::Superseded).unwrap(),
+        StageEntry::TransitionDisabled {
+            reason: "freeze".into()
+        }
+    );
+    assert_eq!(
+        gate.enter("p", "Next", "older", StageSharing::Superseded).unwrap(),
+        StageEntry::Superseded { by: "newer".into() }
+    );
+    let older = state.executions().get("older").unwrap();
+    assert_eq!(older.status, ExecutionStatus::Superseded);
+    assert_eq!(older.status_summary, None, "the engine words the summary");
+}
+
+#[test]
+fn rollback_targets_and_newer_executions_are_found_by_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path()).unwrap();
+    let mut first = record("first");
+    first.start_time = "2026-01-01T00:00:00.000Z".into();
+    first.stages[1].status = StageStatus::Succeeded;
+    let mut second = record("second");
+    second.start_time = "2026-01-02T00:00:00.000Z".into();
+    second.stages[1].status = StageStatus::Failed;
+    for execution in [&first, &second] {
+        state
+            .executions()
+            .create(execution, &ProcessOwner::current())
+            .unwrap();
+    }
+    let executions = state.executions();
+    assert_eq!(
+        executions.latest_succeeded_in_stage("p", 1).unwrap().as_deref(),
+        Some("first")
+    );
+    assert_eq!(executions.latest_succeeded_in_stage("p", 0).unwrap(), None);
+    assert_eq!(
+        executions.newer_in_stage(&first, 1).unwrap().as_deref(),
+        Some("second")
+    );
+    assert_eq!(executions.newer_in_stage(&first, 0).unwrap(), None);
+    assert_eq!(executions.newer_in_stage(&second, 1).unwrap(), None);
+}
