@@ -16,9 +16,10 @@
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the `.wasm` is a component
-//! for the `sandpipe:action/action@0.1.0` world. Files are plain `std::fs`: inputs are
-//! read-only directories under `/in`, outputs read-write directories under `/out`, scratch
-//! space is `/tmp`.
+//! of the `sandpipe:action@0.1.0` package that imports only the interfaces it calls (the SDK
+//! binds the package's `provider` world; an action that never calls `exec` does not import
+//! it). Files are plain `std::fs`: inputs are read-only directories under `/in`, outputs
+//! read-write directories under `/out`, scratch space is `/tmp`.
 
 // Lets the generated bindings name this crate the same way from inside and outside it.
 extern crate self as sandpipe_action_sdk;
@@ -27,7 +28,7 @@ extern crate self as sandpipe_action_sdk;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit/action",
-        world: "sandpipe:action/action@0.1.0",
+        world: "sandpipe:action/provider@0.1.0",
         pub_export_macro: true,
         export_macro_name: "__export_world",
         default_bindings_module: "::sandpipe_action_sdk::bindings",

@@ -73,7 +73,6 @@ pub enum Owner {
     Custom,
 }
 
-
 impl ActionTypeId {
     pub fn new(category: Category, owner: Owner, provider: &str, version: &str) -> Self {
         ActionTypeId {
@@ -128,13 +127,24 @@ mod tests {
     #[test]
     fn action_types_print_and_parse_as_one_form() {
         let id: ActionTypeId = "Approval/AWS/Manual/1".parse().unwrap();
-        assert_eq!(id, ActionTypeId::new(Category::Approval, Owner::AWS, "Manual", "1"));
+        assert_eq!(
+            id,
+            ActionTypeId::new(Category::Approval, Owner::AWS, "Manual", "1")
+        );
         assert_eq!(id.to_string(), "Approval/AWS/Manual/1");
         assert!(id.is_manual_approval());
-        assert!(!"Approval/AWS/Manual/2".parse::<ActionTypeId>().unwrap().is_manual_approval());
+        assert!(
+            !"Approval/AWS/Manual/2"
+                .parse::<ActionTypeId>()
+                .unwrap()
+                .is_manual_approval()
+        );
         assert_eq!(id.default_timeout(), Duration::from_secs(7 * 24 * 3600));
         assert_eq!(
-            "Deploy/AWS/S3/1".parse::<ActionTypeId>().unwrap().default_timeout(),
+            "Deploy/AWS/S3/1"
+                .parse::<ActionTypeId>()
+                .unwrap()
+                .default_timeout(),
             Duration::from_secs(90 * 60)
         );
         assert!("Build/Nobody/X/1".parse::<ActionTypeId>().is_err());

@@ -11,42 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sandpipe_runtime::bindings::{ActionType, Category, InputArtifact};
 use sandpipe_runtime::providers::CODEBUILD_COMPONENT_PATH;
+use sandpipe_runtime::testing::{invocation, request};
 use sandpipe_runtime::{
-    ActionEngine, ActionEvent, BuildRunner, Capability, EventSink, ExecGrant, ExecutionLimits,
-    Grants, Invocation, LoadedComponent, ProviderPolicy, Request, Sandbox, local_base_environment,
+    ActionHost, BuildRunner, EXEC, ExecGrant, LoadedComponent, ProviderPolicy, SECRETS, WorkArea,
+    local_base_environment,
 };
 use sandpipe_store::LocalS3;
-
-struct Discard;
-impl EventSink for Discard {
-    fn emit(&self, _: ActionEvent) {}
-}
-
-fn request() -> Request {
-    Request {
-        pipeline: "bench".into(),
-        stage: "Build".into(),
-        action: "Build".into(),
-        execution_id: "e".into(),
-        action_type: ActionType {
-            category: Category::Build,
-            owner: "AWS".into(),
-            provider: "CodeBuild".into(),
-            version: "1".into(),
-        },
-        configuration: vec![("ProjectName".into(), "bench".into())],
-        inputs: vec![InputArtifact {
-            name: "Src".into(),
-            path: "/in/Src".into(),
-            archive: "/archives/Src".into(),
-            revision: None,
-        }],
-        outputs: Vec::new(),
-        continuation_token: None,
-    }
-}
 
 fn buildspec(commands: usize) -> String {
     if commands == 0 {
@@ -67,48 +38,37 @@ fn shim(c: &mut Criterion) {
         .unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let wasm: Arc<[u8]> = std::fs::read(CODEBUILD_COMPONENT_PATH).unwrap().into();
-    let engine = ActionEngine::new(Some(scratch.path().join("cache"))).unwrap();
+    let host = ActionHost::new(Some(scratch.path().join("cache"))).unwrap();
     let policy = ProviderPolicy {
-        granted: [Capability::Exec, Capability::Secrets]
-            .into_iter()
-            .collect(),
+        granted: [EXEC, SECRETS].into_iter().collect(),
     };
-    let codebuild: LoadedComponent = rt.block_on(engine.load_with_policy(wasm, &policy)).unwrap();
+    let codebuild: LoadedComponent = rt.block_on(host.load_with_policy(wasm, &policy)).unwrap();
     let s3 = Arc::new(LocalS3::open(&scratch.path().join("s3")).unwrap());
-    let grant = Arc::new(ExecGrant {
+    let work = WorkArea::choose(&scratch.path().join("work")).unwrap();
+    let grant = ExecGrant {
         runner: BuildRunner::Local,
         base_environment: local_base_environment(&[]),
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
-    });
+        project: Some(("bench".into(), None)),
+    };
     let counter = AtomicU64::new(0);
     let run_build = |spec: &str| {
-        let n = counter.fetch_add(1, Ordering::Relaxed);
-        let root = scratch.path().join(format!("sandbox-{n}"));
-        let mut sandbox = Sandbox::create(&root).unwrap();
+        let n = counter.fetch_add(1, Ordering::Relaxed).to_string();
+        let mut sandbox = work.sandbox("codebuild-bench", &n).unwrap();
         let (tree, _) = sandbox.add_input("Src").unwrap();
         std::fs::write(tree.join("buildspec.yml"), spec).unwrap();
-        let invocation = Invocation {
-            request: request(),
-            sandbox: Arc::new(sandbox),
-            buckets: Default::default(),
-            object_store: s3.clone(),
-            limits: ExecutionLimits {
-                timeout: Duration::from_secs(60),
-                ..ExecutionLimits::default()
-            },
-            events: Arc::new(Discard),
-            cancel: None,
-            grants: Grants {
-                exec: Some(grant.clone()),
-                secrets: None,
-                project: Some(("bench".into(), None)),
-                ..Grants::default()
-            },
-        };
-        let outcome = rt.block_on(engine.execute(&codebuild, invocation));
-        black_box(outcome.unwrap());
-        std::fs::remove_dir_all(&root).unwrap();
+        let build = request(
+            "Build/AWS/CodeBuild/1",
+            &[("ProjectName", "bench")],
+            &["Src"],
+            &[],
+        );
+        let mut invocation = invocation(build, Arc::new(sandbox), &s3, Duration::from_secs(60));
+        invocation.grants.insert(grant.clone());
+        let result = rt.block_on(host.execute(&codebuild, invocation));
+        black_box(result.outcome.unwrap());
+        std::fs::remove_dir_all(work.root().join("codebuild-bench").join(&n)).unwrap();
     };
     let bash = |commands: usize| {
         for _ in 0..commands {
@@ -137,6 +97,7 @@ fn shim(c: &mut Criterion) {
         );
     }
     group.finish();
+    work.remove_execution("codebuild-bench");
 }
 
 criterion_group!(benches, shim);

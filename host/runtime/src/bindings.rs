@@ -1,19 +1,10 @@
-//! Host bindings of the `sandpipe:action/action@0.1.0` world.
+//! Host bindings of the `sandpipe:action@0.1.0` package's `provider` world (every interface the
+//! host provides). Private to this crate: [`crate::boundary`] converts them to host types.
 
 wasmtime::component::bindgen!({
     path: "../../wit/action",
-    world: "sandpipe:action/action",
+    world: "sandpipe:action/provider",
     imports: { default: async | trappable },
     exports: { default: async },
     additional_derives: [PartialEq, Eq],
 });
-
-pub use sandpipe::action::build_projects::{EnvironmentVariable, Project};
-pub use sandpipe::action::execution::{RevisionType, SourceRevision};
-pub use sandpipe::action::log::Level;
-pub use sandpipe::action::object_store as object_store_wit;
-pub use sandpipe::action::reports::{TestCase, TestReport, TestStatus};
-pub use sandpipe::action::types::{
-    ActionType, ArtifactFile, Category, CurrentRevision, Failure, FailureKind, InputArtifact,
-    Outcome, OutputArtifact, Request,
-};

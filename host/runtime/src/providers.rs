@@ -1,83 +1,59 @@
 //! Providers built into the binary: the components of `actions/`, built by this crate's
 //! build script and embedded, so `sandpipe` runs with nothing else installed.
 
-use crate::engine::Capability;
+use sandpipe_model::{ActionTypeId, Category, Owner};
 
-/// A built-in provider: its ActionTypeId and its component.
+use crate::capabilities::Capability;
+use crate::capabilities::exec::EXEC;
+use crate::capabilities::git::GIT;
+use crate::capabilities::secrets::SECRETS;
+
+/// A built-in provider: the action type it serves and its component.
 pub struct BuiltinProvider {
-    pub category: &'static str,
-    pub owner: &'static str,
-    pub provider: &'static str,
-    pub version: &'static str,
+    pub action_type: ActionTypeId,
     pub component: &'static [u8],
     /// What sandpipe's own policy grants it beyond the sandbox.
     pub granted: &'static [Capability],
 }
 
+const S3_SOURCE: &[u8] = include_bytes!(env!("SANDPIPE_COMPONENT_S3_SOURCE"));
+const S3_DEPLOY: &[u8] = include_bytes!(env!("SANDPIPE_COMPONENT_S3_DEPLOY"));
 const CODEBUILD: &[u8] = include_bytes!(env!("SANDPIPE_COMPONENT_CODEBUILD"));
 const GIT_SOURCE: &[u8] = include_bytes!(env!("SANDPIPE_COMPONENT_GIT_SOURCE"));
 
-/// A git source provider: it reads the repository the operator mapped for it, nothing else.
-const fn git_source(owner: &'static str, provider: &'static str) -> BuiltinProvider {
-    BuiltinProvider {
-        category: "Source",
-        owner,
-        provider,
-        version: "1",
-        component: GIT_SOURCE,
-        granted: &[Capability::Git],
-    }
-}
-
-pub const BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
-    BuiltinProvider {
-        category: "Source",
-        owner: "AWS",
-        provider: "S3",
-        version: "1",
-        component: include_bytes!(env!("SANDPIPE_COMPONENT_S3_SOURCE")),
-        granted: &[],
-    },
-    git_source("AWS", "CodeStarSourceConnection"),
-    git_source("ThirdParty", "GitHub"),
-    git_source("AWS", "CodeCommit"),
-    BuiltinProvider {
-        category: "Deploy",
-        owner: "AWS",
-        provider: "S3",
-        version: "1",
-        component: include_bytes!(env!("SANDPIPE_COMPONENT_S3_DEPLOY")),
-        granted: &[],
-    },
+/// Every built-in provider.
+pub fn builtin_providers() -> Vec<BuiltinProvider> {
+    let provider = |category, owner, name: &str, component, granted| BuiltinProvider {
+        action_type: ActionTypeId::new(category, owner, name, "1"),
+        component,
+        granted,
+    };
+    // A git source reads the repository the operator mapped for it, nothing else.
+    let git: &'static [Capability] = &[GIT];
     // Builds run commands, so CodeBuild is granted exec (and the parameters and secrets its
     // buildspecs name); the operator chooses where the commands run.
-    BuiltinProvider {
-        category: "Build",
-        owner: "AWS",
-        provider: "CodeBuild",
-        version: "1",
-        component: CODEBUILD,
-        granted: &[Capability::Exec, Capability::Secrets],
-    },
-    BuiltinProvider {
-        category: "Test",
-        owner: "AWS",
-        provider: "CodeBuild",
-        version: "1",
-        component: CODEBUILD,
-        granted: &[Capability::Exec, Capability::Secrets],
-    },
-];
-
-pub fn builtin(
-    category: &str,
-    owner: &str,
-    provider: &str,
-    version: &str,
-) -> Option<&'static BuiltinProvider> {
-    BUILTIN_PROVIDERS.iter().find(|p| {
-        p.category == category && p.owner == owner && p.provider == provider && p.version == version
-    })
+    let build: &'static [Capability] = &[EXEC, SECRETS];
+    vec![
+        provider(Category::Source, Owner::AWS, "S3", S3_SOURCE, &[]),
+        provider(
+            Category::Source,
+            Owner::AWS,
+            "CodeStarSourceConnection",
+            GIT_SOURCE,
+            git,
+        ),
+        provider(
+            Category::Source,
+            Owner::ThirdParty,
+            "GitHub",
+            GIT_SOURCE,
+            git,
+        ),
+        provider(Category::Source, Owner::AWS, "CodeCommit", GIT_SOURCE, git),
+        provider(Category::Deploy, Owner::AWS, "S3", S3_DEPLOY, &[]),
+        provider(Category::Build, Owner::AWS, "CodeBuild", CODEBUILD, build),
+        provider(Category::Test, Owner::AWS, "CodeBuild", CODEBUILD, build),
+    ]
 }
 
 /// Path of the test-only probe component (never built in; tests grant it explicitly).

@@ -9,7 +9,13 @@
 //! /tmp              read-write  scratch
 //! ```
 //! There is no root directory: `/etc/passwd`, other executions' artifacts and anything else
-//! on the host simply do not exist for the guest.
+//! on the host simply do not exist for the guest. `/in` and `/archives` exist only for an
+//! action with inputs, `/out` only for one with outputs: creating directories is most of what
+//! a sandbox costs.
+//!
+//! Sandboxes live in a [`WorkArea`]: a private directory on a memory file system when the
+//! machine has one with room to spare, where creating and removing them costs a tenth of what
+//! it costs on disk, else the state directory's `work/`.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -50,22 +56,32 @@ fn check_artifact_name(name: &str) -> io::Result<()> {
 }
 
 impl Sandbox {
-    /// Create the sandbox under `root`, which must not exist yet.
+    /// Create the sandbox at `root`, which must not exist yet (its parent is created).
     pub fn create(root: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(root.parent().unwrap_or(root))?;
         std::fs::create_dir(root)?;
         // Absolute, because processes started for the guest (exec) see these paths.
-        let root = &root.canonicalize()?;
-        for dir in ["in", "out", "archives", "tmp"] {
-            std::fs::create_dir(root.join(dir))?;
-        }
+        Self::in_new_dir(root.canonicalize()?)
+    }
+
+    /// A sandbox in `root`, an absolute directory just created.
+    fn in_new_dir(root: PathBuf) -> io::Result<Self> {
+        std::fs::create_dir(root.join("tmp"))?;
         let mut sandbox = Sandbox {
-            root: root.to_path_buf(),
+            root,
             mounts: Vec::new(),
         };
-        sandbox.mount("/archives", root.join("archives"), false);
-        sandbox.mount("/tmp", root.join("tmp"), true);
+        sandbox.mount("/tmp", sandbox.root.join("tmp"), true);
         Ok(sandbox)
+    }
+
+    /// Create `dir` under the root the first time it is needed.
+    fn ensure_dir(&self, dir: &str) -> io::Result<PathBuf> {
+        let path = self.root.join(dir);
+        match std::fs::create_dir(&path) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(path),
+        }
     }
 
     fn mount(&mut self, guest: &str, host: PathBuf, writable: bool) {
@@ -84,8 +100,12 @@ impl Sandbox {
     /// path where its stored form goes. The guest sees them at [`Self::input_paths`].
     pub fn add_input(&mut self, name: &str) -> io::Result<(PathBuf, PathBuf)> {
         check_artifact_name(name)?;
-        let tree = self.root.join("in").join(name);
+        let tree = self.ensure_dir("in")?.join(name);
         std::fs::create_dir(&tree)?;
+        if !self.mounts.iter().any(|m| m.guest == "/archives") {
+            let archives = self.ensure_dir("archives")?;
+            self.mount("/archives", archives, false);
+        }
         self.mount(&format!("/in/{name}"), tree.clone(), false);
         Ok((tree, self.root.join("archives").join(name)))
     }
@@ -98,7 +118,7 @@ impl Sandbox {
     /// Add output artifact `name`; returns the host directory the guest fills.
     pub fn add_output(&mut self, name: &str) -> io::Result<PathBuf> {
         check_artifact_name(name)?;
-        let dir = self.root.join("out").join(name);
+        let dir = self.ensure_dir("out")?.join(name);
         std::fs::create_dir(&dir)?;
         self.mount(&format!("/out/{name}"), dir.clone(), true);
         Ok(dir)
@@ -184,6 +204,117 @@ impl Sandbox {
     }
 }
 
+/// Where sandboxes are made: one directory per execution, one sandbox per action.
+#[derive(Debug, Clone)]
+pub struct WorkArea {
+    root: PathBuf,
+    in_memory: bool,
+}
+
+/// Free space a memory file system must have for sandboxes to be made on it: builds write
+/// their outputs there, and what a memory file system holds is held in RAM.
+const MIN_MEMORY_AREA_BYTES: u64 = 4 << 30;
+
+impl WorkArea {
+    /// The work area at `dir` (created if need be).
+    pub fn at(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(WorkArea {
+            root: dir.canonicalize()?,
+            in_memory: is_memory_fs(dir),
+        })
+    }
+
+    /// A private directory on a memory file system (`$XDG_RUNTIME_DIR`, else `/dev/shm`)
+    /// with at least 4 GiB free, else `fallback` (on disk).
+    pub fn choose(fallback: &Path) -> io::Result<Self> {
+        match memory_area() {
+            Some(area) => Ok(area),
+            None => WorkArea::at(fallback),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn in_memory(&self) -> bool {
+        self.in_memory
+    }
+
+    /// The sandbox of action `name` of execution `execution` (a fresh directory).
+    pub fn sandbox(&self, execution: &str, name: &str) -> io::Result<Sandbox> {
+        let parent = self.root.join(execution);
+        let root = parent.join(name);
+        match std::fs::create_dir(&root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&parent)?;
+                std::fs::create_dir(&root)?;
+            }
+            other => other?,
+        }
+        Sandbox::in_new_dir(root)
+    }
+
+    /// Remove whatever is left of an execution's sandboxes.
+    pub fn remove_execution(&self, execution: &str) {
+        let _ = std::fs::remove_dir_all(self.root.join(execution));
+    }
+}
+
+fn is_memory_fs(dir: &Path) -> bool {
+    statfs(dir).is_some_and(|(kind, _)| kind == TMPFS_MAGIC)
+}
+
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+/// The file system type and the bytes available to this user.
+fn statfs(dir: &Path) -> Option<(i64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stat` is a valid, writable statfs.
+    if unsafe { libc::statfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some((
+        stat.f_type as i64,
+        (stat.f_bavail as u64).saturating_mul(stat.f_bsize as u64),
+    ))
+}
+
+/// `sandpipe/work` in a memory file system that has room, made private to this user. A
+/// directory someone else made (or a link planted in its place) is not used.
+fn memory_area() -> Option<WorkArea> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let candidates = [
+        std::env::var_os("XDG_RUNTIME_DIR").map(|dir| PathBuf::from(dir).join("sandpipe")),
+        Some(PathBuf::from(format!("/dev/shm/sandpipe-{uid}"))),
+    ];
+    candidates.into_iter().flatten().find_map(|private| {
+        let base = private.parent()?;
+        let (kind, available) = statfs(base)?;
+        if kind != TMPFS_MAGIC || available < MIN_MEMORY_AREA_BYTES {
+            return None;
+        }
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&private);
+        let metadata = std::fs::symlink_metadata(&private).ok()?;
+        let private_to_us =
+            metadata.is_dir() && metadata.uid() == uid && metadata.mode() & 0o077 == 0;
+        if !private_to_us {
+            return None;
+        }
+        let work = private.join("work");
+        std::fs::create_dir_all(&work).ok()?;
+        Some(WorkArea {
+            root: work,
+            in_memory: true,
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +345,23 @@ mod tests {
         assert!(sandbox.resolve("/out/OutX", true).is_err());
         assert!(sandbox.resolve("relative", false).is_err());
         assert!(sandbox.add_input("../evil").is_err());
+    }
+
+    #[test]
+    fn mounts_exist_only_for_what_the_action_has() {
+        let scratch = tempfile::tempdir().unwrap();
+        let area = WorkArea::at(scratch.path()).unwrap();
+        let bare = area.sandbox("e", "00-00").unwrap();
+        let guests: Vec<String> = bare.mounts().into_iter().map(|m| m.0).collect();
+        assert_eq!(guests, ["/tmp"]);
+        assert!(!bare.root().join("in").exists() && !bare.root().join("archives").exists());
+        let mut full = area.sandbox("e", "00-01").unwrap();
+        full.add_input("A").unwrap();
+        full.add_input("B").unwrap();
+        full.add_output("C").unwrap();
+        let guests: Vec<String> = full.mounts().into_iter().map(|m| m.0).collect();
+        assert_eq!(guests, ["/tmp", "/archives", "/in/A", "/in/B", "/out/C"]);
+        area.remove_execution("e");
+        assert!(!scratch.path().join("e").exists());
     }
 }

@@ -1,17 +1,13 @@
-//! The store data of one action execution.
+//! The store data of one action call: WASI, the resource table, the memory budget, the
+//! action's log, and each capability's per-invocation state.
 
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::SourceRevision;
-use crate::capabilities::exec::ExecAccess;
-use crate::capabilities::git::GitAccess;
+use crate::capabilities::Slots;
 use crate::capabilities::log::LogCapture;
-use crate::capabilities::object_store::ObjectAccess;
-use crate::capabilities::projects::ProjectAccess;
-use crate::capabilities::secrets::SecretAccess;
 use crate::limits::StoreLimiter;
 
 pub struct ActionState {
@@ -19,13 +15,7 @@ pub struct ActionState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: StoreLimiter,
     pub(crate) log: Arc<LogCapture>,
-    pub(crate) objects: ObjectAccess,
-    pub(crate) exec: Option<ExecAccess>,
-    pub(crate) projects: ProjectAccess,
-    pub(crate) secrets: SecretAccess,
-    pub(crate) git: GitAccess,
-    pub(crate) started_with: Option<SourceRevision>,
-    pub(crate) reports_published: usize,
+    pub(crate) slots: Slots,
 }
 
 impl WasiView for ActionState {

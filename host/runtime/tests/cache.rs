@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
-use sandpipe_runtime::{ActionEngine, CacheOutcome, Capability, ProviderPolicy};
+use sandpipe_runtime::{ActionHost, CacheOutcome, EXEC, ProviderPolicy};
 
 fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir.join("components"))
@@ -19,7 +19,7 @@ async fn a_second_engine_loads_from_the_cache_and_tampering_forces_a_recompile()
     let cache = scratch.path().join("cache");
     let wasm: Arc<[u8]> = std::fs::read(PROBE_COMPONENT_PATH).unwrap().into();
 
-    let first = ActionEngine::new(Some(cache.clone())).unwrap();
+    let first = ActionHost::new(Some(cache.clone())).unwrap();
     assert_eq!(
         first.load(wasm.clone()).await.unwrap().cache,
         CacheOutcome::Compiled
@@ -30,7 +30,7 @@ async fn a_second_engine_loads_from_the_cache_and_tampering_forces_a_recompile()
         CacheOutcome::Compiled
     );
 
-    let second = ActionEngine::new(Some(cache.clone())).unwrap();
+    let second = ActionHost::new(Some(cache.clone())).unwrap();
     assert_eq!(
         second.load(wasm.clone()).await.unwrap().cache,
         CacheOutcome::Hit
@@ -41,18 +41,18 @@ async fn a_second_engine_loads_from_the_cache_and_tampering_forces_a_recompile()
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&entry, &bytes).unwrap();
-    let third = ActionEngine::new(Some(cache.clone())).unwrap();
+    let third = ActionHost::new(Some(cache.clone())).unwrap();
     assert_eq!(
         third.load(wasm.clone()).await.unwrap().cache,
         CacheOutcome::Compiled
     );
-    let fourth = ActionEngine::new(Some(cache)).unwrap();
+    let fourth = ActionHost::new(Some(cache)).unwrap();
     assert_eq!(fourth.load(wasm).await.unwrap().cache, CacheOutcome::Hit);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_importing_what_is_not_granted_is_refused_before_it_runs() {
-    let engine = ActionEngine::new(None).unwrap();
+    let engine = ActionHost::new(None).unwrap();
     // An interface outside the action world is refused at load, before instantiation.
     let wat = r#"(component
         (import "sandpipe:action/network@0.1.0" (instance))
@@ -79,7 +79,7 @@ async fn a_component_importing_what_is_not_granted_is_refused_before_it_runs() {
          and the operator has not granted it (grant with --grant <action type>=exec)"
     );
     let granted = ProviderPolicy {
-        granted: [Capability::Exec].into_iter().collect(),
+        granted: [EXEC].into_iter().collect(),
     };
     // Granted, it passes the audit (and then fails only for not exporting a runner).
     let error = engine

@@ -1,16 +1,16 @@
 //! The sandbox, exercised with the test-only probe component: what a hostile action tries,
 //! and what it gets.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sandpipe_runtime::bindings::{ActionType, Category};
+use sandpipe_model::execution::FailureKind;
 use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
+use sandpipe_runtime::testing::request;
 use sandpipe_runtime::{
-    ActionEngine, ActionEvent, ActionFailure, EventSink, ExecutionLimits, FailureKind,
-    InputArtifact, Invocation, LoadedComponent, Outcome, OutputArtifact, Request, Sandbox,
+    ActionError, ActionEvent, ActionHost, ActionOutcome, EventSink, ExecutionLimits, Invocation,
+    LoadedComponent, Sandbox,
 };
 use sandpipe_store::LocalS3;
 
@@ -25,7 +25,7 @@ impl EventSink for Events {
 
 struct Harness {
     scratch: tempfile::TempDir,
-    engine: Arc<ActionEngine>,
+    engine: Arc<ActionHost>,
     probe: LoadedComponent,
     s3: Arc<LocalS3>,
 }
@@ -33,7 +33,7 @@ struct Harness {
 impl Harness {
     async fn new() -> Harness {
         let scratch = tempfile::tempdir().unwrap();
-        let engine = ActionEngine::new(sandpipe_runtime::ComponentCache::default_dir()).unwrap();
+        let engine = ActionHost::new(sandpipe_runtime::ComponentCache::default_dir()).unwrap();
         let wasm: Arc<[u8]> = std::fs::read(PROBE_COMPONENT_PATH).unwrap().into();
         let probe = engine.load(wasm).await.unwrap();
         let s3 = Arc::new(LocalS3::open(&scratch.path().join("s3")).unwrap());
@@ -52,7 +52,7 @@ impl Harness {
         config: &[(&str, &str)],
         limits: ExecutionLimits,
     ) -> (
-        Result<Outcome, ActionFailure>,
+        Result<ActionOutcome, ActionError>,
         Vec<ActionEvent>,
         std::path::PathBuf,
     ) {
@@ -62,36 +62,8 @@ impl Harness {
         std::fs::write(tree.join("secret.txt"), "given").unwrap();
         std::fs::write(archive, "archive").unwrap();
         let out = sandbox.add_output("Out").unwrap();
-        let configuration: Vec<(String, String)> = config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let buckets = sandpipe_runtime::granted_buckets(config.iter().copied());
-        let (in_path, archive_path) = Sandbox::input_paths("Given");
-        let request = Request {
-            pipeline: "p".into(),
-            stage: "s".into(),
-            action: name.into(),
-            execution_id: "e".into(),
-            action_type: ActionType {
-                category: Category::Build,
-                owner: "Custom".into(),
-                provider: "Probe".into(),
-                version: "1".into(),
-            },
-            configuration,
-            inputs: vec![InputArtifact {
-                name: "Given".into(),
-                path: in_path,
-                archive: archive_path,
-                revision: None,
-            }],
-            outputs: vec![OutputArtifact {
-                name: "Out".into(),
-                path: Sandbox::output_path("Out"),
-            }],
-            continuation_token: None,
-        };
+        let mut request = request("Build/Custom/Probe/1", config, &["Given"], &["Out"]);
+        request.action = name.into();
         let events = Arc::new(Events::default());
         let result = self
             .engine
@@ -100,7 +72,6 @@ impl Harness {
                 Invocation {
                     request,
                     sandbox: Arc::new(sandbox),
-                    buckets: buckets.into_iter().collect::<BTreeSet<_>>(),
                     object_store: self.s3.clone(),
                     limits,
                     events: events.clone(),
@@ -108,7 +79,8 @@ impl Harness {
                     grants: Default::default(),
                 },
             )
-            .await;
+            .await
+            .outcome;
         let events = events.0.lock().unwrap().clone();
         (result, events, out)
     }
@@ -121,10 +93,10 @@ fn quick() -> ExecutionLimits {
     }
 }
 
-fn failure_message(result: &Result<Outcome, ActionFailure>) -> String {
+fn failure_message(result: &Result<ActionOutcome, ActionError>) -> String {
     match result {
         Ok(outcome) => panic!("expected a failure, got {outcome:?}"),
-        Err(failure) => failure.message.clone(),
+        Err(failure) => failure.message(),
     }
 }
 
@@ -316,9 +288,9 @@ async fn buckets_not_named_in_the_configuration_are_denied() {
         )
         .await;
     let failure = result.unwrap_err();
-    assert_eq!(failure.kind, FailureKind::PermissionError);
+    assert_eq!(failure.kind(), FailureKind::PermissionError);
     assert_eq!(
-        failure.message,
+        failure.message(),
         "access denied: bucket 'secret' is not named in this action's configuration"
     );
 

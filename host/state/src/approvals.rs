@@ -51,7 +51,12 @@ pub struct Approvals<'a>(pub(crate) &'a Database);
 
 impl Approvals<'_> {
     /// Open an approval for an action of a running execution; returns its token.
-    pub fn open(&self, execution_id: &str, (pipeline, stage, action): ApprovalPlace<'_>, expires: &str) -> Result<String> {
+    pub fn open(
+        &self,
+        execution_id: &str,
+        (pipeline, stage, action): ApprovalPlace<'_>,
+        expires: &str,
+    ) -> Result<String> {
         let token = uuid::Uuid::new_v4().to_string();
         self.0.with(|connection| {
             connection.execute(

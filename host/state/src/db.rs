@@ -165,7 +165,10 @@ impl Database {
     }
 
     /// Run `work` on the connection (one statement is its own transaction).
-    pub(crate) fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         work(&connection).map_err(|e| self.fail(e))
     }

@@ -32,7 +32,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 impl Executions<'_> {
     /// Record the declaration a run uses; a changed declaration is a new pipeline version,
     /// as UpdatePipeline makes one. Returns the version.
-    pub fn register_pipeline(&self, name: &str, declaration: &str, source_file: &str) -> Result<u32> {
+    pub fn register_pipeline(
+        &self,
+        name: &str,
+        declaration: &str,
+        source_file: &str,
+    ) -> Result<u32> {
         let digest = hex::encode(Sha256::digest(declaration.as_bytes()));
         let now = now();
         self.0.transaction(|transaction| {
@@ -142,7 +147,12 @@ impl Executions<'_> {
         })
     }
 
-    pub fn save_stage(&self, execution_id: &str, stage_index: usize, stage: &StageRecord) -> Result<()> {
+    pub fn save_stage(
+        &self,
+        execution_id: &str,
+        stage_index: usize,
+        stage: &StageRecord,
+    ) -> Result<()> {
         self.0.with(|connection| {
             connection
                 .execute(
@@ -165,7 +175,13 @@ impl Executions<'_> {
                 .execute(
                     "UPDATE action_executions SET record = ?4, status = ?5
                      WHERE execution_id = ?1 AND stage_index = ?2 AND action_index = ?3",
-                    params![execution_id, stage_index as i64, action_index as i64, to_json(action), action.status],
+                    params![
+                        execution_id,
+                        stage_index as i64,
+                        action_index as i64,
+                        to_json(action),
+                        action.status
+                    ],
                 )
                 .map(drop)
         })
@@ -173,7 +189,10 @@ impl Executions<'_> {
 
     /// The whole record of one execution. `id` may be a unique prefix of an execution id.
     pub fn get(&self, id: &str) -> Result<ExecutionRecord> {
-        let pattern = id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = id
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         let (found, stages, actions) = self.0.with(|connection| {
             let mut found: Vec<(ExecutionRecord, String)> = connection
                 .prepare(
@@ -234,7 +253,8 @@ impl Executions<'_> {
             })
             .collect();
         for (stage_index, action) in actions {
-            let action: ActionRecord = serde_json::from_str(&action).map_err(|e| self.0.corrupt(e))?;
+            let action: ActionRecord =
+                serde_json::from_str(&action).map_err(|e| self.0.corrupt(e))?;
             if let Some(stage) = record.stages.get_mut(stage_index) {
                 stage.actions.push(action);
             }
@@ -267,7 +287,11 @@ impl Executions<'_> {
 
     /// The newest standard execution of `pipeline` that succeeded in stage `stage_index`
     /// (what RollbackStage rolls back to by default).
-    pub fn latest_succeeded_in_stage(&self, pipeline: &str, stage_index: usize) -> Result<Option<String>> {
+    pub fn latest_succeeded_in_stage(
+        &self,
+        pipeline: &str,
+        stage_index: usize,
+    ) -> Result<Option<String>> {
         self.0.with(|connection| {
             connection
                 .query_row(
@@ -283,7 +307,11 @@ impl Executions<'_> {
 
     /// An execution of the same pipeline that started after `record` and has entered stage
     /// `stage_index` since (RetryStageExecution's NotLatestPipelineExecutionException).
-    pub fn newer_in_stage(&self, record: &ExecutionRecord, stage_index: usize) -> Result<Option<String>> {
+    pub fn newer_in_stage(
+        &self,
+        record: &ExecutionRecord,
+        stage_index: usize,
+    ) -> Result<Option<String>> {
         self.0.with(|connection| {
             connection
                 .query_row(

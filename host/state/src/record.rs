@@ -105,7 +105,10 @@ pub(crate) use api_names;
 impl ExecutionStatus {
     /// Still running (or winding down) in some process.
     pub fn is_running(self) -> bool {
-        matches!(self, ExecutionStatus::InProgress | ExecutionStatus::Stopping)
+        matches!(
+            self,
+            ExecutionStatus::InProgress | ExecutionStatus::Stopping
+        )
     }
 }
 
@@ -367,7 +370,11 @@ mod tests {
     use super::*;
 
     fn serde_name<T: Serialize>(value: &T) -> String {
-        serde_json::to_value(value).unwrap().as_str().unwrap().to_string()
+        serde_json::to_value(value)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     #[test]

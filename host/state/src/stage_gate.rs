@@ -23,20 +23,32 @@ pub enum StageSharing {
 pub enum StageEntry {
     Entered,
     /// Another execution holds the stage.
-    Locked { by: String },
+    Locked {
+        by: String,
+    },
     /// The stage's inbound transition is disabled.
-    TransitionDisabled { reason: String },
+    TransitionDisabled {
+        reason: String,
+    },
     /// An execution waiting for this stage before it goes first (QUEUED).
-    Queued { behind: String },
+    Queued {
+        behind: String,
+    },
     /// A newer execution replaced this one while it waited (SUPERSEDED): its id.
-    Superseded { by: String },
+    Superseded {
+        by: String,
+    },
 }
 
 /// Stage locks, waiting places and transitions.
 pub struct StageGate<'a>(pub(crate) &'a Database);
 
 /// The newest execution (by start time) waiting for the stage.
-fn newest_waiting(transaction: &Transaction<'_>, pipeline: &str, stage: &str) -> rusqlite::Result<String> {
+fn newest_waiting(
+    transaction: &Transaction<'_>,
+    pipeline: &str,
+    stage: &str,
+) -> rusqlite::Result<String> {
     transaction.query_row(
         "SELECT w.execution_id FROM stage_waits w JOIN executions e ON e.id = w.execution_id
          WHERE w.pipeline = ?1 AND w.stage = ?2 ORDER BY e.start_time DESC, w.arrival DESC LIMIT 1",
@@ -47,7 +59,11 @@ fn newest_waiting(transaction: &Transaction<'_>, pipeline: &str, stage: &str) ->
 
 /// In SUPERSEDED mode only the newest waiting execution keeps waiting; the others are marked
 /// superseded by it. Returns the newest.
-fn supersede_older(transaction: &Transaction<'_>, pipeline: &str, stage: &str) -> rusqlite::Result<String> {
+fn supersede_older(
+    transaction: &Transaction<'_>,
+    pipeline: &str,
+    stage: &str,
+) -> rusqlite::Result<String> {
     let newest = newest_waiting(transaction, pipeline, stage)?;
     let older: Vec<String> = transaction
         .prepare("SELECT execution_id FROM stage_waits WHERE pipeline = ?1 AND stage = ?2 AND execution_id != ?3")?
@@ -56,14 +72,24 @@ fn supersede_older(transaction: &Transaction<'_>, pipeline: &str, stage: &str) -
     for id in &older {
         transaction.execute(
             "UPDATE executions SET status = ?2, superseded_by = ?3 WHERE id = ?1 AND status = ?4",
-            params![id, ExecutionStatus::Superseded, newest, ExecutionStatus::InProgress],
+            params![
+                id,
+                ExecutionStatus::Superseded,
+                newest,
+                ExecutionStatus::InProgress
+            ],
         )?;
         leave_queue(transaction, pipeline, stage, id)?;
     }
     Ok(newest)
 }
 
-fn leave_queue(transaction: &Transaction<'_>, pipeline: &str, stage: &str, id: &str) -> rusqlite::Result<()> {
+fn leave_queue(
+    transaction: &Transaction<'_>,
+    pipeline: &str,
+    stage: &str,
+    id: &str,
+) -> rusqlite::Result<()> {
     transaction
         .execute(
             "DELETE FROM stage_waits WHERE pipeline = ?1 AND stage = ?2 AND execution_id = ?3",
@@ -73,7 +99,12 @@ fn leave_queue(transaction: &Transaction<'_>, pipeline: &str, stage: &str, id: &
 }
 
 /// Who else holds the stage, or who waits before `id`; `None` when `id` may enter.
-fn occupied(transaction: &Transaction<'_>, pipeline: &str, stage: &str, id: &str) -> rusqlite::Result<Option<StageEntry>> {
+fn occupied(
+    transaction: &Transaction<'_>,
+    pipeline: &str,
+    stage: &str,
+    id: &str,
+) -> rusqlite::Result<Option<StageEntry>> {
     let holder: Option<String> = transaction
         .query_row(
             "SELECT l.execution_id FROM stage_locks l JOIN executions e ON e.id = l.execution_id
@@ -95,7 +126,13 @@ fn occupied(transaction: &Transaction<'_>, pipeline: &str, stage: &str, id: &str
 
 impl StageGate<'_> {
     /// Try to move execution `id` into `stage` of `pipeline`.
-    pub fn enter(&self, pipeline: &str, stage: &str, id: &str, sharing: StageSharing) -> Result<StageEntry> {
+    pub fn enter(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        id: &str,
+        sharing: StageSharing,
+    ) -> Result<StageEntry> {
         self.0.transaction(|transaction| {
             let (status, superseded_by): (ExecutionStatus, Option<String>) = transaction.query_row(
                 "SELECT status, superseded_by FROM executions WHERE id = ?1",

@@ -57,9 +57,13 @@ fn a_database_made_before_the_trigger_column_gets_it() {
     let state = StateStore::open(dir.path()).unwrap();
     let record = record("e-old");
     state
-        .executions().create(&record, &ProcessOwner::current())
+        .executions()
+        .create(&record, &ProcessOwner::current())
         .unwrap();
-    assert_eq!(state.executions().get("e-old").unwrap().trigger, record.trigger);
+    assert_eq!(
+        state.executions().get("e-old").unwrap().trigger,
+        record.trigger
+    );
     // Opening again finds the column there.
     drop(state);
     StateStore::open(dir.path()).unwrap();
@@ -91,19 +95,31 @@ fn a_changed_declaration_is_a_new_version() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateStore::open(dir.path()).unwrap();
     assert_eq!(
-        state.executions().register_pipeline("p", "{\"a\":1}", "p.json").unwrap(),
+        state
+            .executions()
+            .register_pipeline("p", "{\"a\":1}", "p.json")
+            .unwrap(),
         1
     );
     assert_eq!(
-        state.executions().register_pipeline("p", "{\"a\":1}", "p.json").unwrap(),
+        state
+            .executions()
+            .register_pipeline("p", "{\"a\":1}", "p.json")
+            .unwrap(),
         1
     );
     assert_eq!(
-        state.executions().register_pipeline("p", "{\"a\":2}", "p.json").unwrap(),
+        state
+            .executions()
+            .register_pipeline("p", "{\"a\":2}", "p.json")
+            .unwrap(),
         2
     );
     assert_eq!(
-        state.executions().register_pipeline("q", "{\"a\":2}", "q.json").unwrap(),
+        state
+            .executions()
+            .register_pipeline("q", "{\"a\":2}", "q.json")
+            .unwrap(),
         1
     );
 }
@@ -114,18 +130,21 @@ fn records_round_trip_and_update_in_place() {
     let state = StateStore::open(dir.path()).unwrap();
     let mut execution = record("0123-abcd");
     state
-        .executions().create(&execution, &ProcessOwner::current())
+        .executions()
+        .create(&execution, &ProcessOwner::current())
         .unwrap();
     execution.stages[1].actions[1].status = ActionStatus::Succeeded;
     execution.stages[1].actions[1]
         .output_variables
         .insert("K".into(), "V".into());
     state
-        .executions().save_action("0123-abcd", 1, 1, &execution.stages[1].actions[1])
+        .executions()
+        .save_action("0123-abcd", 1, 1, &execution.stages[1].actions[1])
         .unwrap();
     execution.stages[1].status = StageStatus::Succeeded;
     state
-        .executions().save_stage("0123-abcd", 1, &execution.stages[1])
+        .executions()
+        .save_stage("0123-abcd", 1, &execution.stages[1])
         .unwrap();
     execution.status = ExecutionStatus::Succeeded;
     execution.end_time = Some(now());
@@ -203,26 +222,30 @@ fn a_superseded_execution_learns_by_whom() {
     }
     let gate = state.stage_gate();
     assert_eq!(
-        gate.enter("p", "Deploy", "older", StageSharing::Superseded).unwrap(),
+        gate.enter("p", "Deploy", "older", StageSharing::Superseded)
+            .unwrap(),
         StageEntry::Entered
     );
     gate.leave("p", "Deploy", "older").unwrap();
     // Both wait at the next door; the holder is elsewhere.
     gate.disable_transition("p", "Next", "freeze").unwrap();
     assert_eq!(
-        gate.enter("p", "Next", "older", StageSharing::Superseded).unwrap(),
+        gate.enter("p", "Next", "older", StageSharing::Superseded)
+            .unwrap(),
         StageEntry::TransitionDisabled {
             reason: "freeze".into()
         }
     );
     assert_eq!(
-        gate.enter("p", "Next", "newer", StageSharing::Superseded).unwrap(),
+        gate.enter("p", "Next", "newer", StageSharing::Superseded)
+            .unwrap(),
         StageEntry::TransitionDisabled {
             reason: "freeze".into()
         }
     );
     assert_eq!(
-        gate.enter("p", "Next", "older", StageSharing::Superseded).unwrap(),
+        gate.enter("p", "Next", "older", StageSharing::Superseded)
+            .unwrap(),
         StageEntry::Superseded { by: "newer".into() }
     );
     let older = state.executions().get("older").unwrap();
@@ -248,7 +271,10 @@ fn rollback_targets_and_newer_executions_are_found_by_query() {
     }
     let executions = state.executions();
     assert_eq!(
-        executions.latest_succeeded_in_stage("p", 1).unwrap().as_deref(),
+        executions
+            .latest_succeeded_in_stage("p", 1)
+            .unwrap()
+            .as_deref(),
         Some("first")
     );
     assert_eq!(executions.latest_succeeded_in_stage("p", 0).unwrap(), None);

@@ -95,16 +95,28 @@ mod tests {
         let passing = rule(
             "env",
             "VariableCheck",
-            &[("Variable", "#{variables.Env}"), ("Operator", "EQ"), ("Value", "prod")],
+            &[
+                ("Variable", "#{variables.Env}"),
+                ("Operator", "EQ"),
+                ("Value", "prod"),
+            ],
         );
         let failing = rule(
             "pattern",
             "VariableCheck",
-            &[("Variable", "#{variables.Env}"), ("Operator", "MATCHES"), ("Value", "^dev")],
+            &[
+                ("Variable", "#{variables.Env}"),
+                ("Operator", "MATCHES"),
+                ("Value", "^dev"),
+            ],
         );
         let conditions = vec![Condition {
             result: Some(ConditionResult::Skip),
-            rules: Some(vec![passing, failing, rule("alarm", "CloudWatchAlarm", &[])]),
+            rules: Some(vec![
+                passing,
+                failing,
+                rule("alarm", "CloudWatchAlarm", &[]),
+            ]),
         }];
         let check = check_conditions("beforeEntry", &conditions, &scope);
         assert_eq!(check.failed, Some(ConditionResult::Skip));

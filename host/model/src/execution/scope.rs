@@ -85,7 +85,10 @@ mod tests {
             "Key".to_string(),
             "#{variables.Env}/#{Build.Version}/#{codepipeline.PipelineExecutionId}".to_string(),
         )]);
-        assert_eq!(scope.resolve(&configuration).unwrap()["Key"], "prod/1.2/e-1");
+        assert_eq!(
+            scope.resolve(&configuration).unwrap()["Key"],
+            "prod/1.2/e-1"
+        );
         let missing = BTreeMap::from([("K".to_string(), "#{Deploy.Url}".to_string())]);
         assert_eq!(
             scope.resolve(&missing).unwrap_err().to_string(),

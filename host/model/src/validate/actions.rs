@@ -8,7 +8,7 @@ use super::{
     INVALID_ACTION, INVALID_STAGE, INVALID_STRUCTURE, NAME_PATTERN, Problems, VARIABLE_PATTERN,
     name_char, variable_char,
 };
-use crate::declaration::{ActionDeclaration, ActionTypeId, Category, Owner, PipelineDeclaration};
+use crate::declaration::{ActionDeclaration, Category, Owner, PipelineDeclaration};
 use crate::variables::{self, CODEPIPELINE_NAMESPACE, PIPELINE_VARIABLES_NAMESPACE};
 
 /// The variables of the `codepipeline` namespace.

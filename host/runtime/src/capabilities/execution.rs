@@ -3,10 +3,31 @@
 //! `sourceRevisions`, or a trigger's event). Information only; every action may ask.
 
 use crate::bindings::sandpipe::action::execution::{self as wit, SourceRevision};
+use crate::capabilities::CapabilityModule;
 use crate::state::ActionState;
+
+pub(crate) const MODULE: CapabilityModule = CapabilityModule {
+    imports: &["sandpipe:action/execution@0.1"],
+    requires: None,
+    link: |linker| {
+        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
+    },
+    setup: |setup, slots| {
+        slots.insert(StartedWith(
+            setup
+                .request
+                .started_with
+                .as_ref()
+                .map(SourceRevision::from),
+        ));
+    },
+};
+
+/// The revision the execution was started with for this action.
+struct StartedWith(Option<SourceRevision>);
 
 impl wit::Host for ActionState {
     async fn started_with(&mut self) -> wasmtime::Result<Option<SourceRevision>> {
-        Ok(self.started_with.clone())
+        Ok(self.slot::<StartedWith>().0.clone())
     }
 }

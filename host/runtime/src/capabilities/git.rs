@@ -16,6 +16,7 @@ use sandpipe_git::{
 use crate::bindings::sandpipe::action::git::{
     self as wit, Commit, Error, ExportSummary, RepositoryInfo, Signature, WorkingTree,
 };
+use crate::capabilities::{Capability, CapabilityModule, Grant, GrantedAccess, NotGranted};
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
 
@@ -46,49 +47,63 @@ pub enum GitSource {
     NotMapped(String),
 }
 
-/// One execution's use of its grant.
-pub(crate) struct GitAccess {
-    grant: Option<Arc<GitGrant>>,
+/// Read the repository the operator mapped for the action.
+pub const GIT: Capability = Capability::named("git");
+
+pub(crate) const MODULE: CapabilityModule = CapabilityModule {
+    imports: &["sandpipe:action/git@0.1"],
+    requires: Some(GIT),
+    link: |linker| {
+        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
+    },
+    setup: |setup, slots| {
+        if let Some(grant) = setup.grants.get::<GitGrant>() {
+            slots.insert(GitAccess {
+                grant,
+                sandbox: setup.sandbox.clone(),
+                deadline: setup.deadline,
+                remaining: ExportLimits {
+                    max_bytes: setup.limits.object_bytes,
+                    ..ExportLimits::default()
+                },
+                opened: None,
+            });
+        }
+    },
+};
+
+impl Grant for GitGrant {
+    const CAPABILITY: Capability = GIT;
+}
+
+/// One call's use of the grant.
+struct GitAccess {
+    grant: Arc<GitGrant>,
     sandbox: Arc<Sandbox>,
     deadline: Instant,
-    /// What the exports of this execution may still write.
+    /// What the exports of this call may still write.
     remaining: ExportLimits,
-    /// The repository, once opened (a remote one is fetched once per execution).
+    /// The repository, once opened (a remote one is fetched once per call).
     opened: Option<Arc<Mutex<Repository>>>,
 }
 
+impl GrantedAccess for GitAccess {
+    const CAPABILITY: Capability = GIT;
+}
+
+impl From<NotGranted> for Error {
+    fn from(not_granted: NotGranted) -> Self {
+        Error::Denied(not_granted.to_string())
+    }
+}
+
 impl GitAccess {
-    pub(crate) fn new(
-        grant: Option<Arc<GitGrant>>,
-        sandbox: Arc<Sandbox>,
-        deadline: Instant,
-        limits: ExportLimits,
-    ) -> Self {
-        GitAccess {
-            grant,
-            sandbox,
-            deadline,
-            remaining: limits,
-            opened: None,
-        }
-    }
-
-    fn grant(&self) -> Result<Arc<GitGrant>, Error> {
-        self.grant.clone().ok_or_else(|| {
-            Error::Denied(
-                "this action was not granted git; the operator grants it with --grant \
-                 <action type>=git"
-                    .into(),
-            )
-        })
-    }
-
     /// The repository to read: the mapped one, or the one a working tree is in.
     async fn open(&mut self) -> Result<Arc<Mutex<Repository>>, Error> {
         if let Some(opened) = &self.opened {
             return Ok(opened.clone());
         }
-        let grant = self.grant()?;
+        let grant = self.grant.clone();
         let deadline = self.deadline;
         let opened = blocking(move || {
             let location = match &grant.source {
@@ -125,8 +140,8 @@ impl GitAccess {
     }
 
     /// Write into `destination` from the repository: `work` runs off the async executor with
-    /// what the execution may still write and a private scratch directory, and what it wrote
-    /// is counted.
+    /// what the call may still write and a private scratch directory, and what it wrote is
+    /// counted.
     async fn export(
         &mut self,
         destination: &str,
@@ -145,11 +160,99 @@ impl GitAccess {
         Ok(summary(exported, None))
     }
 
-    /// Count what an export wrote against the execution's budget.
+    /// Count what an export wrote against the call's budget.
     fn spend(&mut self, summary: &Summary) {
         let entries = summary.files + summary.directories + summary.symlinks;
         self.remaining.max_bytes = self.remaining.max_bytes.saturating_sub(summary.bytes);
         self.remaining.max_entries = self.remaining.max_entries.saturating_sub(entries);
+    }
+
+    async fn repository(&mut self) -> Result<RepositoryInfo, Error> {
+        let grant = self.grant.clone();
+        let info = |location: String, mapped_by: String, working_tree| RepositoryInfo {
+            name: grant.name.clone(),
+            location,
+            mapped_by,
+            provider_type: grant.provider_type.clone(),
+            working_tree,
+        };
+        match &grant.source {
+            GitSource::NotMapped(message) => Err(Error::NotMapped(message.clone())),
+            GitSource::Repository {
+                location,
+                mapped_by,
+            } => {
+                // Opening here fetches a remote once and says at once when it cannot be read.
+                self.open().await?;
+                Ok(info(location.display(), mapped_by.clone(), None))
+            }
+            GitSource::WorkingTree { dir, given_as } => {
+                let path = dir.display().to_string();
+                let dir = dir.clone();
+                let state =
+                    blocking(move || sandpipe_git::inspect_worktree(&dir).map_err(convert)).await?;
+                let tree = WorkingTree {
+                    path: path.clone(),
+                    head: state.head.map(commit),
+                    branch: state.branch,
+                    dirty: state.dirty,
+                };
+                Ok(info(path, given_as.clone(), Some(tree)))
+            }
+        }
+    }
+
+    async fn resolve(&mut self, revision: String) -> Result<Commit, Error> {
+        let repository = self.open().await?;
+        blocking(move || {
+            lock(&repository)
+                .resolve(&revision)
+                .map(|resolved| commit(resolved.commit))
+                .map_err(convert)
+        })
+        .await
+    }
+
+    async fn export_working_tree(
+        &mut self,
+        destination: String,
+        with_history: bool,
+    ) -> Result<ExportSummary, Error> {
+        let GitSource::WorkingTree { dir, .. } = &self.grant.source else {
+            return Err(Error::InvalidArgument(
+                "the operator gave this action a repository, not a working tree".into(),
+            ));
+        };
+        let dir = dir.clone();
+        let repository = if with_history {
+            Some(self.open().await?)
+        } else {
+            None
+        };
+        let into = self.destination(&destination)?;
+        let limits = self.remaining;
+        let scratch = self.sandbox.root().to_path_buf();
+        let exclude = self.grant.exclude.clone();
+        let (exported, digest) = blocking(move || {
+            let mut total = Summary::default();
+            if let Some(repository) = repository {
+                total = history_under(&repository, &dir, &scratch, &into, &limits)?;
+            }
+            let left = ExportLimits {
+                max_bytes: limits.max_bytes.saturating_sub(total.bytes),
+                ..limits
+            };
+            let snapshot =
+                sandpipe_git::snapshot_worktree(&dir, &into, &exclude, &left).map_err(convert)?;
+            total.files += snapshot.files;
+            total.directories += snapshot.directories;
+            total.symlinks += snapshot.symlinks;
+            total.bytes += snapshot.bytes;
+            Ok((total, snapshot.digest))
+        })
+        .await?;
+        self.spend(&exported);
+        Ok(summary(exported, Some(digest)))
     }
 }
 
@@ -204,61 +307,25 @@ fn lock(repository: &Mutex<Repository>) -> std::sync::MutexGuard<'_, Repository>
     repository.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl ActionState {
+    fn git(&mut self) -> Result<&mut GitAccess, Error> {
+        self.granted::<GitAccess>().map_err(Error::from)
+    }
+}
+
 impl wit::Host for ActionState {
     async fn repository(&mut self) -> wasmtime::Result<Result<RepositoryInfo, Error>> {
-        let grant = match self.git.grant() {
-            Ok(grant) => grant,
-            Err(e) => return Ok(Err(e)),
-        };
-        let info = |location: String, mapped_by: String, working_tree| RepositoryInfo {
-            name: grant.name.clone(),
-            location,
-            mapped_by,
-            provider_type: grant.provider_type.clone(),
-            working_tree,
-        };
-        Ok(match &grant.source {
-            GitSource::NotMapped(message) => Err(Error::NotMapped(message.clone())),
-            GitSource::Repository {
-                location,
-                mapped_by,
-            } => {
-                // Opening here fetches a remote once and says at once when it cannot be read.
-                match self.git.open().await {
-                    Ok(_) => Ok(info(location.display(), mapped_by.clone(), None)),
-                    Err(e) => Err(e),
-                }
-            }
-            GitSource::WorkingTree { dir, given_as } => {
-                let path = dir.display().to_string();
-                let dir = dir.clone();
-                let inspected =
-                    blocking(move || sandpipe_git::inspect_worktree(&dir).map_err(convert)).await;
-                inspected.map(|state| {
-                    let tree = WorkingTree {
-                        path: path.clone(),
-                        head: state.head.map(commit),
-                        branch: state.branch,
-                        dirty: state.dirty,
-                    };
-                    info(path, given_as.clone(), Some(tree))
-                })
-            }
+        Ok(match self.git() {
+            Ok(git) => git.repository().await,
+            Err(denied) => Err(denied),
         })
     }
 
     async fn resolve(&mut self, revision: String) -> wasmtime::Result<Result<Commit, Error>> {
-        let repository = match self.git.open().await {
-            Ok(repository) => repository,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(blocking(move || {
-            lock(&repository)
-                .resolve(&revision)
-                .map(|resolved| commit(resolved.commit))
-                .map_err(convert)
+        Ok(match self.git() {
+            Ok(git) => git.resolve(revision).await,
+            Err(denied) => Err(denied),
         })
-        .await)
     }
 
     async fn export_tree(
@@ -266,12 +333,13 @@ impl wit::Host for ActionState {
         commit_id: String,
         destination: String,
     ) -> wasmtime::Result<Result<ExportSummary, Error>> {
-        Ok(self
-            .git
-            .export(&destination, move |repository, into, limits, _| {
-                repository.export_tree(&commit_id, into, limits)
-            })
-            .await)
+        let export = move |repository: &Repository, into: &Dir, limits: &ExportLimits, _: &Path| {
+            repository.export_tree(&commit_id, into, limits)
+        };
+        Ok(match self.git() {
+            Ok(git) => git.export(&destination, export).await,
+            Err(denied) => Err(denied),
+        })
     }
 
     async fn clone(
@@ -280,9 +348,8 @@ impl wit::Host for ActionState {
         commit_id: String,
         destination: String,
     ) -> wasmtime::Result<Result<ExportSummary, Error>> {
-        Ok(self
-            .git
-            .export(&destination, move |repository, into, limits, scratch| {
+        let clone =
+            move |repository: &Repository, into: &Dir, limits: &ExportLimits, scratch: &Path| {
                 let reference = repository.resolve(&branch).ok().and_then(|r| r.reference);
                 let request = CloneRequest {
                     branch: &branch,
@@ -291,8 +358,11 @@ impl wit::Host for ActionState {
                     content: CloneContent::Full,
                 };
                 repository.clone_into(&request, scratch, into, limits)
-            })
-            .await)
+            };
+        Ok(match self.git() {
+            Ok(git) => git.export(&destination, clone).await,
+            Err(denied) => Err(denied),
+        })
     }
 
     async fn export_working_tree(
@@ -300,53 +370,10 @@ impl wit::Host for ActionState {
         destination: String,
         with_history: bool,
     ) -> wasmtime::Result<Result<ExportSummary, Error>> {
-        let grant = match self.git.grant() {
-            Ok(grant) => grant,
-            Err(e) => return Ok(Err(e)),
-        };
-        let GitSource::WorkingTree { dir, .. } = &grant.source else {
-            return Ok(Err(Error::InvalidArgument(
-                "the operator gave this action a repository, not a working tree".into(),
-            )));
-        };
-        let dir = dir.clone();
-        let repository = if with_history {
-            match self.git.open().await {
-                Ok(repository) => Some(repository),
-                Err(e) => return Ok(Err(e)),
-            }
-        } else {
-            None
-        };
-        let into = match self.git.destination(&destination) {
-            Ok(into) => into,
-            Err(e) => return Ok(Err(e)),
-        };
-        let limits = self.git.remaining;
-        let scratch = self.git.sandbox.root().to_path_buf();
-        let exclude = grant.exclude.clone();
-        let exported = blocking(move || {
-            let mut total = Summary::default();
-            if let Some(repository) = repository {
-                total = history_under(&repository, &dir, &scratch, &into, &limits)?;
-            }
-            let left = ExportLimits {
-                max_bytes: limits.max_bytes.saturating_sub(total.bytes),
-                ..limits
-            };
-            let snapshot =
-                sandpipe_git::snapshot_worktree(&dir, &into, &exclude, &left).map_err(convert)?;
-            total.files += snapshot.files;
-            total.directories += snapshot.directories;
-            total.symlinks += snapshot.symlinks;
-            total.bytes += snapshot.bytes;
-            Ok((total, snapshot.digest))
+        Ok(match self.git() {
+            Ok(git) => git.export_working_tree(destination, with_history).await,
+            Err(denied) => Err(denied),
         })
-        .await;
-        Ok(exported.map(|(exported, digest)| {
-            self.git.spend(&exported);
-            summary(exported, Some(digest))
-        }))
     }
 }
 

@@ -10,7 +10,18 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 use crate::bindings::sandpipe::action::log as wit;
+use crate::capabilities::CapabilityModule;
 use crate::state::ActionState;
+
+/// Every action may log; the log itself is the store's, shared with WASI's stdout and stderr.
+pub(crate) const MODULE: CapabilityModule = CapabilityModule {
+    imports: &["sandpipe:action/log@0.1"],
+    requires: None,
+    link: |linker| {
+        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
+    },
+    setup: |_, _| {},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -43,7 +54,7 @@ pub enum ActionEvent {
         summary: String,
     },
     /// A test report the action published (see the `reports` import).
-    Report(crate::bindings::TestReport),
+    Report(crate::action::TestReport),
 }
 
 /// Where an execution's events go (the engine writes them to the action log and the
@@ -139,7 +150,7 @@ impl LogCapture {
         }
     }
 
-    pub(crate) fn report(&self, report: crate::bindings::TestReport) {
+    pub(crate) fn report(&self, report: crate::action::TestReport) {
         let mut state = self.state.lock().unwrap();
         let bytes: usize = report
             .cases

@@ -1,15 +1,185 @@
-//! Host capabilities, one module per import the action world defines. WASI itself comes
-//! from wasmtime-wasi, configured deny-by-default in [`crate::invoke`].
+//! Host capabilities: one module per capability, each owning its WIT imports, the grant it
+//! needs (if any), its per-invocation state and its linker hook — the way wasmtime-wasi gives
+//! each interface its own view and Spin each factor its own lifecycle.
 //!
-//! `log`, `object-store`, `reports` and `execution` are every action's; `exec` (with
-//! `build-projects`), `secrets` and `git` only reach components the operator's policy grants
-//! them to.
+//! [`REGISTRY`] lists them. The import audit (which imports a component may have, and which
+//! need a grant), the capability names the operator may grant and the linker all derive from
+//! it, so adding a capability is one new module and one line here. WASI itself comes from
+//! wasmtime-wasi, configured deny-by-default in [`crate::invoke`].
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sandpipe_store::LocalS3;
+use wasmtime::component::Linker;
+
+use crate::action::{ActionRequest, TestReport};
+use crate::capabilities::log::LogCapture;
+use crate::limits::ExecutionLimits;
+use crate::sandbox::Sandbox;
+use crate::state::ActionState;
 
 pub mod exec;
 pub mod execution;
 pub mod git;
 pub mod log;
 pub mod object_store;
-pub mod projects;
 pub mod reports;
 pub mod secrets;
+
+/// Every capability the host provides, in linking order.
+pub(crate) const REGISTRY: &[&CapabilityModule] = &[
+    &log::MODULE,
+    &object_store::MODULE,
+    &reports::MODULE,
+    &execution::MODULE,
+    &exec::MODULE,
+    &secrets::MODULE,
+    &git::MODULE,
+];
+
+/// A capability beyond the sandbox that the operator (or sandpipe's policy for its
+/// built-in providers) may grant a provider; never the component itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Capability(&'static str);
+
+impl Capability {
+    pub(crate) const fn named(name: &'static str) -> Self {
+        Capability(name)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// Every capability that can be granted.
+    pub fn all() -> impl Iterator<Item = Capability> {
+        REGISTRY.iter().filter_map(|module| module.requires)
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::str::FromStr for Capability {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Capability::all()
+            .find(|capability| capability.0 == text)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Capability::all().map(Capability::name).collect();
+                format!("unknown capability '{text}' (known: {})", known.join(", "))
+            })
+    }
+}
+
+/// One capability: what it links, and what each invocation of an action gets from it.
+pub(crate) struct CapabilityModule {
+    /// Import name prefixes of its WIT interfaces (`sandpipe:action/git@0.1`).
+    pub(crate) imports: &'static [&'static str],
+    /// The grant a component needs to import them; `None`: every action may.
+    pub(crate) requires: Option<Capability>,
+    /// Adds its host functions to the linker, once per process.
+    pub(crate) link: fn(&mut Linker<ActionState>) -> wasmtime::Result<()>,
+    /// Puts its per-invocation state into the store's slots, once per call.
+    pub(crate) setup: fn(&Setup<'_>, &mut Slots),
+}
+
+impl CapabilityModule {
+    pub(crate) fn provides(&self, import: &str) -> bool {
+        self.imports.iter().any(|prefix| import.starts_with(prefix))
+    }
+}
+
+/// What a capability's setup can see of the invocation.
+pub(crate) struct Setup<'a> {
+    pub(crate) request: &'a ActionRequest,
+    pub(crate) sandbox: &'a Arc<Sandbox>,
+    pub(crate) log: &'a Arc<LogCapture>,
+    pub(crate) deadline: Instant,
+    pub(crate) limits: &'a ExecutionLimits,
+    pub(crate) grants: &'a Grants,
+    pub(crate) object_store: &'a Arc<LocalS3>,
+    /// Test reports published during the whole execution (across continuation calls).
+    pub(crate) reports: &'a Arc<Mutex<Vec<TestReport>>>,
+}
+
+/// What an operator's grant carries for one capability (the runner of `exec`, the values
+/// of `secrets`, the repository of `git`).
+pub trait Grant: Any + Send + Sync {
+    const CAPABILITY: Capability;
+}
+
+/// The grants of one invocation: nothing by default.
+#[derive(Clone, Default)]
+pub struct Grants {
+    granted: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl Grants {
+    pub fn insert<G: Grant>(&mut self, grant: G) {
+        self.granted.insert(TypeId::of::<G>(), Arc::new(grant));
+    }
+
+    pub fn get<G: Grant>(&self) -> Option<Arc<G>> {
+        let grant = self.granted.get(&TypeId::of::<G>())?.clone();
+        grant.downcast().ok()
+    }
+}
+
+/// Per-invocation state of the capabilities, one value per type.
+#[derive(Default)]
+pub(crate) struct Slots {
+    values: HashMap<TypeId, Box<dyn Any + Send>>,
+}
+
+impl Slots {
+    pub(crate) fn insert<T: Any + Send>(&mut self, value: T) {
+        self.values.insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    pub(crate) fn get_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
+        self.values.get_mut(&TypeId::of::<T>())?.downcast_mut()
+    }
+}
+
+/// The per-invocation state of a capability that needs a grant.
+pub(crate) trait GrantedAccess: Any + Send {
+    const CAPABILITY: Capability;
+}
+
+/// The one way a host call says the action lacks a grant; each interface turns it into its
+/// own `denied` error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotGranted(pub(crate) Capability);
+
+impl fmt::Display for NotGranted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "this action was not granted {0}; the operator grants it with --grant \
+             <action type>={0}",
+            self.0
+        )
+    }
+}
+
+impl ActionState {
+    /// The state of a capability every action has.
+    pub(crate) fn slot<T: Any + Send>(&mut self) -> &mut T {
+        self.slots
+            .get_mut()
+            .expect("every action's capabilities are set up for every call")
+    }
+
+    /// The state of a granted capability, or why there is none.
+    pub(crate) fn granted<T: GrantedAccess>(&mut self) -> Result<&mut T, NotGranted> {
+        self.slots.get_mut().ok_or(NotGranted(T::CAPABILITY))
+    }
+}

@@ -12,11 +12,35 @@ use sandpipe_store::s3::{self, ListQuery, LocalS3, S3Error, Versioning};
 use crate::bindings::sandpipe::action::object_store::{
     self as wit, BucketInfo, Error, ListPage, ListRequest, ObjectInfo, PutOptions,
 };
+use crate::capabilities::CapabilityModule;
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
 
+/// Every action may use the object store, scoped to the buckets its configuration names.
+pub(crate) const MODULE: CapabilityModule = CapabilityModule {
+    imports: &["sandpipe:action/object-store@0.1"],
+    requires: None,
+    link: |linker| {
+        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
+    },
+    setup: |setup, slots| {
+        slots.insert(ObjectAccess {
+            store: setup.object_store.clone(),
+            buckets: granted_buckets(
+                setup
+                    .request
+                    .configuration
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+            sandbox: setup.sandbox.clone(),
+            max_object_bytes: setup.limits.object_bytes,
+        });
+    },
+};
+
 /// What one execution may reach in the object store.
-pub struct ObjectAccess {
+pub(crate) struct ObjectAccess {
     pub(crate) store: Arc<LocalS3>,
     pub(crate) buckets: BTreeSet<String>,
     pub(crate) sandbox: Arc<Sandbox>,
@@ -83,12 +107,26 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(Error::Io(format!("host task failed: {e}")))))
 }
 
+impl ActionState {
+    /// The object store, when `bucket` is one this action may use.
+    fn objects_in(&mut self, bucket: &str) -> Result<&ObjectAccess, Error> {
+        let objects = self.slot::<ObjectAccess>();
+        objects.check_bucket(bucket)?;
+        Ok(objects)
+    }
+}
+
+/// The answer of a call that failed before reaching the store.
+fn refused<T>(error: Error) -> wasmtime::Result<Result<T, Error>> {
+    Ok(Err(error))
+}
+
 impl wit::Host for ActionState {
     async fn head_bucket(&mut self, bucket: String) -> wasmtime::Result<Result<BucketInfo, Error>> {
-        if let Err(e) = self.objects.check_bucket(&bucket) {
-            return Ok(Err(e));
-        }
-        let store = self.objects.store.clone();
+        let store = match self.objects_in(&bucket) {
+            Ok(objects) => objects.store.clone(),
+            Err(e) => return refused(e),
+        };
         blocking(move || {
             let info = store.bucket_info(&bucket).map_err(convert_error)?;
             Ok(BucketInfo {
@@ -105,10 +143,10 @@ impl wit::Host for ActionState {
         key: String,
         version_id: Option<String>,
     ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
-        if let Err(e) = self.objects.check_bucket(&bucket) {
-            return Ok(Err(e));
-        }
-        let store = self.objects.store.clone();
+        let store = match self.objects_in(&bucket) {
+            Ok(objects) => objects.store.clone(),
+            Err(e) => return refused(e),
+        };
         blocking(move || {
             store
                 .head_object(&bucket, &key, version_id.as_deref())
@@ -125,20 +163,20 @@ impl wit::Host for ActionState {
         version_id: Option<String>,
         destination: String,
     ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
-        if let Err(e) = self.objects.check_bucket(&bucket) {
-            return Ok(Err(e));
-        }
-        let (dir, relative) = match self.objects.sandbox.resolve(&destination, true) {
+        let objects = match self.objects_in(&bucket) {
+            Ok(objects) => objects,
+            Err(e) => return refused(e),
+        };
+        let (dir, relative) = match objects.sandbox.resolve(&destination, true) {
             Ok(resolved) => resolved,
-            Err(reason) => return Ok(Err(Error::InvalidPath(reason))),
+            Err(reason) => return refused(Error::InvalidPath(reason)),
         };
         if relative.as_os_str().is_empty() {
-            return Ok(Err(Error::InvalidPath(format!(
+            return refused(Error::InvalidPath(format!(
                 "'{destination}' is a directory"
-            ))));
+            )));
         }
-        let store = self.objects.store.clone();
-        let max_bytes = self.objects.max_object_bytes;
+        let (store, max_bytes) = (objects.store.clone(), objects.max_object_bytes);
         blocking(move || {
             let (info, file) = store
                 .open_object(&bucket, &key, version_id.as_deref())
@@ -165,15 +203,15 @@ impl wit::Host for ActionState {
         source: String,
         options: PutOptions,
     ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
-        if let Err(e) = self.objects.check_bucket(&bucket) {
-            return Ok(Err(e));
-        }
-        let (dir, relative) = match self.objects.sandbox.resolve(&source, false) {
-            Ok(resolved) => resolved,
-            Err(reason) => return Ok(Err(Error::InvalidPath(reason))),
+        let objects = match self.objects_in(&bucket) {
+            Ok(objects) => objects,
+            Err(e) => return refused(e),
         };
-        let store = self.objects.store.clone();
-        let max_bytes = self.objects.max_object_bytes;
+        let (dir, relative) = match objects.sandbox.resolve(&source, false) {
+            Ok(resolved) => resolved,
+            Err(reason) => return refused(Error::InvalidPath(reason)),
+        };
+        let (store, max_bytes) = (objects.store.clone(), objects.max_object_bytes);
         blocking(move || {
             let file = dir
                 .open(&relative)
@@ -206,10 +244,10 @@ impl wit::Host for ActionState {
         &mut self,
         request: ListRequest,
     ) -> wasmtime::Result<Result<ListPage, Error>> {
-        if let Err(e) = self.objects.check_bucket(&request.bucket) {
-            return Ok(Err(e));
-        }
-        let store = self.objects.store.clone();
+        let store = match self.objects_in(&request.bucket) {
+            Ok(objects) => objects.store.clone(),
+            Err(e) => return refused(e),
+        };
         blocking(move || {
             let query = ListQuery {
                 prefix: request.prefix,

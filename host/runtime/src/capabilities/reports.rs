@@ -2,8 +2,27 @@
 //! keep with the execution and show in the run. Bounded: a report's cases and messages are
 //! capped so that a hostile or enormous report cannot swamp the record.
 
-use crate::bindings::sandpipe::action::reports::{self as wit, TestReport};
+use std::sync::{Arc, Mutex};
+
+use crate::action::TestReport;
+use crate::bindings::sandpipe::action::reports as wit;
+use crate::capabilities::CapabilityModule;
 use crate::state::ActionState;
+
+/// Every action may publish reports; they are kept for the whole execution.
+pub(crate) const MODULE: CapabilityModule = CapabilityModule {
+    imports: &["sandpipe:action/reports@0.1"],
+    requires: None,
+    link: |linker| {
+        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
+    },
+    setup: |setup, slots| {
+        slots.insert(Published(setup.reports.clone()));
+    },
+};
+
+/// The reports published so far in this execution.
+struct Published(Arc<Mutex<Vec<TestReport>>>);
 
 /// Most test cases kept per report.
 const MAX_CASES: usize = 100_000;
@@ -20,11 +39,13 @@ fn bounded(text: String, max: usize) -> String {
 }
 
 impl wit::Host for ActionState {
-    async fn publish(&mut self, mut report: TestReport) -> wasmtime::Result<()> {
-        if self.reports_published >= MAX_REPORTS {
+    async fn publish(&mut self, report: wit::TestReport) -> wasmtime::Result<()> {
+        let mut report = TestReport::from(report);
+        let published = self.slot::<Published>().0.clone();
+        let mut published = published.lock().unwrap_or_else(|e| e.into_inner());
+        if published.len() >= MAX_REPORTS {
             return Ok(());
         }
-        self.reports_published += 1;
         report.cases.truncate(MAX_CASES);
         report.group = bounded(report.group, 200);
         report.file = bounded(report.file, 1024);
@@ -32,6 +53,7 @@ impl wit::Host for ActionState {
             case.name = bounded(std::mem::take(&mut case.name), 1024);
             case.message = case.message.take().map(|m| bounded(m, MAX_MESSAGE_CHARS));
         }
+        published.push(report.clone());
         self.log.report(report);
         Ok(())
     }

@@ -6,7 +6,31 @@ use std::sync::Arc;
 
 use crate::bindings::sandpipe::action::secrets::{self as wit, Error};
 use crate::capabilities::log::LogCapture;
+use crate::capabilities::{Capability, CapabilityModule, Grant, GrantedAccess, NotGranted};
 use crate::state::ActionState;
+
+/// Read the operator's parameters and secrets.
+pub const SECRETS: Capability = Capability::named("secrets");
+
+pub(crate) const MODULE: CapabilityModule = CapabilityModule {
+    imports: &["sandpipe:action/secrets@0.1"],
+    requires: Some(SECRETS),
+    link: |linker| {
+        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
+    },
+    setup: |setup, slots| {
+        if let Some(values) = setup.grants.get::<SecretValues>() {
+            slots.insert(SecretAccess {
+                values,
+                log: setup.log.clone(),
+            });
+        }
+    },
+};
+
+impl Grant for SecretValues {
+    const CAPABILITY: Capability = SECRETS;
+}
 
 /// Parameter and secret values, by name (the operator's secrets file).
 #[derive(Debug, Clone, Default)]
@@ -49,9 +73,19 @@ impl SecretValues {
     }
 }
 
-pub(crate) struct SecretAccess {
-    pub(crate) values: Option<Arc<SecretValues>>,
-    pub(crate) log: Arc<LogCapture>,
+struct SecretAccess {
+    values: Arc<SecretValues>,
+    log: Arc<LogCapture>,
+}
+
+impl GrantedAccess for SecretAccess {
+    const CAPABILITY: Capability = SECRETS;
+}
+
+impl From<NotGranted> for Error {
+    fn from(not_granted: NotGranted) -> Self {
+        Error::Denied(not_granted.to_string())
+    }
 }
 
 impl SecretAccess {
@@ -69,38 +103,34 @@ impl SecretAccess {
         }
         value.to_string()
     }
-
-    fn values(&self) -> Result<&SecretValues, Error> {
-        self.values.as_deref().ok_or_else(|| {
-            Error::Denied(
-                "this action was not granted secrets; the operator grants them with \
-                 --grant <action type>=secrets"
-                    .into(),
-            )
-        })
-    }
 }
 
 impl wit::Host for ActionState {
     async fn get_parameter(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
-        let access = &self.secrets;
-        Ok(access.values().and_then(|values| {
-            values
-                .parameters
-                .get(&name)
-                .map(|value| access.release(value))
-                .ok_or_else(|| Error::NotFound(values.missing(&format!("parameters.{name}"))))
-        }))
+        Ok(self
+            .granted::<SecretAccess>()
+            .map_err(Error::from)
+            .and_then(|access| {
+                let values = &access.values;
+                values
+                    .parameters
+                    .get(&name)
+                    .map(|value| access.release(value))
+                    .ok_or_else(|| Error::NotFound(values.missing(&format!("parameters.{name}"))))
+            }))
     }
 
     async fn get_secret(&mut self, secret_id: String) -> wasmtime::Result<Result<String, Error>> {
-        let access = &self.secrets;
-        Ok(access.values().and_then(|values| {
-            values
-                .secret(&secret_id)
-                .map(|value| access.release(value))
-                .ok_or_else(|| Error::NotFound(values.missing(&format!("secrets.{secret_id}"))))
-        }))
+        Ok(self
+            .granted::<SecretAccess>()
+            .map_err(Error::from)
+            .and_then(|access| {
+                let values = &access.values;
+                values
+                    .secret(&secret_id)
+                    .map(|value| access.release(value))
+                    .ok_or_else(|| Error::NotFound(values.missing(&format!("secrets.{secret_id}"))))
+            }))
     }
 }
 

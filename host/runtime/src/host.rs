@@ -1,4 +1,6 @@
-//! The wasmtime engine shared by every execution in the process, and loading components.
+//! The wasm host of the process: one wasmtime engine, linker and compiled-component cache
+//! shared by every execution, and the audit that refuses a component's imports before it
+//! can run.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,8 +12,9 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::{Action, ActionPre};
+use crate::bindings::ProviderPre;
 use crate::cache::{CacheOutcome, ComponentCache};
+use crate::capabilities::{Capability, REGISTRY};
 use crate::state::ActionState;
 
 /// How often the epoch advances; deadlines are checked at this granularity.
@@ -20,18 +23,11 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// The largest component the host will compile (untrusted input; compiling is costly).
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
-/// Interfaces a component may import: its own world and the WASI p2 interfaces Rust's
-/// standard library uses. Sockets are linked but the WASI context denies every use.
-const ALLOWED_IMPORT_PACKAGES: &[&str] = &[
-    "sandpipe:action/log@0.1",
-    "sandpipe:action/object-store@0.1",
-    "sandpipe:action/reports@0.1",
+/// What a component may import besides the capabilities: the package's type-only interface
+/// and the WASI p2 interfaces Rust's standard library uses. Sockets are linked but the WASI
+/// context denies every use.
+const BASE_IMPORTS: &[&str] = &[
     "sandpipe:action/types@0.1",
-    "sandpipe:action/execution@0.1",
-    "sandpipe:action/git@0.1",
-    "sandpipe:action/exec@0.1",
-    "sandpipe:action/build-projects@0.1",
-    "sandpipe:action/secrets@0.1",
     "wasi:cli/",
     "wasi:clocks/",
     "wasi:filesystem/",
@@ -40,48 +36,16 @@ const ALLOWED_IMPORT_PACKAGES: &[&str] = &[
     "wasi:sockets/",
 ];
 
-/// Imports a component may have only when the operator's policy grants them, and the
-/// capability that grants each.
-const GRANTED_IMPORTS: &[(&str, Capability)] = &[
-    ("sandpipe:action/exec@0.1", Capability::Exec),
-    ("sandpipe:action/build-projects@0.1", Capability::Exec),
-    ("sandpipe:action/secrets@0.1", Capability::Secrets),
-    ("sandpipe:action/git@0.1", Capability::Git),
-];
-
-/// A capability beyond the sandbox that a provider may be granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Capability {
-    /// Run commands outside the wasm sandbox (the `exec` and `build-projects` imports).
-    Exec,
-    /// Read the operator's parameters and secrets (the `secrets` import).
-    Secrets,
-    /// Read the repository the operator mapped for the action (the `git` import).
-    Git,
-}
-
-impl Capability {
-    pub fn name(self) -> &'static str {
-        match self {
-            Capability::Exec => "exec",
-            Capability::Secrets => "secrets",
-            Capability::Git => "git",
-        }
+/// The capability an import needs a grant of, or why the component may not import it.
+fn import_grant(name: &str) -> Result<Option<Capability>, ()> {
+    if BASE_IMPORTS.iter().any(|prefix| name.starts_with(prefix)) {
+        return Ok(None);
     }
-}
-
-impl std::str::FromStr for Capability {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "exec" => Ok(Capability::Exec),
-            "secrets" => Ok(Capability::Secrets),
-            "git" => Ok(Capability::Git),
-            other => Err(format!(
-                "unknown capability '{other}' (known: exec, secrets, git)"
-            )),
-        }
-    }
+    REGISTRY
+        .iter()
+        .find(|module| module.provides(name))
+        .map(|module| module.requires)
+        .ok_or(())
 }
 
 /// What a provider is allowed beyond the sandbox. Comes from the operator (or sandpipe's
@@ -100,7 +64,7 @@ impl ProviderPolicy {
 /// One compiled, type-checked provider component, ready to instantiate.
 #[derive(Clone)]
 pub struct LoadedComponent {
-    pub(crate) pre: ActionPre<ActionState>,
+    pub(crate) pre: ProviderPre<ActionState>,
     pub digest: [u8; 32],
     pub cache: CacheOutcome,
     /// The granted-only interfaces it imports.
@@ -108,14 +72,14 @@ pub struct LoadedComponent {
 }
 
 /// The engine, linker and component caches of this process.
-pub struct ActionEngine {
+pub struct ActionHost {
     pub(crate) engine: Engine,
     linker: Linker<ActionState>,
     cache: ComponentCache,
     loaded: Mutex<HashMap<[u8; 32], LoadedComponent>>,
 }
 
-impl ActionEngine {
+impl ActionHost {
     /// Build the engine. `cache_dir` holds compiled components across runs (`None`: none).
     pub fn new(cache_dir: Option<std::path::PathBuf>) -> anyhow::Result<Arc<Self>> {
         let mut config = Config::new();
@@ -128,10 +92,16 @@ impl ActionEngine {
 
         let mut linker = Linker::<ActionState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Action::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(&mut linker, |s| s)?;
+        crate::bindings::sandpipe::action::types::add_to_linker::<
+            _,
+            wasmtime::component::HasSelf<ActionState>,
+        >(&mut linker, |state| state)?;
+        for capability in REGISTRY {
+            (capability.link)(&mut linker)?;
+        }
 
         spawn_epoch_ticker(&engine);
-        Ok(Arc::new(ActionEngine {
+        Ok(Arc::new(ActionHost {
             engine,
             linker,
             cache: ComponentCache::new(cache_dir),
@@ -185,7 +155,7 @@ impl ActionEngine {
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)
                 .context("linking the component")?;
-            let pre = ActionPre::new(instance_pre)
+            let pre = ProviderPre::new(instance_pre)
                 .map_err(anyhow::Error::from)
                 .context("the component does not export sandpipe:action/runner@0.1")?;
             Ok(LoadedComponent {
@@ -200,23 +170,17 @@ impl ActionEngine {
         Ok(loaded)
     }
 
-    /// Refuse imports outside the action world; return those that need a grant.
+    /// Refuse imports outside the action package; return those that need a grant.
     fn audit_imports(&self, component: &Component) -> anyhow::Result<Vec<String>> {
         let ty = component.component_type();
         let mut granted = Vec::new();
         for (name, item) in ty.imports(&self.engine) {
-            let allowed = matches!(item.ty, ComponentItem::ComponentInstance(_))
-                && ALLOWED_IMPORT_PACKAGES
-                    .iter()
-                    .any(|prefix| name.starts_with(prefix));
-            if !allowed {
-                bail!("the component imports '{name}', which sandpipe does not grant to actions");
-            }
-            if GRANTED_IMPORTS
-                .iter()
-                .any(|(prefix, _)| name.starts_with(prefix))
-            {
-                granted.push(name.to_string());
+            let instance = matches!(item.ty, ComponentItem::ComponentInstance(_));
+            match import_grant(name) {
+                Ok(needs) if instance => granted.extend(needs.map(|_| name.to_string())),
+                _ => bail!(
+                    "the component imports '{name}', which sandpipe does not grant to actions"
+                ),
             }
         }
         Ok(granted)
@@ -228,11 +192,10 @@ fn check_policy(granted_imports: &[String], policy: &ProviderPolicy) -> anyhow::
     let mut refused = Vec::new();
     let mut needed = std::collections::BTreeSet::new();
     for import in granted_imports {
-        let (_, capability) = GRANTED_IMPORTS
-            .iter()
-            .find(|(prefix, _)| import.starts_with(prefix))
-            .expect("granted imports are listed");
-        if !policy.allows(*capability) {
+        let Ok(Some(capability)) = import_grant(import) else {
+            unreachable!("the audit kept only imports that need a grant")
+        };
+        if !policy.allows(capability) {
             refused.push(format!("'{import}'"));
             needed.insert(capability.name());
         }

@@ -1,0 +1,83 @@
+//! Shared by this crate's tests and benchmarks: requests and invocations with everything
+//! but what a test is about left at its plainest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sandpipe_store::LocalS3;
+
+use crate::action::{ActionRequest, InputArtifact, OutputArtifact};
+use crate::capabilities::log::{ActionEvent, EventSink};
+use crate::invoke::Invocation;
+use crate::limits::ExecutionLimits;
+use crate::sandbox::Sandbox;
+
+/// Drops every event.
+pub struct Discard;
+
+impl EventSink for Discard {
+    fn emit(&self, _: ActionEvent) {}
+}
+
+/// A request for `action_type` with `configuration`, the given input and output artifact
+/// names at their usual guest paths.
+pub fn request(
+    action_type: &str,
+    configuration: &[(&str, &str)],
+    inputs: &[&str],
+    outputs: &[&str],
+) -> ActionRequest {
+    ActionRequest {
+        pipeline: "p".into(),
+        stage: "s".into(),
+        action: "a".into(),
+        execution_id: "e".into(),
+        action_type: action_type.parse().expect("a valid action type"),
+        configuration: configuration
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        inputs: inputs
+            .iter()
+            .map(|name| {
+                let (path, archive) = Sandbox::input_paths(name);
+                InputArtifact {
+                    name: name.to_string(),
+                    path,
+                    archive,
+                    revision: None,
+                }
+            })
+            .collect(),
+        outputs: outputs
+            .iter()
+            .map(|name| OutputArtifact {
+                name: name.to_string(),
+                path: Sandbox::output_path(name),
+            })
+            .collect(),
+        started_with: None,
+        masked: Vec::new(),
+    }
+}
+
+/// An invocation with no grants, events dropped, and `timeout`.
+pub fn invocation(
+    request: ActionRequest,
+    sandbox: Arc<Sandbox>,
+    object_store: &Arc<LocalS3>,
+    timeout: Duration,
+) -> Invocation {
+    Invocation {
+        request,
+        sandbox,
+        object_store: object_store.clone(),
+        limits: ExecutionLimits {
+            timeout,
+            ..ExecutionLimits::default()
+        },
+        events: Arc::new(Discard),
+        cancel: None,
+        grants: Default::default(),
+    }
+}
