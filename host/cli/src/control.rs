@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use sandpipe_state::StateStore;
+use sandpipe_state::{StateStore, StopMode};
 
 #[derive(Args)]
 pub struct DecisionArgs {
@@ -26,13 +26,16 @@ pub fn decide(state_dir: &Path, args: DecisionArgs, approve: bool) -> anyhow::Re
         anyhow::bail!("--summary is at most 512 characters");
     }
     let state = StateStore::open(state_dir)?;
-    state.recover()?;
+    sandpipe_engine::recover(&state)?;
     let place = (
         args.pipeline.as_str(),
         args.stage.as_str(),
         args.action.as_str(),
     );
-    match state.decide_approval(place, args.token.as_deref(), approve, &args.summary)? {
+    match state
+        .approvals()
+        .decide(place, args.token.as_deref(), approve, &args.summary)?
+    {
         Ok(token) => {
             println!(
                 "{} {}/{}/{} (token {token})",
@@ -71,8 +74,16 @@ pub fn stop(state_dir: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--reason is at most 200 characters");
     }
     let state = StateStore::open(state_dir)?;
-    state.recover()?;
-    match state.request_stop(&args.execution, args.abandon, args.reason.as_deref())? {
+    sandpipe_engine::recover(&state)?;
+    let mode = if args.abandon {
+        StopMode::Abandon
+    } else {
+        StopMode::Stop
+    };
+    match state
+        .control()
+        .request_stop(&args.execution, mode, args.reason.as_deref())?
+    {
         Ok(id) => {
             let how = if args.abandon {
                 "stop and abandon"
@@ -106,7 +117,7 @@ pub fn transition(
     enable: bool,
 ) -> anyhow::Result<ExitCode> {
     let state = StateStore::open(state_dir)?;
-    let Some(version) = state.pipeline_version(&args.pipeline)? else {
+    let Some(version) = state.executions().pipeline_version(&args.pipeline)? else {
         eprintln!(
             "sandpipe: PipelineNotFoundException: no pipeline '{}' has run here",
             args.pipeline
@@ -114,7 +125,7 @@ pub fn transition(
         return Ok(ExitCode::FAILURE);
     };
     let declaration: serde_json::Value =
-        serde_json::from_str(&state.declaration(&args.pipeline, version)?)?;
+        serde_json::from_str(&state.executions().declaration(&args.pipeline, version)?)?;
     let known = declaration["stages"]
         .as_array()
         .is_some_and(|stages| stages.iter().any(|s| s["name"] == args.stage.as_str()));
@@ -126,7 +137,9 @@ pub fn transition(
         return Ok(ExitCode::FAILURE);
     }
     if enable {
-        state.enable_transition(&args.pipeline, &args.stage)?;
+        state
+            .stage_gate()
+            .enable_transition(&args.pipeline, &args.stage)?;
         println!(
             "Enabled the inbound transition of {}/{}",
             args.pipeline, args.stage
@@ -141,7 +154,9 @@ pub fn transition(
         );
         return Ok(ExitCode::FAILURE);
     }
-    state.disable_transition(&args.pipeline, &args.stage, &reason)?;
+    state
+        .stage_gate()
+        .disable_transition(&args.pipeline, &args.stage, &reason)?;
     println!(
         "Disabled the inbound transition of {}/{}: {reason}",
         args.pipeline, args.stage

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use sandpipe_model::{LoadError, LoadedPipeline, TemplateOptions, load_file_with};
+
+use crate::flags::{KeyValue, key_value};
 
 #[derive(Args)]
 pub struct DocumentArgs {
@@ -13,36 +14,33 @@ pub struct DocumentArgs {
     pub file: PathBuf,
 
     /// A template parameter's value: KEY=VALUE (repeatable); others take their Default.
-    #[arg(long = "parameter", value_name = "KEY=VALUE")]
-    pub parameters: Vec<String>,
+    #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub parameters: Vec<KeyValue>,
 
     /// The logical id of the pipeline to take from a template holding several.
     #[arg(long, value_name = "LOGICAL_ID")]
     pub pipeline: Option<String>,
 
     /// The region: AWS::Region in templates, and the artifactStores entry a run uses.
-    #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
+    #[arg(long, default_value = sandpipe_engine::DEFAULT_REGION, env = "AWS_REGION")]
     pub region: String,
 }
 
 impl DocumentArgs {
-    pub fn template_options(&self) -> anyhow::Result<TemplateOptions> {
-        let mut parameters = std::collections::BTreeMap::new();
-        for pair in &self.parameters {
-            let (key, value) = pair
-                .split_once('=')
-                .with_context(|| format!("--parameter '{pair}': expected KEY=VALUE"))?;
-            parameters.insert(key.to_string(), value.to_string());
-        }
-        Ok(TemplateOptions {
-            parameters,
+    pub fn template_options(&self) -> TemplateOptions {
+        TemplateOptions {
+            parameters: self
+                .parameters
+                .iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect(),
             pipeline: self.pipeline.clone(),
             region: self.region.clone(),
-        })
+        }
     }
 
-    pub fn load(&self) -> anyhow::Result<Result<LoadedPipeline, LoadError>> {
-        Ok(load_file_with(&self.file, &self.template_options()?))
+    pub fn load(&self) -> Result<LoadedPipeline, LoadError> {
+        load_file_with(&self.file, &self.template_options())
     }
 
     pub fn file_name(&self) -> String {

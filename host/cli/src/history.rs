@@ -46,7 +46,7 @@ pub struct LogsArgs {
 
 fn open(state_dir: &Path) -> anyhow::Result<StateStore> {
     let state = StateStore::open(state_dir)?;
-    state.recover()?;
+    sandpipe_engine::recover(&state)?;
     Ok(state)
 }
 
@@ -58,7 +58,7 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
             limit,
             json,
         } => {
-            let executions = state.list_executions(pipeline.as_deref(), limit)?;
+            let executions = state.executions().list(pipeline.as_deref(), limit)?;
             if json {
                 let list: Vec<_> = executions
                     .iter()
@@ -80,7 +80,7 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
             }
         }
         ExecutionsCommand::Show { execution, json } => {
-            let record = state.execution(&execution)?;
+            let record = state.executions().get(&execution)?;
             if json {
                 let mut value = serde_json::to_value(&record)?;
                 value["sourceRevisions"] = serde_json::to_value(record.source_revisions())?;
@@ -95,7 +95,7 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
 
 pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let state = open(state_dir)?;
-    let mut record = state.execution(&args.execution)?;
+    let mut record = state.executions().get(&args.execution)?;
     let dir = state_dir
         .join("executions")
         .join(&record.pipeline_execution_id);
@@ -150,7 +150,7 @@ pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(200));
-        state.recover()?;
-        record = state.execution(&record.pipeline_execution_id)?;
+        sandpipe_engine::recover(&state)?;
+        record = state.executions().get(&record.pipeline_execution_id)?;
     }
 }

@@ -71,7 +71,7 @@ fn load_problems(error: LoadError) -> Vec<Problem> {
 
 pub fn validate_command(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let file = args.document.file_name();
-    let (summary, problems) = match args.document.load()? {
+    let (summary, problems) = match args.document.load() {
         Ok(loaded) => {
             let problems = loaded.problems();
             let pipeline = &loaded.pipeline;
@@ -124,7 +124,7 @@ pub fn validate_command(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
-    let loaded = args.document.load()??;
+    let loaded = args.document.load()?;
     let format = match args.format {
         Format::Text => GraphFormat::Text,
         Format::Mermaid => GraphFormat::Mermaid,

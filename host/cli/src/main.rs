@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod control;
 mod document;
+mod flags;
 mod history;
 mod inspect;
 mod progress;

@@ -226,7 +226,7 @@ fn duration(action: &ActionRecord) -> Option<Duration> {
 }
 
 fn format_duration(duration: Duration) -> String {
-    sandpipe_runtime::invoke::format_duration(duration)
+    sandpipe_runtime::format_duration(duration)
 }
 
 impl RunObserver for Progress {

@@ -1,6 +1,6 @@
-//! `sandpipe run` and `sandpipe retry`.
+//! `sandpipe run`, `sandpipe retry` and `sandpipe rollback`: the operator's settings for the
+//! runner (parsed once), the files that belong to the pipeline, and one execution request.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,24 +9,27 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sandpipe_engine::{
-    BuildSettings, ExecutionRecord, ExecutionStatus, ProviderRegistry, RunError, RunOptions,
-    Runner, SourceSettings, Start, StateStore, parse_source_revision,
+    BuildSettings, ExecutionRecord, ExecutionRequest, ExecutionStatus, PipelineFiles,
+    PipelineRunner, ProviderRegistry, RunError, RunnerSettings, Start, StateStore,
 };
-use sandpipe_model::ActionTypeId;
 use sandpipe_model::codebuild::{load_projects, project_files};
 use sandpipe_model::connections::Connections;
 use sandpipe_model::secrets::load_secrets;
 use sandpipe_runtime::{
-    ActionEngine, BuildRunner, Capability, ComponentCache, ContainerKind, ExecutionLimits,
-    SecretValues, local_base_environment,
+    ActionHost, BuildRunner, ComponentCache, ContainerKind, ExecutionLimits, SecretValues,
+    local_base_environment,
 };
 
 use crate::document::DocumentArgs;
+use crate::flags::{
+    GrantFlag, KeyValue, ProviderFlag, SourceFlag, SourceRevisionFlag, grant, key_value, provider,
+    source, source_revision,
+};
 use crate::progress::Progress;
 
-/// How actions run: the operator's grants and limits.
+/// The operator's settings for the runner: grants, limits and where things are.
 #[derive(Args)]
-pub struct EngineArgs {
+pub struct RunnerArgs {
     /// Stop any action running longer than this (e.g. 30s, 10m), instead of its own timeout.
     #[arg(long, value_parser = humantime::parse_duration)]
     action_timeout: Option<Duration>,
@@ -37,28 +40,29 @@ pub struct EngineArgs {
 
     /// Serve an action type with a WebAssembly component: TYPE=FILE, where TYPE is
     /// Category/Owner/Provider/Version (e.g. Build/Custom/Lint/1=lint.wasm). Repeatable.
-    #[arg(long = "provider", value_name = "TYPE=FILE")]
-    providers: Vec<String>,
+    #[arg(long = "provider", value_name = "TYPE=FILE", value_parser = provider)]
+    providers: Vec<ProviderFlag>,
 
     /// Keep each action's sandbox directory under <state-dir>/work for inspection.
     #[arg(long)]
     keep_work: bool,
 
+    /// Where action sandboxes are made. By default a private directory on a memory file
+    /// system ($XDG_RUNTIME_DIR or /dev/shm) when one has 4 GiB free, else <state-dir>/work.
+    #[arg(long, value_name = "DIR", env = "SANDPIPE_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+
     /// Do not cache compiled components (by default they are kept in ~/.cache/sandpipe).
     #[arg(long)]
     no_cache: bool,
-
-    /// Print plain lines even on a terminal.
-    #[arg(long)]
-    plain: bool,
 
     /// Grant a provider capabilities beyond the sandbox: TYPE=CAP[,CAP], where CAP is `exec`
     /// (run commands through the build runner), `secrets` (read values from --secrets) or
     /// `git` (read the repository the connections file maps for the action). The built-in
     /// CodeBuild provider has exec and secrets, the built-in git sources git; nothing else has
     /// any unless granted.
-    #[arg(long = "grant", value_name = "TYPE=CAPS")]
-    grants: Vec<String>,
+    #[arg(long = "grant", value_name = "TYPE=CAPS", value_parser = grant)]
+    grants: Vec<GrantFlag>,
 
     /// Where build commands run: `local` (a process on this machine, outside the wasm
     /// sandbox), `container` (docker or podman, whichever answers, with the project's image),
@@ -98,6 +102,10 @@ pub struct EngineArgs {
     /// the repository the pipeline file is in (its sibling checkouts).
     #[arg(long, value_name = "DIR", env = "SANDPIPE_REPOS_ROOT")]
     repos_root: Option<PathBuf>,
+
+    /// Print plain lines even on a terminal.
+    #[arg(long)]
+    plain: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -108,23 +116,28 @@ enum RunnerChoice {
     Podman,
 }
 
-impl EngineArgs {
-    /// Whether output is plain lines even on a terminal.
-    pub(crate) fn plain(&self) -> bool {
-        self.plain
+impl RunnerArgs {
+    /// The live view of the executions this command runs.
+    pub(crate) fn progress(&self) -> Arc<Progress> {
+        Arc::new(Progress::new(self.plain))
     }
 
-    /// The build runner, projects and secrets. `pipeline_file` locates the projects kept
-    /// beside the pipeline.
-    fn build_settings(&self, pipeline_file: Option<&Path>) -> anyhow::Result<BuildSettings> {
+    /// The runner of this process: the operator's providers, grants, limits, build runner
+    /// and secrets.
+    pub(crate) fn runner(&self, state_dir: &Path) -> anyhow::Result<PipelineRunner> {
+        let mut providers = ProviderRegistry::builtin();
+        for flag in &self.providers {
+            providers.register(&flag.action_type, &flag.file)?;
+        }
+        for flag in &self.grants {
+            providers.grant(&flag.action_type, &flag.capabilities)?;
+        }
         let runner = match self.build_runner {
             RunnerChoice::Local => BuildRunner::Local,
             RunnerChoice::Container => BuildRunner::container(None)?,
             RunnerChoice::Docker => BuildRunner::container(Some(ContainerKind::Docker))?,
             RunnerChoice::Podman => BuildRunner::container(Some(ContainerKind::Podman))?,
         };
-        let files = project_files(&self.projects, pipeline_file)?;
-        let projects = load_projects(&files)?.projects;
         let secrets = match &self.secrets {
             Some(path) => {
                 let file = load_secrets(path)?;
@@ -136,17 +149,38 @@ impl EngineArgs {
             }
             None => None,
         };
-        Ok(BuildSettings {
-            runner,
-            base_environment: local_base_environment(&self.pass_env),
-            projects,
-            secrets,
-            cache_root: None,
-        })
+        let settings = RunnerSettings {
+            work_dir: self.work_dir.clone(),
+            action_timeout: self.action_timeout,
+            limits: ExecutionLimits {
+                memory_bytes: self.memory_mib << 20,
+                ..ExecutionLimits::default()
+            },
+            keep_work: self.keep_work,
+            builds: BuildSettings {
+                runner,
+                base_environment: local_base_environment(&self.pass_env),
+                secrets,
+                cache_root: None,
+            },
+            ..RunnerSettings::new(state_dir.to_path_buf())
+        };
+        let cache = if self.no_cache {
+            None
+        } else {
+            ComponentCache::default_dir()
+        };
+        PipelineRunner::new(settings, providers, ActionHost::new(cache)?)
     }
 
-    /// The connections file and the repos root.
-    fn source_settings(&self, pipeline_file: Option<&Path>) -> anyhow::Result<SourceSettings> {
+    /// The build projects and connections of the pipeline in `pipeline_file` (the operator's,
+    /// and those kept beside it).
+    pub(crate) fn pipeline_files(
+        &self,
+        pipeline_file: Option<&Path>,
+    ) -> anyhow::Result<PipelineFiles> {
+        let files = project_files(&self.projects, pipeline_file)?;
+        let projects = load_projects(&files)?.projects;
         let connections = match Connections::find(self.connections.as_deref(), pipeline_file) {
             Some(file) => Connections::load(&file)?,
             None => Connections::default(),
@@ -154,10 +188,18 @@ impl EngineArgs {
         let connections = match (&self.repos_root, pipeline_file) {
             // An explicit --repos-root wins over the file's reposRoot.
             (Some(root), _) => connections.with_repos_root(root.clone()),
-            (None, Some(file)) => connections.with_default_repos_root(default_repos_root(file)),
+            (None, Some(file)) => {
+                let file = file.to_path_buf();
+                // Finding the repository a pipeline file is in costs a git discovery; only
+                // a lookup that needs the default root pays for it.
+                connections.with_default_repos_root_from(move || default_repos_root(&file))
+            }
             (None, None) => connections,
         };
-        Ok(SourceSettings { connections })
+        Ok(PipelineFiles {
+            projects,
+            connections,
+        })
     }
 }
 
@@ -180,23 +222,23 @@ pub struct RunArgs {
     document: DocumentArgs,
 
     /// A value for a V2 pipeline variable: NAME=VALUE (repeatable); others take their default.
-    #[arg(long = "variable", value_name = "NAME=VALUE")]
-    variables: Vec<String>,
+    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = key_value)]
+    variables: Vec<KeyValue>,
 
     /// Replace a source action's output with a directory's current files, uncommitted
     /// changes included and .gitignore respected: ACTION=DIR (repeatable).
-    #[arg(long = "source", value_name = "ACTION=DIR")]
-    sources: Vec<String>,
+    #[arg(long = "source", value_name = "ACTION=DIR", value_parser = source)]
+    sources: Vec<SourceFlag>,
 
     /// Start with this revision for a source action instead of its latest, as
     /// StartPipelineExecution's sourceRevisions:
     /// actionName=Source,revisionType=COMMIT_ID,revisionValue=<sha> (repeatable; also
     /// S3_OBJECT_VERSION_ID and S3_OBJECT_KEY for S3 sources).
-    #[arg(long = "source-revision", value_name = "SHORTHAND")]
-    source_revisions: Vec<String>,
+    #[arg(long = "source-revision", value_name = "SHORTHAND", value_parser = source_revision)]
+    source_revisions: Vec<SourceRevisionFlag>,
 
     #[command(flatten)]
-    engine: EngineArgs,
+    runner: RunnerArgs,
 }
 
 #[derive(Args)]
@@ -213,67 +255,11 @@ pub struct RetryArgs {
     all_actions: bool,
 
     /// The region the execution runs in.
-    #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
+    #[arg(long, default_value = sandpipe_engine::DEFAULT_REGION, env = "AWS_REGION")]
     region: String,
 
     #[command(flatten)]
-    engine: EngineArgs,
-}
-
-pub(crate) fn runner(
-    state_dir: &Path,
-    engine: &EngineArgs,
-    region: &str,
-    source_file: String,
-    variables: BTreeMap<String, String>,
-) -> anyhow::Result<Runner> {
-    let pipeline_file = (!source_file.is_empty()).then(|| PathBuf::from(&source_file));
-    let builds = engine.build_settings(pipeline_file.as_deref())?;
-    let mut providers = ProviderRegistry::builtin();
-    for grant in &engine.providers {
-        let (action_type, file) = grant
-            .split_once('=')
-            .with_context(|| format!("--provider '{grant}': expected TYPE=FILE"))?;
-        let action_type: ActionTypeId = action_type
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--provider '{grant}': {e}"))?;
-        providers.grant(&action_type, Path::new(file))?;
-    }
-    for grant in &engine.grants {
-        let (action_type, capabilities) = grant
-            .split_once('=')
-            .with_context(|| format!("--grant '{grant}': expected TYPE=CAP[,CAP]"))?;
-        let action_type: ActionTypeId = action_type
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--grant '{grant}': {e}"))?;
-        let capabilities = capabilities
-            .split(',')
-            .map(|c| c.trim().parse::<Capability>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("--grant '{grant}': {e}"))?;
-        providers.allow(&action_type, &capabilities)?;
-    }
-    let sources = engine.source_settings(pipeline_file.as_deref())?;
-    let options = RunOptions {
-        sources,
-        state_dir: state_dir.to_path_buf(),
-        region: region.to_string(),
-        action_timeout: engine.action_timeout,
-        limits: ExecutionLimits {
-            memory_bytes: engine.memory_mib << 20,
-            ..ExecutionLimits::default()
-        },
-        keep_work: engine.keep_work,
-        source_file,
-        variables,
-        builds,
-    };
-    let cache = if engine.no_cache {
-        None
-    } else {
-        ComponentCache::default_dir()
-    };
-    Runner::new(ActionEngine::new(cache)?, providers, options)
+    runner: RunnerArgs,
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -306,70 +292,60 @@ pub(crate) fn finish(
     })
 }
 
-pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let loaded = args.document.load()??;
-    let mut variables = BTreeMap::new();
-    for pair in &args.variables {
-        let (name, value) = pair
-            .split_once('=')
-            .with_context(|| format!("--variable '{pair}': expected NAME=VALUE"))?;
-        variables.insert(name.to_string(), value.to_string());
-    }
+/// Run one request to its end on a runner made for it, showing it live.
+pub(crate) fn execute(
+    state_dir: &Path,
+    settings: &RunnerArgs,
+    request: ExecutionRequest,
+) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
-    let runner = runner(
-        state_dir,
-        &args.engine,
-        &args.document.region,
-        args.document.file_name(),
-        variables,
-    )?;
-    let mut start = Start::by("StartPipelineExecution", "sandpipe run");
-    for pair in &args.sources {
-        let (action, dir) = pair
-            .split_once('=')
-            .with_context(|| format!("--source '{pair}': expected ACTION=DIR"))?;
-        // Absolute, so the record says which directory it was wherever it is read.
-        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| PathBuf::from(dir));
-        start.working_trees.insert(action.to_string(), dir);
-    }
-    for text in &args.source_revisions {
-        let (action, revision) = parse_source_revision(text)
-            .map_err(|e| anyhow::anyhow!("--source-revision '{text}': {e}"))?;
-        start.source_revisions.insert(action, revision);
-    }
-    let progress = Arc::new(Progress::new(args.engine.plain));
-    let result = runtime.block_on(runner.start(&loaded, start, progress.clone()));
+    let runner = settings.runner(state_dir)?;
+    let progress = settings.progress();
+    let result = runtime.block_on(runner.execute(request, progress.clone()));
     finish(&progress, result)
 }
 
-/// The runtime, runner and progress view of a command that drives a stored execution.
-/// `source_file` is the pipeline file of the execution, so that build projects kept beside
-/// it are found as they were when it first ran.
-fn session(
-    state_dir: &Path,
-    engine: &EngineArgs,
-    region: &str,
-    source_file: String,
-) -> anyhow::Result<(tokio::runtime::Runtime, Runner, Arc<Progress>)> {
-    let runtime = runtime()?;
-    let runner = runner(state_dir, engine, region, source_file, BTreeMap::new())?;
-    Ok((runtime, runner, Arc::new(Progress::new(engine.plain))))
+pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let loaded = args.document.load()?;
+    let mut start = Start::by("StartPipelineExecution", "sandpipe run");
+    for flag in args.sources {
+        start.working_trees.insert(flag.action, flag.dir);
+    }
+    for flag in args.source_revisions {
+        start.source_revisions.insert(flag.action, flag.revision);
+    }
+    let files = args.runner.pipeline_files(Some(&args.document.file))?;
+    let request = ExecutionRequest::start(loaded, args.document.file_name())
+        .with_variables(
+            args.variables
+                .into_iter()
+                .map(|v| (v.key, v.value))
+                .collect(),
+        )
+        .started_by(start)
+        .with_files(files)
+        .in_region(&args.document.region);
+    execute(state_dir, &args.runner, request)
+}
+
+/// The files of the pipeline an earlier execution ran, found as they were when it ran
+/// (`source_file` is the pipeline file it came from).
+fn files_of(settings: &RunnerArgs, source_file: &str) -> anyhow::Result<PipelineFiles> {
+    let file = (!source_file.is_empty()).then(|| PathBuf::from(source_file));
+    settings.pipeline_files(file.as_deref())
 }
 
 pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
     // An unknown execution is reported by the retry itself.
     let source_file = StateStore::open(state_dir)?
-        .execution(&args.execution)
+        .executions()
+        .get(&args.execution)
         .map(|record| record.source_file)
         .unwrap_or_default();
-    let (runtime, runner, progress) = session(state_dir, &args.engine, &args.region, source_file)?;
-    let retry = runner.retry(
-        &args.execution,
-        &args.stage,
-        args.all_actions,
-        progress.clone(),
-    );
-    finish(&progress, runtime.block_on(retry))
+    let request = ExecutionRequest::retry(&args.execution, &args.stage, args.all_actions)
+        .with_files(files_of(&args.runner, &source_file)?)
+        .in_region(&args.region);
+    execute(state_dir, &args.runner, request)
 }
 
 #[derive(Args)]
@@ -386,23 +362,23 @@ pub struct RollbackArgs {
     target: Option<String>,
 
     /// The region the execution runs in.
-    #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
+    #[arg(long, default_value = sandpipe_engine::DEFAULT_REGION, env = "AWS_REGION")]
     region: String,
 
     #[command(flatten)]
-    engine: EngineArgs,
+    runner: RunnerArgs,
 }
 
 pub fn rollback(state_dir: &Path, args: RollbackArgs) -> anyhow::Result<ExitCode> {
     let state = StateStore::open(state_dir)?;
-    let latest = state.list_executions(Some(&args.pipeline), 1)?;
+    let latest = state.executions().list(Some(&args.pipeline), 1)?;
     let source_file = match latest.first() {
-        Some(summary) => state.execution(&summary.id)?.source_file,
+        Some(summary) => state.executions().get(&summary.id)?.source_file,
         None => String::new(),
     };
     drop(state);
-    let (runtime, runner, progress) = session(state_dir, &args.engine, &args.region, source_file)?;
-    let target = args.target.as_deref();
-    let rollback = runner.rollback(&args.pipeline, &args.stage, target, progress.clone());
-    finish(&progress, runtime.block_on(rollback))
+    let request = ExecutionRequest::rollback(&args.pipeline, &args.stage, args.target.as_deref())
+        .with_files(files_of(&args.runner, &source_file)?)
+        .in_region(&args.region);
+    execute(state_dir, &args.runner, request)
 }

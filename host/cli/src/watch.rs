@@ -1,7 +1,6 @@
 //! `sandpipe watch` (start executions when a watched source changes) and `sandpipe trigger`
 //! (decide one git event against the pipeline's triggers, and start the execution it would).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,13 +13,14 @@ use futures::stream::FuturesUnordered;
 use sandpipe_engine::watch::{
     Detection, Watcher, detect, open_repository, pull_request_event, push_to,
 };
-use sandpipe_engine::{ExecutionStatus, RunError};
+use sandpipe_engine::{
+    ExecutionRequest, ExecutionStatus, PipelineFiles, PipelineRunner, RunError, Start,
+};
 use sandpipe_model::triggers::{Decision, GitRef};
 use sandpipe_model::{ActionDeclaration, PipelineDeclaration, PullRequestEvent};
 
 use crate::document::DocumentArgs;
-use crate::progress::Progress;
-use crate::run::{EngineArgs, finish, runner, runtime};
+use crate::run::{RunnerArgs, finish, runtime};
 
 #[derive(Args)]
 pub struct WatchArgs {
@@ -37,7 +37,7 @@ pub struct WatchArgs {
     max_executions: Option<usize>,
 
     #[command(flatten)]
-    engine: EngineArgs,
+    runner: RunnerArgs,
 }
 
 fn say(detection: &Detection) {
@@ -53,7 +53,7 @@ fn say(detection: &Detection) {
 }
 
 pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
-    let loaded = args.document.load()??;
+    let loaded = args.document.load()?;
     let problems = loaded.problems();
     if !problems.is_empty() {
         for problem in &problems {
@@ -62,10 +62,11 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let runtime = runtime()?;
-    let runner = document_runner(state_dir, &args.document, &args.engine)?;
+    let runner = args.runner.runner(state_dir)?;
+    let files = args.runner.pipeline_files(Some(&args.document.file))?;
     let (mut watcher, notes) = Watcher::new(
         &loaded.pipeline,
-        runner.sources(),
+        &files.connections,
         runner.object_store(),
         runner.state_dir(),
     );
@@ -84,7 +85,7 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
         loaded.pipeline.name,
         humantime::format_duration(args.interval)
     );
-    let progress = Arc::new(Progress::new(true));
+    let progress = Arc::new(crate::progress::Progress::new(true));
     let all_succeeded = runtime.block_on(async {
         let mut running = FuturesUnordered::new();
         let mut started = 0;
@@ -111,7 +112,8 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
                                 let wanted = args.max_executions.is_none_or(|max| started < max);
                                 if let Some(start) = detection.start.filter(|_| wanted) {
                                     started += 1;
-                                    running.push(runner.start(&loaded, start, progress.clone()));
+                                    let request = start_request(&args.document, &loaded, &files, start);
+                                    running.push(runner.execute(request, progress.clone()));
                                 }
                             }
                             Err(why) => eprintln!("sandpipe: {why} (trying again)"),
@@ -171,7 +173,7 @@ pub struct TriggerArgs {
     event: EventArgs,
 
     #[command(flatten)]
-    engine: EngineArgs,
+    runner: RunnerArgs,
 }
 
 #[derive(Subcommand)]
@@ -236,28 +238,26 @@ fn source_action<'a>(
     }
 }
 
-/// The runner for a command that starts executions of the document's pipeline.
-fn document_runner(
-    state_dir: &Path,
+/// A new execution of the document's pipeline, started as `start` says.
+fn start_request(
     document: &DocumentArgs,
-    engine: &EngineArgs,
-) -> anyhow::Result<sandpipe_engine::Runner> {
-    runner(
-        state_dir,
-        engine,
-        &document.region,
-        document.file_name(),
-        BTreeMap::new(),
-    )
+    loaded: &sandpipe_model::LoadedPipeline,
+    files: &PipelineFiles,
+    start: Start,
+) -> ExecutionRequest {
+    ExecutionRequest::start(loaded.clone(), document.file_name())
+        .started_by(start)
+        .with_files(files.clone())
+        .in_region(&document.region)
 }
 
 pub fn trigger(state_dir: &Path, args: TriggerArgs) -> anyhow::Result<ExitCode> {
-    let loaded = args.document.load()??;
+    let loaded = args.document.load()?;
     let pipeline = &loaded.pipeline;
     let action = source_action(pipeline, args.action.as_deref())?;
     let action_name = &action.name;
-    let runner = document_runner(state_dir, &args.document, &args.engine)?;
-    let repository = open_repository(runner.sources(), action, runner.state_dir())
+    let files = args.runner.pipeline_files(Some(&args.document.file))?;
+    let repository = open_repository(&files.connections, action, state_dir)
         .map_err(|why| anyhow::anyhow!("{action_name}: {why}"))?;
     let (event, commit) = match &args.event {
         EventArgs::Push {
@@ -304,7 +304,9 @@ pub fn trigger(state_dir: &Path, args: TriggerArgs) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = runtime()?;
-    let progress = Arc::new(Progress::new(args.engine.plain()));
-    let result = runtime.block_on(runner.start(&loaded, start, progress.clone()));
+    let runner: PipelineRunner = args.runner.runner(state_dir)?;
+    let progress = args.runner.progress();
+    let request = start_request(&args.document, &loaded, &files, start);
+    let result = runtime.block_on(runner.execute(request, progress.clone()));
     finish(&progress, result)
 }

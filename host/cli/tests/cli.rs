@@ -257,6 +257,8 @@ fn a_looping_action_stops_at_its_deadline_while_its_neighbour_finishes() {
         &probe_grant(),
         "--action-timeout",
         "2s",
+        "--work-dir",
+        ".sandpipe/work",
     ]);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert!(

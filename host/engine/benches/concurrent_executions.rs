@@ -6,9 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sandpipe_engine::{ExecutionStatus, NoObserver, ProviderRegistry, RunOptions, Runner};
+use sandpipe_engine::{
+    ExecutionRequest, ExecutionStatus, NoObserver, PipelineRunner, ProviderRegistry, RunnerSettings,
+};
 use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
-use sandpipe_runtime::{ActionEngine, ComponentCache, ExecutionLimits};
+use sandpipe_runtime::{ActionHost, ComponentCache};
 use sandpipe_store::{LocalS3, PutOptions};
 
 const EXECUTIONS: usize = 200;
@@ -60,34 +62,24 @@ fn main() {
     )
     .unwrap();
 
+    let loaded = sandpipe_model::parse_document("bench.json", &pipeline(), false).unwrap();
     let mut providers = ProviderRegistry::builtin();
     providers
-        .grant(
+        .register(
             &"Build/Custom/Probe/1".parse().unwrap(),
             std::path::Path::new(PROBE_COMPONENT_PATH),
         )
         .unwrap();
-    let options = RunOptions {
-        state_dir,
-        region: "us-east-1".into(),
-        action_timeout: None,
-        limits: ExecutionLimits::default(),
-        keep_work: false,
-        source_file: "bench.json".into(),
-        variables: Default::default(),
-        builds: Default::default(),
-        sources: Default::default(),
-    };
-    let engine = ActionEngine::new(ComponentCache::default_dir()).unwrap();
-    let runner = Runner::new(engine, providers, options).unwrap();
-    let loaded = sandpipe_model::parse_document("bench.json", &pipeline(), false).unwrap();
+    let host = ActionHost::new(ComponentCache::default_dir()).unwrap();
+    let runner = PipelineRunner::new(RunnerSettings::new(state_dir), providers, host).unwrap();
+    let request = || ExecutionRequest::start(loaded.clone(), "bench.json");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     // Compile (or load) the components once, outside the measurement.
     let warm = runtime
-        .block_on(runner.run(&loaded, Arc::new(NoObserver)))
+        .block_on(runner.execute(request(), Arc::new(NoObserver)))
         .unwrap();
     assert_eq!(warm.status, ExecutionStatus::Succeeded);
 
@@ -96,7 +88,7 @@ fn main() {
     );
     for round in 1..=ROUNDS {
         let started = Instant::now();
-        let runs = (0..EXECUTIONS).map(|_| runner.run(&loaded, Arc::new(NoObserver)));
+        let runs = (0..EXECUTIONS).map(|_| runner.execute(request(), Arc::new(NoObserver)));
         let records = runtime.block_on(futures::future::join_all(runs));
         let elapsed = started.elapsed();
         for record in records {

@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use sandpipe_model::cloudformation::LOCAL_ACCOUNT;
 use sandpipe_model::{ActionTypeId, PipelineDeclaration};
 use sandpipe_runtime::ActionEvent;
-use sandpipe_state::record::{
-    ActionRecord, ActionStatus, ExecutionRecord, ExecutionStatus, ExecutionTrigger, StageStatus,
-};
+use sandpipe_state::record::{ActionRecord, ExecutionRecord, ExecutionTrigger, StageStatus};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone)]
@@ -135,8 +133,15 @@ impl EventJournal {
             "resources": [format!("arn:aws:codepipeline:{}:{LOCAL_ACCOUNT}:{}", self.region, self.pipeline)],
             "detail": detail,
         });
-        // A journal line that cannot be written must not stop the run.
-        let _ = writeln!(self.file.lock().unwrap(), "{event}");
+        // One write per event, so a reader never sees half a line; a journal line that cannot
+        // be written must not stop the run.
+        let mut line = event.to_string();
+        line.push('\n');
+        let _ = self
+            .file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(line.as_bytes());
     }
 }
 
@@ -145,35 +150,17 @@ fn trigger_json(trigger: &ExecutionTrigger) -> Value {
     json!({"trigger-type": trigger.trigger_type, "trigger-detail": trigger.trigger_detail})
 }
 
-fn execution_state(status: ExecutionStatus) -> &'static str {
+/// The EventBridge `state` of an execution, stage or action status (by its API name).
+fn event_state(status: &str) -> &'static str {
     match status {
-        ExecutionStatus::Cancelled => "CANCELED",
-        ExecutionStatus::InProgress => "STARTED",
-        ExecutionStatus::Stopped => "STOPPED",
-        ExecutionStatus::Stopping => "STOPPING",
-        ExecutionStatus::Succeeded => "SUCCEEDED",
-        ExecutionStatus::Superseded => "SUPERSEDED",
-        ExecutionStatus::Failed => "FAILED",
-    }
-}
-
-fn stage_state(status: StageStatus) -> &'static str {
-    match status {
-        StageStatus::NotStarted | StageStatus::InProgress => "STARTED",
-        StageStatus::Cancelled | StageStatus::Skipped => "CANCELED",
-        StageStatus::Failed => "FAILED",
-        StageStatus::Stopped => "STOPPED",
-        StageStatus::Stopping => "STOPPING",
-        StageStatus::Succeeded => "SUCCEEDED",
-    }
-}
-
-fn action_state(status: ActionStatus) -> &'static str {
-    match status {
-        ActionStatus::NotStarted | ActionStatus::InProgress => "STARTED",
-        ActionStatus::Abandoned => "ABANDONED",
-        ActionStatus::Succeeded => "SUCCEEDED",
-        ActionStatus::Failed => "FAILED",
+        "NotStarted" | "InProgress" => "STARTED",
+        "Cancelled" | "Skipped" => "CANCELED",
+        "Stopped" => "STOPPED",
+        "Stopping" => "STOPPING",
+        "Succeeded" => "SUCCEEDED",
+        "Superseded" => "SUPERSEDED",
+        "Abandoned" => "ABANDONED",
+        _ => "FAILED",
     }
 }
 
@@ -190,7 +177,7 @@ impl RunObserver for EventJournal {
                 "CodePipeline Pipeline Execution State Change",
                 json!({"pipeline": self.pipeline, "execution-id": record.pipeline_execution_id,
                        "execution-trigger": record.trigger.as_ref().map(trigger_json),
-                       "state": execution_state(record.status), "version": self.pipeline_version}),
+                       "state": event_state(record.status.as_str()), "version": self.pipeline_version}),
             ),
             RunEvent::StageStarted { execution_id, stage } => self.write(
                 "CodePipeline Stage Execution State Change",
@@ -198,7 +185,7 @@ impl RunObserver for EventJournal {
             ),
             RunEvent::StageFinished { execution_id, stage, status } => self.write(
                 "CodePipeline Stage Execution State Change",
-                json!({"pipeline": self.pipeline, "execution-id": execution_id, "stage": stage, "state": stage_state(status), "version": self.pipeline_version}),
+                json!({"pipeline": self.pipeline, "execution-id": execution_id, "stage": stage, "state": event_state(status.as_str()), "version": self.pipeline_version}),
             ),
             RunEvent::ActionStarted { execution_id, stage, action } => {
                 let action_type = self.action_types.get(&(stage.clone(), action.clone()));
@@ -211,7 +198,7 @@ impl RunObserver for EventJournal {
             RunEvent::ActionFinished { execution_id, stage, record } => {
                 let action_type = self.action_types.get(&(stage.clone(), record.name.clone()));
                 let mut detail = json!({"pipeline": self.pipeline, "execution-id": execution_id, "stage": stage, "action": record.name,
-                                        "state": action_state(record.status), "region": self.region,
+                                        "state": event_state(record.status.as_str()), "region": self.region,
                                         "type": action_type.map(type_json), "version": self.pipeline_version});
                 let mut result = serde_json::Map::new();
                 if let Some(summary) = &record.summary {

@@ -1,17 +1,43 @@
-//! The engine: takes a planned pipeline and runs it, action by action, through the wasm
-//! runtime, keeping artifacts in the artifact store and a record of every execution.
+//! The engine: runs pipelines. A [`PipelineRunner`] per process holds what executions share;
+//! each [`ExecutionRequest`] (start, retry or rollback) becomes one execution.
+//!
+//! The rules an execution follows without running anything (the plan, where it resumes,
+//! variables, conditions, default timeouts) are the pure model's (`sandpipe_model`). Here:
+//!
+//! - [`runner`]: the process-wide runner, and the control operations that wake waiters;
+//! - `launch` and `prepare`: a request checked, stored and made ready, each action's
+//!   [`backends`] chosen by kind (wasm component, manual approval, working tree);
+//! - `pipeline` → `stage` → `action`: one execution, one stage, one action;
+//! - `keeper`: the record keeper every transition goes through (record, store, events);
+//! - `control`: stop requests and in-process wake-ups, no timers on the critical path;
+//! - `grants`, `builds`, `sources`: what an action gets from the operator's settings;
+//! - [`artifacts`], [`events`], [`watch`], [`recovery`].
 
+mod action;
+mod action_log;
 pub mod artifacts;
+mod backends;
 pub mod builds;
+mod control;
 pub mod events;
-pub mod executor;
+mod grants;
+mod keeper;
+mod launch;
+mod pipeline;
+mod prepare;
 pub mod providers;
+pub mod recovery;
+pub mod request;
+pub mod runner;
+pub mod settings;
 pub mod sources;
+mod stage;
 pub mod watch;
 
-pub use builds::BuildSettings;
 pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};
-pub use executor::{RunError, RunOptions, Runner, failure_code};
 pub use providers::ProviderRegistry;
+pub use recovery::recover;
+pub use request::{DEFAULT_REGION, ExecutionRequest, Start};
+pub use runner::{PipelineRunner, RunError};
 pub use sandpipe_state::{ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus, StateStore};
-pub use sources::{SourceSettings, Start, parse_source_revision};
+pub use settings::{BuildSettings, PipelineFiles, RunnerSettings};

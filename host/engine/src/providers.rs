@@ -1,6 +1,7 @@
 //! Which component runs which action type: the built-in providers, plus components the
-//! operator grants explicitly (`--provider Build/Custom/MyTool/1=my_tool.wasm`). A pipeline
-//! can name an action type; only the operator can make a component serve it.
+//! operator registers explicitly (`--provider Build/Custom/MyTool/1=my_tool.wasm`). A
+//! pipeline can name an action type; only the operator can make a component serve it, and
+//! only the operator grants it capabilities.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use sandpipe_model::ActionTypeId;
-use sandpipe_runtime::providers::BUILTIN_PROVIDERS;
+use sandpipe_runtime::providers::builtin_providers;
 use sandpipe_runtime::{Capability, ProviderPolicy};
 
 /// A component and what it may do beyond the sandbox.
@@ -18,35 +19,29 @@ struct Provider {
 }
 
 pub struct ProviderRegistry {
-    components: BTreeMap<String, Provider>,
+    components: BTreeMap<ActionTypeId, Provider>,
 }
 
 impl ProviderRegistry {
     /// The providers built into sandpipe.
     pub fn builtin() -> Self {
-        let components = BUILTIN_PROVIDERS
-            .iter()
+        let components = builtin_providers()
+            .into_iter()
             .map(|p| {
-                let id = format!("{}/{}/{}/{}", p.category, p.owner, p.provider, p.version);
                 let policy = ProviderPolicy {
                     granted: p.granted.iter().copied().collect(),
                 };
-                (
-                    id,
-                    Provider {
-                        wasm: Arc::from(p.component),
-                        policy,
-                    },
-                )
+                let wasm = Arc::from(p.component);
+                (p.action_type, Provider { wasm, policy })
             })
             .collect();
         ProviderRegistry { components }
     }
 
-    /// Serve `action_type` with the component at `path` (replacing a built-in one, and what
+    /// Serve `action_type` with the component at `path`, replacing a built-in one and what
     /// sandpipe's policy granted that one: an operator's component gets only what
-    /// [`Self::allow`] grants it).
-    pub fn grant(&mut self, action_type: &ActionTypeId, path: &Path) -> anyhow::Result<()> {
+    /// [`Self::grant`] gives it.
+    pub fn register(&mut self, action_type: &ActionTypeId, path: &Path) -> anyhow::Result<()> {
         let wasm = std::fs::read(path).with_context(|| {
             format!(
                 "reading the component for {action_type} at {}",
@@ -54,7 +49,7 @@ impl ProviderRegistry {
             )
         })?;
         self.components.insert(
-            action_type.to_string(),
+            action_type.clone(),
             Provider {
                 wasm: wasm.into(),
                 policy: ProviderPolicy::default(),
@@ -64,12 +59,12 @@ impl ProviderRegistry {
     }
 
     /// Grant the provider of `action_type` `capabilities` (the operator's `--grant`).
-    pub fn allow(
+    pub fn grant(
         &mut self,
         action_type: &ActionTypeId,
         capabilities: &[Capability],
     ) -> anyhow::Result<()> {
-        let Some(provider) = self.components.get_mut(&action_type.to_string()) else {
+        let Some(provider) = self.components.get_mut(action_type) else {
             bail!(
                 "--grant {action_type}: no provider serves this action type (give one with \
                  --provider {action_type}=<file.wasm>)"
@@ -80,21 +75,19 @@ impl ProviderRegistry {
     }
 
     pub fn component(&self, action_type: &ActionTypeId) -> Option<Arc<[u8]>> {
-        self.components
-            .get(&action_type.to_string())
-            .map(|p| p.wasm.clone())
+        self.components.get(action_type).map(|p| p.wasm.clone())
     }
 
     /// What the provider of `action_type` may do beyond the sandbox.
     pub fn policy(&self, action_type: &ActionTypeId) -> ProviderPolicy {
         self.components
-            .get(&action_type.to_string())
+            .get(action_type)
             .map(|p| p.policy.clone())
             .unwrap_or_default()
     }
 
     /// Every action type that has a component, sorted.
-    pub fn action_types(&self) -> impl Iterator<Item = &str> {
-        self.components.keys().map(String::as_str)
+    pub fn action_types(&self) -> impl Iterator<Item = &ActionTypeId> {
+        self.components.keys()
     }
 }

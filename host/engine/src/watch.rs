@@ -12,14 +12,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sandpipe_git::{Location, Repository};
+use sandpipe_model::connections::Connections;
 use sandpipe_model::connections::RepositoryRef;
+use sandpipe_model::execution::{RevisionType, SourceRevision};
 use sandpipe_model::triggers::{self, Decision, GitEvent, GitRef};
-use sandpipe_model::{ActionDeclaration, Category, Owner, PipelineDeclaration, PullRequestEvent};
-use sandpipe_runtime::bindings::{RevisionType, SourceRevision};
+use sandpipe_model::{ActionDeclaration, Category, PipelineDeclaration, PullRequestEvent};
 use sandpipe_runtime::{GitGrant, GitSource};
 use sandpipe_store::LocalS3;
 
-use crate::sources::{SourceSettings, Start, git_grant};
+use crate::request::Start;
+use crate::sources::git_grant;
 
 /// What was seen and what it means.
 #[derive(Debug, Clone)]
@@ -61,8 +63,8 @@ pub struct Watcher {
 }
 
 /// What the operator mapped for git source `action`, as a run without overrides sees it.
-fn mapped(settings: &SourceSettings, action: &ActionDeclaration, state_dir: &Path) -> GitGrant {
-    git_grant(settings, None, action, &action.configuration, state_dir)
+fn mapped(connections: &Connections, action: &ActionDeclaration, state_dir: &Path) -> GitGrant {
+    git_grant(connections, None, action, &action.configuration, state_dir)
 }
 
 /// Whether `action` has a V2 trigger (which then decides alone what starts the pipeline).
@@ -79,18 +81,12 @@ fn is_git_source(action: &ActionDeclaration) -> bool {
         && RepositoryRef::from_configuration(&action.configuration).is_some()
 }
 
-fn is_s3_source(action: &ActionDeclaration) -> bool {
-    action.action_type_id.category == Category::Source
-        && action.action_type_id.owner == Owner::AWS
-        && action.action_type_id.provider == "S3"
-}
-
 impl Watcher {
     /// Take the baseline. Returns the watcher and one note per source action: what is
     /// watched, or why it is not.
     pub fn new(
         pipeline: &PipelineDeclaration,
-        settings: &SourceSettings,
+        connections: &Connections,
         s3: Arc<LocalS3>,
         state_dir: &Path,
     ) -> (Watcher, Vec<String>) {
@@ -106,7 +102,7 @@ impl Watcher {
                 continue;
             }
             if is_git_source(action) {
-                let grant = mapped(settings, action, state_dir);
+                let grant = mapped(connections, action, state_dir);
                 let GitSource::Repository {
                     location,
                     mapped_by,
@@ -142,7 +138,7 @@ impl Watcher {
                     location.display()
                 ));
                 sources.push((action.name.clone(), Watched::Git(watched)));
-            } else if is_s3_source(action) {
+            } else if action.action_type_id.is_s3_source() {
                 let bucket = action
                     .configuration
                     .get("S3Bucket")
@@ -318,11 +314,11 @@ fn push_event(
 
 /// The repository the operator mapped for git source `action`, opened (a remote one fetched).
 pub fn open_repository(
-    settings: &SourceSettings,
+    connections: &Connections,
     action: &ActionDeclaration,
     state_dir: &Path,
 ) -> Result<Repository, String> {
-    let grant = mapped(settings, action, state_dir);
+    let grant = mapped(connections, action, state_dir);
     match grant.source {
         GitSource::Repository { location, .. } => {
             Repository::open(&location, &grant.mirrors, None).map_err(|e| e.to_string())

@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
@@ -181,6 +182,28 @@ pub struct MappedRepository {
     pub mapped_by: String,
 }
 
+/// A repos root that costs something to find (a git discovery), found once when needed.
+#[derive(Clone)]
+struct LazyRoot {
+    found: Arc<OnceLock<PathBuf>>,
+    find: Arc<dyn Fn() -> PathBuf + Send + Sync>,
+}
+
+impl LazyRoot {
+    fn get(&self) -> &PathBuf {
+        self.found.get_or_init(|| (self.find)())
+    }
+}
+
+impl std::fmt::Debug for LazyRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.found.get() {
+            Some(root) => write!(f, "{}", root.display()),
+            None => f.write_str("(not looked for yet)"),
+        }
+    }
+}
+
 /// The operator's connections, loaded (or empty when there is no file).
 #[derive(Debug, Clone, Default)]
 pub struct Connections {
@@ -189,6 +212,8 @@ pub struct Connections {
     /// Where unmapped repositories are looked for: the file's `reposRoot`, else the default
     /// the caller gives.
     repos_root: Option<PathBuf>,
+    /// The caller's default root, found only when a lookup needs it.
+    default_root: Option<LazyRoot>,
     repositories: BTreeMap<String, String>,
     connections: BTreeMap<String, ConnectionDocument>,
     codecommit: BTreeMap<String, String>,
@@ -249,6 +274,7 @@ impl Connections {
             repositories: document.repositories,
             connections: document.connections,
             codecommit: document.codecommit,
+            default_root: None,
         })
     }
 
@@ -274,6 +300,25 @@ impl Connections {
     pub fn with_default_repos_root(mut self, root: PathBuf) -> Self {
         self.repos_root.get_or_insert(root);
         self
+    }
+
+    /// Use the root `find` returns for unmapped repositories unless the file names its own
+    /// `reposRoot`; `find` runs once, the first time a repository is looked up there.
+    pub fn with_default_repos_root_from(
+        mut self,
+        find: impl Fn() -> PathBuf + Send + Sync + 'static,
+    ) -> Self {
+        self.default_root = Some(LazyRoot {
+            found: Arc::new(OnceLock::new()),
+            find: Arc::new(find),
+        });
+        self
+    }
+
+    fn repos_root(&self) -> Option<&PathBuf> {
+        self.repos_root
+            .as_ref()
+            .or_else(|| self.default_root.as_ref().map(LazyRoot::get))
     }
 
     /// The provider type of a connection: the file's, else GitHub.
@@ -343,7 +388,7 @@ impl Connections {
         let plain = name
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..");
-        if let Some(root) = self.repos_root.as_ref().filter(|_| plain) {
+        if let Some(root) = self.repos_root().filter(|_| plain) {
             let last = name.rsplit('/').next().unwrap_or(&name);
             let mut names = vec![name.clone(), format!("{name}.git")];
             if last != name {

@@ -196,7 +196,8 @@ fn executions_of_dead_processes_are_orphans() {
         [Orphan {
             id: "orphan".into(),
             pid: u32::MAX - 1,
-            status: ExecutionStatus::InProgress
+            status: ExecutionStatus::InProgress,
+            superseded_by: None,
         }]
     );
     // Claimed by this process, it is no orphan.

@@ -124,7 +124,12 @@ pub struct Grants {
 
 impl Grants {
     pub fn insert<G: Grant>(&mut self, grant: G) {
-        self.granted.insert(TypeId::of::<G>(), Arc::new(grant));
+        self.insert_shared(Arc::new(grant));
+    }
+
+    /// Grant what several invocations share (the operator's secrets, say) without a copy.
+    pub fn insert_shared<G: Grant>(&mut self, grant: Arc<G>) {
+        self.granted.insert(TypeId::of::<G>(), grant);
     }
 
     pub fn get<G: Grant>(&self) -> Option<Arc<G>> {

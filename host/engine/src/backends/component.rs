@@ -1,0 +1,81 @@
+//! The wasm component backend: the action's request and grants handed to the wasm host,
+//! its test reports kept whatever the outcome.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sandpipe_runtime::{
+    ActionError, ActionOutcome, ActionRequest, ExecutionLimits, Invocation, LoadedComponent,
+};
+
+use super::staging::Staged;
+use super::system_failure;
+use crate::action::Configured;
+use crate::action_log::ActionLog;
+use crate::pipeline::Run;
+
+impl Run<'_> {
+    pub(crate) async fn run_component(
+        &self,
+        s: usize,
+        a: usize,
+        component: &LoadedComponent,
+        configured: &Configured,
+        staged: &Staged,
+        log_path: &Path,
+    ) -> Result<ActionOutcome, ActionError> {
+        let stage = &self.pipeline().stages[s];
+        let action = &stage.actions[a];
+        let log = ActionLog::create(log_path, self.keeper.observer(), &stage.name, &action.name)
+            .map_err(system_failure("creating the action log"))?;
+        let request = ActionRequest {
+            pipeline: self.pipeline().name.clone(),
+            stage: stage.name.clone(),
+            action: action.name.clone(),
+            execution_id: self.id().to_string(),
+            action_type: action.action_type_id.clone(),
+            configuration: configured.configuration.clone(),
+            inputs: staged.inputs.clone(),
+            outputs: staged.outputs.clone(),
+            started_with: self.launch.start.source_revision(s, &action.name).cloned(),
+            masked: configured.secrets.clone(),
+        };
+        let grants = self.grants(s, a, &configured.configuration);
+        let limits = ExecutionLimits {
+            timeout: self.timeout_for(s, a),
+            ..self.runner.settings.limits
+        };
+        let invocation = Invocation {
+            request,
+            sandbox: staged.sandbox.clone(),
+            object_store: self.runner.s3.clone(),
+            limits,
+            events: Arc::new(log),
+            cancel: Some(self.control.abandoned()),
+            grants,
+        };
+        let result = self.runner.host.execute(component, invocation).await;
+        if !result.reports.is_empty() {
+            let reports = result
+                .reports
+                .iter()
+                .map(crate::builds::summarize)
+                .collect();
+            self.keeper
+                .update_action(s, a, |entry| entry.reports = reports);
+        }
+        result.outcome
+    }
+
+    /// The operator's timeout for every action, else the action's own, else CodePipeline's
+    /// default for its type.
+    pub(crate) fn timeout_for(&self, s: usize, a: usize) -> std::time::Duration {
+        let action = &self.pipeline().stages[s].actions[a];
+        self.runner.settings.action_timeout.unwrap_or_else(|| {
+            action
+                .timeout_in_minutes
+                .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60))
+                .unwrap_or_else(|| action.action_type_id.default_timeout())
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! An action's sandbox: its input artifacts staged in before it runs, its output
+//! directories packaged and stored after it succeeded.
+
+use std::sync::Arc;
+
+use sandpipe_runtime::{
+    ActionError, ActionOutcome, FailureDetails, InputArtifact, OutputArtifact, Sandbox,
+};
+
+use super::system_failure;
+use crate::action::{Completed, Configured};
+use crate::pipeline::Run;
+
+/// A sandbox with the action's artifacts in place, and how the action will see them.
+pub(crate) struct Staged {
+    pub(crate) sandbox: Arc<Sandbox>,
+    pub(crate) inputs: Vec<InputArtifact>,
+    pub(crate) outputs: Vec<OutputArtifact>,
+}
+
+impl Run<'_> {
+    /// A fresh sandbox for action `a` of stage `s`, its inputs extracted into it (and recorded),
+    /// its output directories made, and for a build its project's cache mounted.
+    pub(crate) fn stage_sandbox(
+        &self,
+        s: usize,
+        a: usize,
+        configured: &Configured,
+    ) -> Result<Staged, ActionError> {
+        let action = &self.pipeline().stages[s].actions[a];
+        let mut sandbox = self
+            .runner
+            .work
+            .sandbox(self.id(), &format!("{s:02}-{a:02}"))
+            .map_err(system_failure("creating the sandbox"))?;
+        let mut inputs = Vec::new();
+        let mut records = Vec::new();
+        for input in &action.input_artifacts {
+            let stored = self.outputs().artifacts.get(&input.name).cloned();
+            let stored = stored.ok_or_else(|| {
+                system_failure("staging inputs")(format!(
+                    "input artifact '{}' was never produced",
+                    input.name
+                ))
+            })?;
+            let (tree, archive) = sandbox
+                .add_input(&input.name)
+                .map_err(system_failure("staging inputs"))?;
+            self.artifacts
+                .stage_input(&stored, &tree, &archive)
+                .map_err(|e| {
+                    FailureDetails::job(format!("input artifact '{}': {e:#}", input.name))
+                })?;
+            let (path, archive) = Sandbox::input_paths(&input.name);
+            inputs.push(InputArtifact {
+                name: input.name.clone(),
+                path,
+                archive,
+                revision: stored.revision.clone(),
+            });
+            records.push(stored);
+        }
+        if !records.is_empty() {
+            self.keeper
+                .update_action(s, a, |entry| entry.input_artifacts = records);
+        }
+        let mut outputs = Vec::new();
+        for output in &action.output_artifacts {
+            sandbox
+                .add_output(&output.name)
+                .map_err(system_failure("creating outputs"))?;
+            outputs.push(OutputArtifact {
+                name: output.name.clone(),
+                path: Sandbox::output_path(&output.name),
+            });
+        }
+        if let Some(cache) = self.project_cache(s, a, &configured.configuration) {
+            sandbox
+                .add_cache(&cache)
+                .map_err(system_failure("creating the project cache directory"))?;
+        }
+        Ok(Staged {
+            sandbox: Arc::new(sandbox),
+            inputs,
+            outputs,
+        })
+    }
+
+    /// Remove an action's sandbox once it is done with, unless the operator keeps them.
+    pub(crate) fn remove_sandbox(&self, staged: Staged) {
+        if !self.runner.settings.keep_work {
+            let _ = std::fs::remove_dir_all(staged.sandbox.root());
+        }
+    }
+
+    /// Package and store every output artifact of an action that succeeded (each a zip of its
+    /// directory, or the one file the action named), tagged with its source revision.
+    pub(crate) fn store_outputs(
+        &self,
+        s: usize,
+        a: usize,
+        staged: &Staged,
+        outcome: ActionOutcome,
+    ) -> Result<Completed, ActionError> {
+        let action = &self.pipeline().stages[s].actions[a];
+        if let Some(unknown) = outcome
+            .artifact_files
+            .iter()
+            .find(|f| !action.output_artifacts.iter().any(|o| o.name == f.artifact))
+        {
+            return Err(FailureDetails::job(format!(
+                "the action named an undeclared output artifact '{}'",
+                unknown.artifact
+            ))
+            .into());
+        }
+        let mut stored_outputs = Vec::new();
+        for output in &action.output_artifacts {
+            let file = outcome
+                .artifact_files
+                .iter()
+                .find(|f| f.artifact == output.name)
+                .map(|f| f.file.as_str());
+            let sandbox = &staged.sandbox;
+            let mut stored = self
+                .artifacts
+                .store_output(
+                    &self.pipeline().name,
+                    &output.name,
+                    &sandbox.output_dir(&output.name),
+                    file,
+                    sandbox.root(),
+                )
+                .map_err(|e| {
+                    FailureDetails::job(format!("output artifact '{}': {e:#}", output.name))
+                })?;
+            stored.revision = outcome
+                .current_revision
+                .as_ref()
+                .map(|r| r.revision.clone());
+            stored_outputs.push(stored);
+        }
+        Ok(Completed {
+            outcome,
+            outputs: stored_outputs,
+        })
+    }
+}

@@ -1,0 +1,60 @@
+//! `--source Action=dir` for a provider that cannot read a working tree itself (an S3
+//! source): the host copies the directory's files in place of the action's output, and
+//! their content digest is the revision.
+
+use std::path::Path;
+
+use sandpipe_model::execution::FailureKind;
+use sandpipe_runtime::{ActionError, ActionOutcome, CurrentRevision, FailureDetails};
+
+use super::staging::Staged;
+use super::system_failure;
+use crate::action_log::ActionLog;
+use crate::pipeline::Run;
+
+impl Run<'_> {
+    pub(crate) fn copy_working_tree(
+        &self,
+        s: usize,
+        a: usize,
+        dir: &Path,
+        staged: &Staged,
+        log_path: &Path,
+    ) -> Result<ActionOutcome, ActionError> {
+        let stage = &self.pipeline().stages[s];
+        let action = &stage.actions[a];
+        let log = ActionLog::create(log_path, self.keeper.observer(), &stage.name, &action.name)
+            .map_err(system_failure("creating the action log"))?;
+        let output = action.output_artifacts.first().ok_or_else(|| {
+            FailureDetails::new(
+                FailureKind::ConfigurationError,
+                "the action has no output artifact for the working tree",
+            )
+        })?;
+        let snapshot = crate::sources::copy_working_tree(
+            dir,
+            &staged.sandbox.output_dir(&output.name),
+            &self.runner.settings.state_dir,
+        )
+        .map_err(|e| {
+            FailureDetails::job(format!("copying the working tree {}: {e:#}", dir.display()))
+        })?;
+        let summary = format!(
+            "working tree {} ({} files, {} bytes) in place of the source",
+            dir.display(),
+            snapshot.files,
+            snapshot.bytes
+        );
+        log.info(format!("{summary}; digest {}", snapshot.digest));
+        Ok(ActionOutcome {
+            summary: Some(summary.clone()),
+            current_revision: Some(CurrentRevision {
+                revision: snapshot.digest.clone(),
+                change_identifier: snapshot.digest,
+                created: None,
+                revision_summary: Some(summary),
+            }),
+            ..ActionOutcome::default()
+        })
+    }
+}

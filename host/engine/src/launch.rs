@@ -1,0 +1,369 @@
+//! Turning a request into a launch: the declaration it runs, its record (created, or taken
+//! over for a retry), where it resumes, and everything checked before anything runs. A
+//! refusal is the API's exception, with why.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use sandpipe_model::execution::ResumePlan;
+use sandpipe_model::{ExecutionMode, LoadedPipeline, PipelineDeclaration};
+use sandpipe_state::{
+    ActionRecord, ActionStatus, ExecutionRecord, ExecutionStatus, ExecutionType, ProcessOwner,
+    StageRecord, StageStatus, now,
+};
+
+use crate::prepare::Prepared;
+use crate::request::{ExecutionRequest, RequestKind, Start};
+use crate::runner::{PipelineRunner, RunError};
+use crate::settings::PipelineFiles;
+
+/// An execution ready to run: stored, checked, its components loaded.
+pub(crate) struct Launch {
+    pub(crate) pipeline: PipelineDeclaration,
+    pub(crate) record: ExecutionRecord,
+    pub(crate) resume: ResumePlan,
+    pub(crate) start: Start,
+    pub(crate) prepared: Prepared,
+    pub(crate) files: PipelineFiles,
+    pub(crate) region: String,
+}
+
+impl PipelineRunner {
+    pub(crate) async fn launch(&self, request: ExecutionRequest) -> Result<Launch, RunError> {
+        let ExecutionRequest {
+            kind,
+            files,
+            region,
+        } = request;
+        let context = LaunchContext { files, region };
+        match kind {
+            RequestKind::Start {
+                pipeline,
+                source_file,
+                variables,
+                start,
+            } => {
+                self.launch_start(*pipeline, &source_file, &variables, start, context)
+                    .await
+            }
+            RequestKind::Retry {
+                execution_id,
+                stage,
+                all_actions,
+            } => {
+                self.launch_retry(&execution_id, &stage, all_actions, context)
+                    .await
+            }
+            RequestKind::Rollback {
+                pipeline,
+                stage,
+                target,
+                start,
+            } => {
+                self.launch_rollback(&pipeline, &stage, target.as_deref(), start, context)
+                    .await
+            }
+        }
+    }
+
+    async fn launch_start(
+        &self,
+        loaded: LoadedPipeline,
+        file: &str,
+        variables: &BTreeMap<String, String>,
+        start: Start,
+        context: LaunchContext,
+    ) -> Result<Launch, RunError> {
+        let prepared = self
+            .prepare(&loaded, file, variables, &start, &context)
+            .await?;
+        let pipeline = loaded.pipeline;
+        // Executions a killed process left behind end now, with a reason.
+        crate::recovery::recover(&self.state)?;
+        // Stored as get-pipeline shows it: secret configuration values never reach the disk.
+        let declaration = serde_json::to_string(&sandpipe_model::validate::mask_secrets(&pipeline))
+            .expect("declarations serialize");
+        let version =
+            self.state
+                .executions()
+                .register_pipeline(&pipeline.name, &declaration, file)?;
+        let mut record = new_record(&pipeline, file);
+        record.variables = prepared.variables.clone();
+        record.pipeline_version = version;
+        record.trigger = Some(start.trigger.clone());
+        self.state
+            .executions()
+            .create(&record, &ProcessOwner::current())?;
+        Ok(context.launch(pipeline, record, ResumePlan::fresh(), start, prepared))
+    }
+
+    /// The declaration an execution ran, as stored.
+    fn stored_declaration(&self, pipeline: &str, version: u32) -> Result<LoadedPipeline, RunError> {
+        let declaration = self.state.executions().declaration(pipeline, version)?;
+        let pipeline: PipelineDeclaration = serde_json::from_str(&declaration)
+            .context("reading the stored declaration of the execution's pipeline version")?;
+        Ok(LoadedPipeline {
+            pipeline,
+            root: "",
+            template: None,
+        })
+    }
+
+    async fn launch_retry(
+        &self,
+        execution_id: &str,
+        stage_name: &str,
+        all_actions: bool,
+        context: LaunchContext,
+    ) -> Result<Launch, RunError> {
+        crate::recovery::recover(&self.state)?;
+        let mut record = self.state.executions().get(execution_id)?;
+        let refused = |why: String| RunError::refused("StageNotRetryableException", why);
+        let Some(s) = record
+            .stages
+            .iter()
+            .position(|stage| stage.name == stage_name)
+        else {
+            return Err(refused(format!(
+                "execution {} has no stage '{stage_name}'",
+                record.pipeline_execution_id
+            )));
+        };
+        if record.status != ExecutionStatus::Failed
+            || record.stages[s].status != StageStatus::Failed
+        {
+            return Err(refused(format!(
+                "stage '{stage_name}' of execution {} is {:?}; only a failed stage of a failed \
+                 execution can be retried",
+                record.pipeline_execution_id, record.stages[s].status
+            )));
+        }
+        if let Some(newer) = self.state.executions().newer_in_stage(&record, s)? {
+            return Err(RunError::refused(
+                "NotLatestPipelineExecutionException",
+                format!(
+                    "execution {newer} has entered stage '{stage_name}' since; only the latest \
+                     execution in a stage can be retried"
+                ),
+            ));
+        }
+        let loaded = self.stored_declaration(&record.pipeline_name, record.pipeline_version)?;
+        let start = Start::default();
+        let prepared = self
+            .prepare(
+                &loaded,
+                &record.source_file,
+                &record.variables,
+                &start,
+                &context,
+            )
+            .await?;
+        // What already succeeded stays; the retried stage's other actions run again.
+        let counts: Vec<usize> = record
+            .stages
+            .iter()
+            .map(|stage| stage.actions.len())
+            .collect();
+        let stage_actions = &record.stages[s].actions;
+        let resume = ResumePlan::retry(
+            s,
+            &counts,
+            |a| stage_actions[a].status == ActionStatus::Succeeded,
+            all_actions,
+        );
+        for (a, action) in record.stages[s].actions.iter_mut().enumerate() {
+            if !resume.is_done(s, a) {
+                action.status = ActionStatus::NotStarted;
+                action.error = None;
+                action.end_time = None;
+            }
+        }
+        record.status = ExecutionStatus::InProgress;
+        record.status_summary = None;
+        record.end_time = None;
+        let id = record.pipeline_execution_id.clone();
+        self.state
+            .ownership()
+            .claim(&id, &ProcessOwner::current())?;
+        for (a, action) in record.stages[s].actions.iter().enumerate() {
+            self.state.executions().save_action(&id, s, a, action)?;
+        }
+        // The execution keeps its trigger; a retry overrides no source.
+        Ok(context.launch(loaded.pipeline, record, resume, start, prepared))
+    }
+
+    async fn launch_rollback(
+        &self,
+        pipeline_name: &str,
+        stage_name: &str,
+        target: Option<&str>,
+        start: Start,
+        context: LaunchContext,
+    ) -> Result<Launch, RunError> {
+        let unable = |why: String| RunError::refused("UnableToRollbackStageException", why);
+        crate::recovery::recover(&self.state)?;
+        let Some(version) = self.state.executions().pipeline_version(pipeline_name)? else {
+            return Err(RunError::refused(
+                "PipelineNotFoundException",
+                format!("no pipeline '{pipeline_name}' has run here"),
+            ));
+        };
+        let loaded = self.stored_declaration(pipeline_name, version)?;
+        let pipeline = &loaded.pipeline;
+        let Some(s) = pipeline
+            .stages
+            .iter()
+            .position(|stage| stage.name == stage_name)
+        else {
+            return Err(RunError::refused(
+                "StageNotFoundException",
+                format!("pipeline '{pipeline_name}' has no stage '{stage_name}'"),
+            ));
+        };
+        if s == 0 {
+            return Err(unable(format!(
+                "'{stage_name}' is the source stage, which cannot be rolled back"
+            )));
+        }
+        if pipeline.execution_mode == Some(ExecutionMode::Parallel) {
+            return Err(unable(
+                "rollback is not available in PARALLEL execution mode".into(),
+            ));
+        }
+        let target = match target {
+            Some(id) => {
+                let record = self.state.executions().get(id)?;
+                let succeeded_in_stage = record.execution_type == ExecutionType::Standard
+                    && record.pipeline_name == pipeline_name
+                    && record
+                        .stages
+                        .get(s)
+                        .is_some_and(|stage| stage.status == StageStatus::Succeeded);
+                if !succeeded_in_stage {
+                    return Err(unable(format!(
+                        "execution {} is not a standard execution of '{pipeline_name}' that \
+                         succeeded in stage '{stage_name}'",
+                        record.pipeline_execution_id
+                    )));
+                }
+                record
+            }
+            None => match self
+                .state
+                .executions()
+                .latest_succeeded_in_stage(pipeline_name, s)?
+            {
+                Some(id) => self.state.executions().get(&id)?,
+                None => {
+                    return Err(unable(format!(
+                        "no execution of '{pipeline_name}' has succeeded in stage '{stage_name}'"
+                    )));
+                }
+            },
+        };
+        if target.pipeline_version != version {
+            return Err(RunError::refused(
+                "PipelineExecutionOutdatedException",
+                format!(
+                    "execution {} ran version {} of the pipeline; the current version is {version}",
+                    target.pipeline_execution_id, target.pipeline_version
+                ),
+            ));
+        }
+        let prepared = self
+            .prepare(
+                &loaded,
+                &target.source_file,
+                &target.variables,
+                &start,
+                &context,
+            )
+            .await?;
+        let mut record = new_record(pipeline, &target.source_file);
+        record.execution_type = ExecutionType::Rollback;
+        record.trigger = Some(start.trigger.clone());
+        record.rollback_target = Some(target.pipeline_execution_id.clone());
+        record.status_summary = Some(format!(
+            "rollback of stage '{stage_name}' to execution {}",
+            target.pipeline_execution_id
+        ));
+        record.variables = target.variables.clone();
+        record.pipeline_version = version;
+        // The earlier stages are the target's: their artifacts feed the rolled-back stage.
+        record.stages[..s].clone_from_slice(&target.stages[..s]);
+        let counts: Vec<usize> = record
+            .stages
+            .iter()
+            .map(|stage| stage.actions.len())
+            .collect();
+        self.state
+            .executions()
+            .create(&record, &ProcessOwner::current())?;
+        let resume = ResumePlan::rollback(s, &counts);
+        Ok(context.launch(loaded.pipeline, record, resume, start, prepared))
+    }
+}
+
+/// What a launch carries from its request besides the execution itself.
+pub(crate) struct LaunchContext {
+    pub(crate) files: PipelineFiles,
+    pub(crate) region: String,
+}
+
+impl LaunchContext {
+    fn launch(
+        self,
+        pipeline: PipelineDeclaration,
+        record: ExecutionRecord,
+        resume: ResumePlan,
+        start: Start,
+        prepared: Prepared,
+    ) -> Launch {
+        Launch {
+            pipeline,
+            record,
+            resume,
+            start,
+            prepared,
+            files: self.files,
+            region: self.region,
+        }
+    }
+}
+
+/// A new execution's record: every stage and action not started.
+fn new_record(pipeline: &PipelineDeclaration, file: &str) -> ExecutionRecord {
+    ExecutionRecord {
+        pipeline_name: pipeline.name.clone(),
+        pipeline_version: 0,
+        pipeline_execution_id: uuid::Uuid::new_v4().to_string(),
+        status: ExecutionStatus::InProgress,
+        status_summary: None,
+        source_file: file.to_string(),
+        execution_type: ExecutionType::Standard,
+        rollback_target: None,
+        trigger: None,
+        variables: BTreeMap::new(),
+        start_time: now(),
+        end_time: None,
+        stages: pipeline
+            .stages
+            .iter()
+            .map(|stage| StageRecord {
+                name: stage.name.clone(),
+                status: StageStatus::NotStarted,
+                actions: stage
+                    .actions
+                    .iter()
+                    .map(|action| {
+                        ActionRecord::not_started(
+                            &action.name,
+                            action.action_type_id.to_string(),
+                            action.run_order(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,150 @@
+//! Everything that can go wrong before an action runs: validation, a provider for every
+//! action type, the source overrides, the pipeline variables, the artifact bucket, and
+//! compiling every component — so bad input never leaves half a run behind. Each action's
+//! backend is chosen here, by kind.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Context;
+use sandpipe_model::execution::pipeline_variable_values;
+use sandpipe_model::{LoadedPipeline, Problem};
+use sandpipe_runtime::{GIT, LoadedComponent};
+
+use crate::backends::Backend;
+use crate::launch::LaunchContext;
+use crate::request::Start;
+use crate::runner::{PipelineRunner, RunError};
+
+/// What `prepare` established.
+pub(crate) struct Prepared {
+    pub(crate) backends: HashMap<(usize, usize), Backend>,
+    pub(crate) bucket: String,
+    /// Every pipeline variable's value for this execution.
+    pub(crate) variables: BTreeMap<String, String>,
+}
+
+impl PipelineRunner {
+    pub(crate) async fn prepare(
+        &self,
+        loaded: &LoadedPipeline,
+        file: &str,
+        variables: &BTreeMap<String, String>,
+        start: &Start,
+        context: &LaunchContext,
+    ) -> Result<Prepared, RunError> {
+        let pipeline = &loaded.pipeline;
+        let mut problems = loaded.problems();
+        problems.extend(start.problems(pipeline));
+        for (s, stage) in pipeline.stages.iter().enumerate() {
+            for (a, action) in stage.actions.iter().enumerate() {
+                let action_type = &action.action_type_id;
+                // Manual approval is the host's own, as it is CodePipeline's.
+                if action_type.is_manual_approval()
+                    || self.providers.component(action_type).is_some()
+                {
+                    continue;
+                }
+                let path = loaded.document_path(&format!("stages[{s}].actions[{a}].actionTypeId"));
+                // Validation may already have said this action type does not exist.
+                if !problems.iter().any(|p| p.path == path) {
+                    let mut available: Vec<String> = self
+                        .providers
+                        .action_types()
+                        .map(ToString::to_string)
+                        .collect();
+                    available.sort();
+                    problems.push(Problem {
+                        path,
+                        exception: "ActionTypeNotFoundException",
+                        message: format!(
+                            "no provider for {action_type} (available: {}; grant a component \
+                             with --provider {action_type}=<file.wasm>)",
+                            available.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        let (values, variable_problems) =
+            pipeline_variable_values(&pipeline.variables, variables, |path| {
+                loaded.document_path(path)
+            });
+        problems.extend(variable_problems);
+        if !problems.is_empty() {
+            return Err(RunError::Invalid {
+                file: file.to_string(),
+                problems,
+            });
+        }
+
+        let bucket = pipeline
+            .artifact_store_for(&context.region)
+            .with_context(|| {
+                format!(
+                    "{file}: {}: no artifact store for region {}",
+                    loaded.document_path("artifactStores"),
+                    context.region
+                )
+            })?
+            .location
+            .clone();
+        // The artifact bucket is infrastructure CodePipeline users create beside the pipeline
+        // (the seed templates do); create it rather than fail on a fresh state directory.
+        if self.s3.bucket_info(&bucket).is_err() {
+            self.s3.create_bucket(&bucket).with_context(|| {
+                format!("{file}: {}", loaded.document_path("artifactStore.location"))
+            })?;
+        }
+
+        Ok(Prepared {
+            backends: self.backends(loaded, start).await?,
+            bucket,
+            variables: values,
+        })
+    }
+
+    /// The backend of every action: the host's own approval, the host copying a working
+    /// tree in place of a source that cannot read one itself, or the action type's component
+    /// (loaded once per type; the host keeps compiled components by digest).
+    async fn backends(
+        &self,
+        loaded: &LoadedPipeline,
+        start: &Start,
+    ) -> Result<HashMap<(usize, usize), Backend>, RunError> {
+        let mut loaded_types: HashMap<&sandpipe_model::ActionTypeId, LoadedComponent> =
+            HashMap::new();
+        let mut backends = HashMap::new();
+        for (s, stage) in loaded.pipeline.stages.iter().enumerate() {
+            for (a, action) in stage.actions.iter().enumerate() {
+                let action_type = &action.action_type_id;
+                let policy = self.providers.policy(action_type);
+                let backend = if action_type.is_manual_approval() {
+                    Backend::ManualApproval
+                } else if let Some(dir) = start.working_tree(s, &action.name)
+                    && !policy.allows(GIT)
+                {
+                    Backend::WorkingTree(dir.to_path_buf())
+                } else {
+                    let component = match loaded_types.get(action_type) {
+                        Some(component) => component.clone(),
+                        None => {
+                            let wasm = self.providers.component(action_type).expect("checked");
+                            let component = self
+                                .host
+                                .load_with_policy(wasm, &policy)
+                                .await
+                                .with_context(|| {
+                                    format!("loading the component for {action_type}")
+                                })?;
+                            loaded_types.insert(action_type, component.clone());
+                            component
+                        }
+                    };
+                    Backend::Component(Box::new(component))
+                };
+                backends.insert((s, a), backend);
+            }
+        }
+        Ok(backends)
+    }
+}

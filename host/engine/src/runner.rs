@@ -1,0 +1,183 @@
+//! The pipeline runner: what one process shares among every execution it runs — the wasm
+//! host and its compiled components, the providers and their policy, the state store, the
+//! object store, the work area and the in-process wake-ups. Executions run concurrently on
+//! one runner; each comes as an [`ExecutionRequest`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sandpipe_runtime::{ActionHost, WorkArea};
+use sandpipe_state::{
+    ApprovalError, ApprovalPlace, ExecutionRecord, ExecutionStatus, ExecutionType, StateStore,
+    StopError, StopMode,
+};
+use sandpipe_store::LocalS3;
+
+use crate::control::Signals;
+use crate::events::{RunEvent, RunObserver};
+use crate::providers::ProviderRegistry;
+use crate::request::{ExecutionRequest, Start};
+use crate::settings::RunnerSettings;
+
+/// Why an execution could not start. Every problem found is listed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{}", problems.iter().map(|p| format!("{file}: {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        file: String,
+        problems: Vec<sandpipe_model::Problem>,
+    },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sandpipe_state::StateError> for RunError {
+    fn from(error: sandpipe_state::StateError) -> Self {
+        RunError::Other(error.into())
+    }
+}
+
+impl RunError {
+    /// A refusal in the API's words: `Exception: why`.
+    pub(crate) fn refused(exception: &str, why: String) -> Self {
+        RunError::Other(anyhow::anyhow!("{exception}: {why}"))
+    }
+}
+
+pub struct PipelineRunner {
+    pub(crate) settings: RunnerSettings,
+    pub(crate) host: Arc<ActionHost>,
+    pub(crate) providers: ProviderRegistry,
+    pub(crate) state: StateStore,
+    pub(crate) s3: Arc<LocalS3>,
+    pub(crate) work: WorkArea,
+    pub(crate) signals: Signals,
+}
+
+impl PipelineRunner {
+    pub fn new(
+        settings: RunnerSettings,
+        providers: ProviderRegistry,
+        host: Arc<ActionHost>,
+    ) -> anyhow::Result<Self> {
+        let s3 = Arc::new(LocalS3::open(&settings.state_dir.join("s3"))?);
+        let on_disk = settings.state_dir.join("work");
+        let work = match (&settings.work_dir, settings.keep_work) {
+            (Some(dir), _) => WorkArea::at(dir),
+            // Kept sandboxes are for inspecting later: under the state directory, on disk.
+            (None, true) => WorkArea::at(&on_disk),
+            (None, false) => WorkArea::choose(&on_disk),
+        }
+        .map_err(|e| anyhow::anyhow!("preparing the work area for action sandboxes: {e}"))?;
+        Ok(PipelineRunner {
+            state: StateStore::open(&settings.state_dir)?,
+            settings,
+            host,
+            providers,
+            s3,
+            work,
+            signals: Signals::default(),
+        })
+    }
+
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.settings.state_dir
+    }
+
+    /// The embedded S3 store (source buckets, artifacts).
+    pub fn object_store(&self) -> Arc<LocalS3> {
+        self.s3.clone()
+    }
+
+    /// Where action sandboxes are made.
+    pub fn work_area(&self) -> &WorkArea {
+        &self.work
+    }
+
+    /// Where an execution's logs and events live.
+    pub fn execution_dir(&self, id: &str) -> PathBuf {
+        self.settings.state_dir.join("executions").join(id)
+    }
+
+    /// Check everything the request needs, then run the execution to its end. When a failed
+    /// stage's conditions ask for a rollback, the rollback runs next, as a new execution;
+    /// the record returned is the requested execution's.
+    pub async fn execute(
+        &self,
+        request: ExecutionRequest,
+        observer: Arc<dyn RunObserver>,
+    ) -> Result<ExecutionRecord, RunError> {
+        let (files, region) = (request.files.clone(), request.region.clone());
+        let launch = self.launch(request).await?;
+        let (record, rollback) = self.run(launch, observer.clone()).await;
+        let Some(stage) = rollback.filter(|_| {
+            record.status == ExecutionStatus::Failed
+                && record.execution_type == ExecutionType::Standard
+        }) else {
+            return Ok(record);
+        };
+        // A rollback itself is never rolled back.
+        let id = &record.pipeline_execution_id;
+        let note = |message: String| {
+            observer.on_event(RunEvent::StageNote {
+                execution_id: id.clone(),
+                stage: stage.clone(),
+                message,
+            })
+        };
+        note("rolling back to the last execution that succeeded in this stage".into());
+        let rollback = ExecutionRequest::rollback(&record.pipeline_name, &stage, None)
+            .started_by(Start::by(
+                "AutomatedRollback",
+                &format!("stage '{stage}' of execution {id} failed"),
+            ))
+            .with_files(files)
+            .in_region(&region);
+        match self.launch(rollback).await {
+            Ok(launch) => {
+                self.run(launch, observer.clone()).await;
+            }
+            Err(error) => note(format!("the automatic rollback could not start: {error}")),
+        }
+        Ok(record)
+    }
+
+    /// StopPipelineExecution for an execution this or another process runs.
+    pub fn request_stop(
+        &self,
+        id: &str,
+        mode: StopMode,
+        reason: Option<&str>,
+    ) -> sandpipe_state::Result<Result<String, StopError>> {
+        let stopped = self.state.control().request_stop(id, mode, reason)?;
+        self.signals.notify();
+        Ok(stopped)
+    }
+
+    /// PutApprovalResult for an approval this or another process waits for.
+    pub fn decide_approval(
+        &self,
+        place: ApprovalPlace<'_>,
+        token: Option<&str>,
+        approve: bool,
+        summary: &str,
+    ) -> sandpipe_state::Result<Result<String, ApprovalError>> {
+        let decided = self
+            .state
+            .approvals()
+            .decide(place, token, approve, summary)?;
+        self.signals.notify();
+        Ok(decided)
+    }
+
+    /// EnableStageTransition: executions waiting at the stage's door go on.
+    pub fn enable_transition(&self, pipeline: &str, stage: &str) -> sandpipe_state::Result<bool> {
+        let enabled = self.state.stage_gate().enable_transition(pipeline, stage)?;
+        self.signals.notify();
+        Ok(enabled)
+    }
+}

@@ -1,0 +1,75 @@
+//! What the operator sets once for every execution a runner runs (process-wide), and what
+//! belongs to one pipeline's files (per execution).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sandpipe_model::codebuild::BuildProject;
+use sandpipe_model::connections::Connections;
+use sandpipe_runtime::{BuildRunner, ExecutionLimits, SecretValues};
+
+/// The operator's settings, the same for every execution of one [`crate::PipelineRunner`].
+#[derive(Clone)]
+pub struct RunnerSettings {
+    /// `.sandpipe/` by default: the S3 emulation, execution records, logs.
+    pub state_dir: PathBuf,
+    /// Where action sandboxes are made. `None`: a private directory on a memory file system
+    /// when the machine has one with room, else `<state_dir>/work`; with `keep_work`,
+    /// always `<state_dir>/work`.
+    pub work_dir: Option<PathBuf>,
+    /// Replaces every action's own timeout.
+    pub action_timeout: Option<Duration>,
+    pub limits: ExecutionLimits,
+    /// Keep each action's sandbox after it finishes (for debugging).
+    pub keep_work: bool,
+    pub builds: BuildSettings,
+}
+
+impl RunnerSettings {
+    /// Defaults for a state directory.
+    pub fn new(state_dir: PathBuf) -> Self {
+        RunnerSettings {
+            state_dir,
+            work_dir: None,
+            action_timeout: None,
+            limits: ExecutionLimits::default(),
+            keep_work: false,
+            builds: BuildSettings::default(),
+        }
+    }
+}
+
+/// The operator's settings for build actions (those granted `exec`).
+#[derive(Clone)]
+pub struct BuildSettings {
+    pub runner: BuildRunner,
+    /// Variables of this machine local builds start with.
+    pub base_environment: Vec<(String, String)>,
+    /// The secrets file's values; `None` when no file was given.
+    pub secrets: Option<Arc<SecretValues>>,
+    /// Where each project's persistent directory (`cache.paths`, build numbers) lives; the
+    /// state directory's `cache/` when unset.
+    pub cache_root: Option<PathBuf>,
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        BuildSettings {
+            runner: BuildRunner::Local,
+            base_environment: sandpipe_runtime::local_base_environment(&[]),
+            secrets: None,
+            cache_root: None,
+        }
+    }
+}
+
+/// What one pipeline's files say beyond the declaration: the build projects its actions
+/// may name, and where its git sources' repositories are (files found beside the pipeline,
+/// or given by the operator for it).
+#[derive(Debug, Clone, Default)]
+pub struct PipelineFiles {
+    pub projects: BTreeMap<String, BuildProject>,
+    pub connections: Connections,
+}
