@@ -1175,11 +1175,12 @@ fn superseded_mode_replaces_an_older_waiting_execution_with_a_newer_one() {
     let (a, b, c) = (&records[0], &records[1], &records[2]);
     assert_eq!(a["status"], "Succeeded");
     assert_eq!(b["status"], "Superseded");
-    assert!(
-        b["statusSummary"]
-            .as_str()
-            .unwrap()
-            .contains(c["pipelineExecutionId"].as_str().unwrap())
+    assert_eq!(
+        b["statusSummary"],
+        format!(
+            "superseded by execution {}, which is waiting for stage 'Build'",
+            c["pipelineExecutionId"].as_str().unwrap()
+        )
     );
     assert_eq!(
         stage_status(b, 1),

@@ -1,0 +1,103 @@
+//! Two executions at once on one `PipelineRunner`, in one process, each with its own
+//! variables: both records are right, and the two ran at the same time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sandpipe_engine::{
+    ExecutionRequest, ExecutionStatus, NoObserver, PipelineRunner, ProviderRegistry,
+    RunnerSettings,
+};
+use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
+use sandpipe_runtime::{ActionHost, ComponentCache};
+use sandpipe_store::{LocalS3, PutOptions};
+
+const PIPELINE: &str = r##"{"name":"greetings","pipelineType":"V2","executionMode":"PARALLEL",
+  "roleArn":"arn:aws:iam::123456789012:role/r",
+  "artifactStore":{"type":"S3","location":"artifacts"},
+  "variables":[{"name":"Greeting","defaultValue":"none"}],
+  "stages":[
+    {"name":"Source","actions":[{"name":"Fetch",
+      "actionTypeId":{"category":"Source","owner":"AWS","provider":"S3","version":"1"},
+      "configuration":{"S3Bucket":"sources","S3ObjectKey":"file"},"outputArtifacts":[{"name":"Src"}]}]},
+    {"name":"Work","actions":[
+      {"name":"Wait","runOrder":1,
+       "actionTypeId":{"category":"Build","owner":"Custom","provider":"Probe","version":"1"},
+       "configuration":{"Mode":"sleep","Millis":"600"}},
+      {"name":"Echo","runOrder":1,"namespace":"Echo",
+       "actionTypeId":{"category":"Build","owner":"Custom","provider":"Probe","version":"1"},
+       "configuration":{"Mode":"echo-config","Greeting":"#{variables.Greeting}",
+                        "Execution":"#{codepipeline.PipelineExecutionId}"}},
+      {"name":"Again","runOrder":2,
+       "actionTypeId":{"category":"Build","owner":"Custom","provider":"Probe","version":"1"},
+       "configuration":{"Mode":"echo-config","Seen":"#{Echo.Greeting}"}}]}]}"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_executions_run_at_once_on_one_runner_each_with_its_own_variables() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state_dir = scratch.path().join("state");
+    let s3 = LocalS3::open(&state_dir.join("s3")).unwrap();
+    s3.create_bucket("sources").unwrap();
+    s3.set_versioning("sources", true).unwrap();
+    let put = PutOptions::default();
+    s3.put_object("sources", "file", &mut &b"hi"[..], put, u64::MAX)
+        .unwrap();
+    drop(s3);
+
+    let mut providers = ProviderRegistry::builtin();
+    let probe = "Build/Custom/Probe/1".parse().unwrap();
+    providers
+        .register(&probe, std::path::Path::new(PROBE_COMPONENT_PATH))
+        .unwrap();
+    let host = ActionHost::new(ComponentCache::default_dir()).unwrap();
+    let settings = RunnerSettings {
+        work_dir: Some(scratch.path().join("work")),
+        ..RunnerSettings::new(state_dir)
+    };
+    let runner = PipelineRunner::new(settings, providers, host).unwrap();
+    let loaded = sandpipe_model::parse_document("greetings.json", PIPELINE, false).unwrap();
+    let request = |greeting: &str| {
+        ExecutionRequest::start(loaded.clone(), "greetings.json").with_variables(BTreeMap::from([(
+            "Greeting".to_string(),
+            greeting.to_string(),
+        )]))
+    };
+    let (hello, bonjour) = tokio::join!(
+        runner.execute(request("hello"), Arc::new(NoObserver)),
+        runner.execute(request("bonjour"), Arc::new(NoObserver)),
+    );
+    let (hello, bonjour) = (hello.unwrap(), bonjour.unwrap());
+    assert_ne!(hello.pipeline_execution_id, bonjour.pipeline_execution_id);
+    for (record, greeting) in [(&hello, "hello"), (&bonjour, "bonjour")] {
+        assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:#?}");
+        assert_eq!(record.variables["Greeting"], greeting);
+        let echo = &record.stages[1].actions[1];
+        assert_eq!(echo.resolved_configuration["Greeting"], greeting);
+        assert_eq!(
+            echo.output_variables,
+            BTreeMap::from([
+                ("Execution".to_string(), record.pipeline_execution_id.clone()),
+                ("Greeting".to_string(), greeting.to_string()),
+            ])
+        );
+        let again = &record.stages[1].actions[2];
+        assert_eq!(again.output_variables["Seen"], greeting);
+        // What the store kept is what the runner returned.
+        let stored = runner
+            .state()
+            .executions()
+            .get(&record.pipeline_execution_id)
+            .unwrap();
+        assert_eq!(&stored, record);
+    }
+    // They overlapped: each started its wait before the other finished it.
+    let wait = |record: &sandpipe_engine::ExecutionRecord| {
+        let action = &record.stages[1].actions[0];
+        (
+            action.start_time.clone().unwrap(),
+            action.end_time.clone().unwrap(),
+        )
+    };
+    let ((hello_start, hello_end), (bonjour_start, bonjour_end)) = (wait(&hello), wait(&bonjour));
+    assert!(hello_start < bonjour_end && bonjour_start < hello_end);
+}
