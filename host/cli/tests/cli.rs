@@ -1297,6 +1297,38 @@ fn long_pipeline() -> String {
 }
 
 #[test]
+fn sandboxes_a_killed_run_leaves_are_swept_by_the_next_runner() {
+    let ws = Workspace::new();
+    let file = ws.mode_setup("PARALLEL", 20_000);
+    let run = |file: &Path| {
+        ws.spawn(&[
+            "run",
+            file.to_str().unwrap(),
+            "--provider",
+            &probe_grant(),
+            "--work-dir",
+            "work",
+        ])
+    };
+    let mut killed = run(&file);
+    ws.wait_until(1, |r| stage_status(r, 1) == "InProgress");
+    let id = ws.records()[0]["pipelineExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ws.path("work").join(&id).join("01-00").is_dir());
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(ws.path("work").join(&id).is_dir(), "the kill left it behind");
+    let quick = ws.write("quick.json", mode_pipeline("PARALLEL", 10));
+    assert!(run(&quick).wait().unwrap().success());
+    assert!(
+        !ws.path("work").join(&id).exists(),
+        "the next runner swept what the killed one left"
+    );
+}
+
+#[test]
 fn runs_killed_at_many_points_leave_consistent_state_and_intact_artifacts() {
     let ws = Workspace::new();
     ws.tutorial_buckets();

@@ -63,6 +63,14 @@ impl PipelineRunner {
         observer: Arc<dyn RunObserver>,
     ) -> (ExecutionRecord, Option<String>) {
         let id = launch.record.pipeline_execution_id.clone();
+        // Kept sandboxes are marked so; others name this process, to be swept if it dies.
+        let owner = match self.settings.keep_work {
+            true => "kept".to_string(),
+            false => sandpipe_state::ProcessOwner::current().to_string(),
+        };
+        if let Err(error) = self.work.claim(&id, &owner) {
+            eprintln!("sandpipe: cannot prepare the execution's sandboxes: {error}");
+        }
         let journal = EventJournal::create(
             &self.execution_dir(&id).join("events.jsonl"),
             &launch.pipeline,

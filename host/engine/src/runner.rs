@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use sandpipe_runtime::{ActionHost, WorkArea};
 use sandpipe_state::{
-    ApprovalError, ApprovalPlace, ExecutionRecord, ExecutionStatus, ExecutionType, StateStore,
-    StopError, StopMode,
+    ApprovalError, ApprovalPlace, ExecutionRecord, ExecutionStatus, ExecutionType, ProcessOwner,
+    StateStore, StopError, StopMode,
 };
 use sandpipe_store::LocalS3;
 
@@ -69,6 +69,9 @@ impl PipelineRunner {
             (None, false) => WorkArea::choose(&on_disk),
         }
         .map_err(|e| anyhow::anyhow!("preparing the work area for action sandboxes: {e}"))?;
+        // Sandboxes a killed process left behind (a memory work area outlives state
+        // directories, so every runner tidies it for all of them).
+        work.sweep(|owner| ProcessOwner::parse(owner).is_some_and(|owner| !owner.is_alive()));
         Ok(PipelineRunner {
             state: StateStore::open(&settings.state_dir)?,
             settings,

@@ -242,7 +242,16 @@ impl WorkArea {
         self.in_memory
     }
 
-    /// The sandbox of action `name` of execution `execution` (a fresh directory).
+    /// Make the directory of an execution's sandboxes, marked with `owner` (who may remove
+    /// it: see [`Self::sweep`]).
+    pub fn claim(&self, execution: &str, owner: &str) -> io::Result<()> {
+        let dir = self.root.join(execution);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(OWNER_FILE), owner)
+    }
+
+    /// The sandbox of action `name` of execution `execution` (a fresh directory in the
+    /// execution's, made by [`Self::claim`] or here).
     pub fn sandbox(&self, execution: &str, name: &str) -> io::Result<Sandbox> {
         let parent = self.root.join(execution);
         let root = parent.join(name);
@@ -260,7 +269,36 @@ impl WorkArea {
     pub fn remove_execution(&self, execution: &str) {
         let _ = std::fs::remove_dir_all(self.root.join(execution));
     }
+
+    /// Remove the sandboxes of executions whose owner is gone (`abandoned` says, from the
+    /// owner marker): what a killed process left. Returns how many were removed. A directory
+    /// without a marker is left alone for a minute, in case its owner is just making it.
+    pub fn sweep(&self, abandoned: impl Fn(&str) -> bool) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let stale = match std::fs::read_to_string(dir.join(OWNER_FILE)) {
+                Ok(owner) => abandoned(owner.trim()),
+                Err(_) => entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| modified.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(60)),
+            };
+            if stale && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                removed += usize::from(std::fs::remove_dir_all(&dir).is_ok());
+            }
+        }
+        removed
+    }
 }
+
+/// The file in an execution's sandbox directory that names its owner.
+const OWNER_FILE: &str = ".owner";
 
 fn is_memory_fs(dir: &Path) -> bool {
     statfs(dir).is_some_and(|(kind, _)| kind == TMPFS_MAGIC)
@@ -363,5 +401,24 @@ mod tests {
         assert_eq!(guests, ["/tmp", "/archives", "/in/A", "/in/B", "/out/C"]);
         area.remove_execution("e");
         assert!(!scratch.path().join("e").exists());
+    }
+
+    #[test]
+    fn a_sweep_removes_only_what_abandoned_owners_left() {
+        let scratch = tempfile::tempdir().unwrap();
+        let area = WorkArea::at(scratch.path()).unwrap();
+        for (execution, owner) in [("dead", "1 gone"), ("alive", "2 here"), ("kept", "kept")] {
+            area.claim(execution, owner).unwrap();
+            area.sandbox(execution, "00-00").unwrap();
+        }
+        // Being made by someone right now: no marker yet.
+        std::fs::create_dir(scratch.path().join("fresh")).unwrap();
+        assert_eq!(area.sweep(|owner| owner == "1 gone"), 1);
+        let mut left: Vec<String> = std::fs::read_dir(scratch.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["alive", "fresh", "kept"]);
     }
 }

@@ -28,6 +28,21 @@ impl ProcessOwner {
     pub fn is_alive(&self) -> bool {
         process_start_time(self.pid).is_some_and(|started| started == self.started)
     }
+
+    /// Read back what [`ProcessOwner`]'s `Display` wrote (`<pid> <start time>`).
+    pub fn parse(text: &str) -> Option<ProcessOwner> {
+        let (pid, started) = text.split_once(' ')?;
+        Some(ProcessOwner {
+            pid: pid.parse().ok()?,
+            started: started.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for ProcessOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.pid, self.started)
+    }
 }
 
 /// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks since boot.
