@@ -1319,7 +1319,10 @@ fn sandboxes_a_killed_run_leaves_are_swept_by_the_next_runner() {
     assert!(ws.path("work").join(&id).join("01-00").is_dir());
     killed.kill().unwrap();
     killed.wait().unwrap();
-    assert!(ws.path("work").join(&id).is_dir(), "the kill left it behind");
+    assert!(
+        ws.path("work").join(&id).is_dir(),
+        "the kill left it behind"
+    );
     let quick = ws.write("quick.json", mode_pipeline("PARALLEL", 10));
     assert!(run(&quick).wait().unwrap().success());
     assert!(

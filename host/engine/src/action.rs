@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sandpipe_model::execution::FailureKind;
 use sandpipe_model::validate::{MASKED_SECRET, secret_properties};
 use sandpipe_runtime::{ActionError, ActionOutcome, FailureDetails};
-use sandpipe_state::{ActionStatus, ArtifactRecord, ErrorDetails, RevisionRecord};
+use sandpipe_state::{ActionStatus, ArtifactRecord, ErrorDetails};
 
 use crate::pipeline::Run;
 
@@ -14,6 +14,15 @@ use crate::pipeline::Run;
 pub(crate) struct Completed {
     pub(crate) outcome: ActionOutcome,
     pub(crate) outputs: Vec<ArtifactRecord>,
+}
+
+/// One action being run, as its backend gets it: where it is in the pipeline, its
+/// configuration, and where its log goes.
+pub(crate) struct ActionCall<'c> {
+    pub(crate) s: usize,
+    pub(crate) a: usize,
+    pub(crate) configured: &'c Configured,
+    pub(crate) log_path: &'c std::path::Path,
 }
 
 /// An action's configuration as its backend gets it.
@@ -35,7 +44,13 @@ impl Run<'_> {
                 self.keeper.update_action(s, a, |entry| {
                     entry.resolved_configuration = configured.configuration.clone()
                 });
-                self.dispatch(s, a, &configured, &log_path).await
+                let call = ActionCall {
+                    s,
+                    a,
+                    configured: &configured,
+                    log_path: &log_path,
+                };
+                self.dispatch(&call).await
             }
             Err(error) => Err(error),
         };
@@ -50,12 +65,7 @@ impl Run<'_> {
                 entry.external_execution_id = outcome.external_execution_id;
                 entry.output_variables = outcome.output_variables.into_iter().collect();
                 entry.output_artifacts = completed.outputs;
-                entry.current_revision = outcome.current_revision.map(|revision| RevisionRecord {
-                    revision_id: revision.revision,
-                    change_identifier: revision.change_identifier,
-                    created: revision.created,
-                    revision_summary: revision.revision_summary,
-                });
+                entry.current_revision = outcome.current_revision;
             }
             Err(error) => {
                 entry.status = match error {

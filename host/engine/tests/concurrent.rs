@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sandpipe_engine::{
-    ExecutionRequest, ExecutionStatus, NoObserver, PipelineRunner, ProviderRegistry,
-    RunnerSettings,
+    ExecutionRequest, ExecutionStatus, NoObserver, PipelineRunner, ProviderRegistry, RunnerSettings,
 };
 use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
 use sandpipe_runtime::{ActionHost, ComponentCache};
@@ -57,10 +56,9 @@ async fn two_executions_run_at_once_on_one_runner_each_with_its_own_variables() 
     let runner = PipelineRunner::new(settings, providers, host).unwrap();
     let loaded = sandpipe_model::parse_document("greetings.json", PIPELINE, false).unwrap();
     let request = |greeting: &str| {
-        ExecutionRequest::start(loaded.clone(), "greetings.json").with_variables(BTreeMap::from([(
-            "Greeting".to_string(),
-            greeting.to_string(),
-        )]))
+        ExecutionRequest::start(loaded.clone(), "greetings.json").with_variables(BTreeMap::from([
+            ("Greeting".to_string(), greeting.to_string()),
+        ]))
     };
     let (hello, bonjour) = tokio::join!(
         runner.execute(request("hello"), Arc::new(NoObserver)),
@@ -76,7 +74,10 @@ async fn two_executions_run_at_once_on_one_runner_each_with_its_own_variables() 
         assert_eq!(
             echo.output_variables,
             BTreeMap::from([
-                ("Execution".to_string(), record.pipeline_execution_id.clone()),
+                (
+                    "Execution".to_string(),
+                    record.pipeline_execution_id.clone()
+                ),
                 ("Greeting".to_string(), greeting.to_string()),
             ])
         );

@@ -12,15 +12,12 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
-use sandpipe_runtime::testing::{invocation, request};
+use sandpipe_runtime::testing::{invocation, request, runtime};
 use sandpipe_runtime::{ActionHost, LoadedComponent, Sandbox, WorkArea};
 use sandpipe_store::LocalS3;
 
 fn overhead(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let scratch = tempfile::tempdir().unwrap();
     let wasm: Arc<[u8]> = std::fs::read(PROBE_COMPONENT_PATH).unwrap().into();
     let cache_dir = scratch.path().join("cache");

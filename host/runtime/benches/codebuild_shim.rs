@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sandpipe_runtime::providers::CODEBUILD_COMPONENT_PATH;
-use sandpipe_runtime::testing::{invocation, request};
+use sandpipe_runtime::testing::{invocation, request, runtime};
 use sandpipe_runtime::{
     ActionHost, BuildRunner, EXEC, ExecGrant, LoadedComponent, ProviderPolicy, SECRETS, WorkArea,
     local_base_environment,
@@ -32,10 +32,7 @@ fn buildspec(commands: usize) -> String {
 }
 
 fn shim(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let scratch = tempfile::tempdir().unwrap();
     let wasm: Arc<[u8]> = std::fs::read(CODEBUILD_COMPONENT_PATH).unwrap().into();
     let host = ActionHost::new(Some(scratch.path().join("cache"))).unwrap();

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sandpipe_model::ActionTypeId;
+pub use sandpipe_model::execution::CurrentRevision;
 use sandpipe_model::execution::{FailureKind, SourceRevision};
+
+use crate::sandbox::Sandbox;
 
 /// JobData: one execution of an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +22,10 @@ pub struct ActionRequest {
     pub action_type: ActionTypeId,
     /// With every `#{namespace.variable}` already resolved.
     pub configuration: BTreeMap<String, String>,
-    pub inputs: Vec<InputArtifact>,
-    pub outputs: Vec<OutputArtifact>,
     /// The revision the execution was started with for this (source) action, if any.
     pub started_with: Option<SourceRevision>,
+    pub inputs: Vec<InputArtifact>,
+    pub outputs: Vec<OutputArtifact>,
     /// Values that must never appear in the action's log or result (configuration secrets).
     pub masked: Vec<String>,
 }
@@ -39,6 +42,19 @@ pub struct InputArtifact {
     pub revision: Option<String>,
 }
 
+impl InputArtifact {
+    /// Input artifact `name`, where [`Sandbox::add_input`] puts it.
+    pub fn staged(name: &str, revision: Option<String>) -> Self {
+        let (path, archive) = Sandbox::input_paths(name);
+        InputArtifact {
+            name: name.to_string(),
+            path,
+            archive,
+            revision,
+        }
+    }
+}
+
 /// An output artifact the action fills.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputArtifact {
@@ -47,25 +63,14 @@ pub struct OutputArtifact {
     pub path: String,
 }
 
-/// PutJobSuccessResult, once the action has finished (continuations are the runtime's
-/// business).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ActionOutcome {
-    pub output_variables: Vec<(String, String)>,
-    pub summary: Option<String>,
-    pub external_execution_id: Option<String>,
-    pub current_revision: Option<CurrentRevision>,
-    /// Output artifacts stored as one file's bytes instead of a zip of their directory.
-    pub artifact_files: Vec<ArtifactFile>,
-}
-
-/// PutJobSuccessResult.currentRevision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CurrentRevision {
-    pub revision: String,
-    pub change_identifier: String,
-    pub created: Option<String>,
-    pub revision_summary: Option<String>,
+impl OutputArtifact {
+    /// Output artifact `name`, where [`Sandbox::add_output`] makes its directory.
+    pub fn staged(name: &str) -> Self {
+        OutputArtifact {
+            name: name.to_string(),
+            path: Sandbox::output_path(name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +78,30 @@ pub struct ArtifactFile {
     pub artifact: String,
     /// A regular file, relative to the artifact's output directory.
     pub file: String,
+}
+
+/// PutJobSuccessResult, once the action has finished (continuations are the runtime's
+/// business).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionOutcome {
+    /// Published under the action's namespace, in the order the action gave them.
+    pub output_variables: Vec<(String, String)>,
+    /// Output artifacts stored as one file's bytes instead of a zip of their directory.
+    pub artifact_files: Vec<ArtifactFile>,
+    pub summary: Option<String>,
+    pub external_execution_id: Option<String>,
+    pub current_revision: Option<CurrentRevision>,
+}
+
+impl ActionOutcome {
+    /// The outcome with `mask` applied to everything the action wrote in it.
+    pub(crate) fn masked(mut self, mask: impl Fn(&str) -> String) -> Self {
+        for (_, value) in &mut self.output_variables {
+            *value = mask(value);
+        }
+        self.summary = self.summary.map(|summary| mask(&summary));
+        self
+    }
 }
 
 /// FailureDetails.

@@ -77,7 +77,7 @@ impl From<wit::Outcome> for ActionOutcome {
             summary: outcome.summary,
             external_execution_id: outcome.external_execution_id,
             current_revision: outcome.current_revision.map(|r| CurrentRevision {
-                revision: r.revision,
+                revision_id: r.revision,
                 change_identifier: r.change_identifier,
                 created: r.created,
                 revision_summary: r.revision_summary,

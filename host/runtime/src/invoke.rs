@@ -86,14 +86,7 @@ impl ActionHost {
         let reports = std::mem::take(&mut *calls.reports.lock().unwrap_or_else(|e| e.into_inner()));
         // Secret values the action was given never reach the record either.
         let outcome = match outcome {
-            Ok(outcome) => {
-                let mut outcome = ActionOutcome::from(outcome);
-                for (_, value) in &mut outcome.output_variables {
-                    *value = log.mask(value);
-                }
-                outcome.summary = outcome.summary.map(|s| log.mask(&s));
-                Ok(outcome)
-            }
+            Ok(outcome) => Ok(ActionOutcome::from(outcome).masked(|text| log.mask(text))),
             Err(ActionError::Failed(mut details)) => {
                 details.message = log.mask(&details.message);
                 Err(ActionError::Failed(details))

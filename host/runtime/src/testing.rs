@@ -12,6 +12,14 @@ use crate::invoke::Invocation;
 use crate::limits::ExecutionLimits;
 use crate::sandbox::Sandbox;
 
+/// The async runtime tests and benchmarks drive the host with.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("starting the async runtime")
+}
+
 /// Drops every event.
 pub struct Discard;
 
@@ -39,22 +47,11 @@ pub fn request(
             .collect(),
         inputs: inputs
             .iter()
-            .map(|name| {
-                let (path, archive) = Sandbox::input_paths(name);
-                InputArtifact {
-                    name: name.to_string(),
-                    path,
-                    archive,
-                    revision: None,
-                }
-            })
+            .map(|name| InputArtifact::staged(name, None))
             .collect(),
         outputs: outputs
             .iter()
-            .map(|name| OutputArtifact {
-                name: name.to_string(),
-                path: Sandbox::output_path(name),
-            })
+            .map(|name| OutputArtifact::staged(name))
             .collect(),
         started_with: None,
         masked: Vec::new(),

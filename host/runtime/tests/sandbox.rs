@@ -1,7 +1,7 @@
 //! The sandbox, exercised with the test-only probe component: what a hostile action tries,
 //! and what it gets.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,19 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// Run the probe as [`Self::run`] does, with [`quick`] limits; it must fail. Its message.
+    async fn fails(&self, name: &str, config: &[(&str, &str)]) -> String {
+        failure_message(&self.run(name, config, quick()).await.0)
+    }
+
+    /// Run the probe with [`quick`] limits; it must succeed. Its outcome and output directory.
+    async fn succeeds(&self, name: &str, config: &[(&str, &str)]) -> (ActionOutcome, PathBuf) {
+        let (result, _, out) = self.run(name, config, quick()).await;
+        (result.unwrap(), out)
+    }
+}
+
 fn quick() -> ExecutionLimits {
     ExecutionLimits {
         timeout: Duration::from_secs(20),
@@ -103,14 +116,8 @@ fn failure_message(result: &Result<ActionOutcome, ActionError>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_only_what_it_was_given() {
     let h = Harness::new().await;
-    let (result, _, _) = h
-        .run(
-            "given",
-            &[("Mode", "read"), ("Path", "/in/Given/secret.txt")],
-            quick(),
-        )
-        .await;
-    let outcome = result.unwrap();
+    let read = [("Mode", "read"), ("Path", "/in/Given/secret.txt")];
+    let (outcome, _) = h.succeeds("given", &read).await;
     assert_eq!(
         outcome.output_variables,
         [("Content".to_string(), "given".to_string())]
@@ -126,10 +133,7 @@ async fn reads_only_what_it_was_given() {
             &format!("{}/given/in/Given/secret.txt", h.scratch.path().display()),
         ),
     ] {
-        let (result, _, _) = h
-            .run(name, &[("Mode", "read"), ("Path", path)], quick())
-            .await;
-        let message = failure_message(&result);
+        let message = h.fails(name, &[("Mode", "read"), ("Path", path)]).await;
         assert!(message.starts_with(path), "{name}: {message}");
     }
 }
@@ -137,35 +141,17 @@ async fn reads_only_what_it_was_given() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cannot_write_inputs_or_outside_outputs() {
     let h = Harness::new().await;
-    let (result, _, _) = h
-        .run(
-            "write-in",
-            &[("Mode", "write"), ("Path", "/in/Given/secret.txt")],
-            quick(),
-        )
-        .await;
-    failure_message(&result);
+    let write_input = [("Mode", "write"), ("Path", "/in/Given/secret.txt")];
+    h.fails("write-in", &write_input).await;
     assert_eq!(
         std::fs::read_to_string(h.scratch.path().join("write-in/in/Given/secret.txt")).unwrap(),
         "given"
     );
-    let (result, _, _) = h
-        .run(
-            "write-up",
-            &[("Mode", "write"), ("Path", "/out/Out/../escaped")],
-            quick(),
-        )
-        .await;
-    failure_message(&result);
+    let write_up = [("Mode", "write"), ("Path", "/out/Out/../escaped")];
+    h.fails("write-up", &write_up).await;
     assert!(!h.scratch.path().join("write-up/out/escaped").exists());
-    let (result, _, out) = h
-        .run(
-            "write-ok",
-            &[("Mode", "write"), ("Path", "/out/Out/ok.txt")],
-            quick(),
-        )
-        .await;
-    result.unwrap();
+    let write_output = [("Mode", "write"), ("Path", "/out/Out/ok.txt")];
+    let (_, out) = h.succeeds("write-ok", &write_output).await;
     assert_eq!(
         std::fs::read_to_string(out.join("ok.txt")).unwrap(),
         "probe"
@@ -187,14 +173,8 @@ async fn a_symlink_it_creates_does_not_reach_outside() {
             quick(),
         )
         .await;
-    let (result, _, _) = h
-        .run(
-            "through",
-            &[("Mode", "read"), ("Path", "/out/Out/passwd")],
-            quick(),
-        )
+    h.fails("through", &[("Mode", "read"), ("Path", "/out/Out/passwd")])
         .await;
-    failure_message(&result);
     if let Ok(target) = std::fs::read_link(out.join("passwd")) {
         assert_eq!(target, Path::new("/etc/passwd"));
     }
@@ -244,22 +224,10 @@ async fn allocating_past_the_memory_limit_fails_with_a_limit_error() {
         memory_bytes: 64 << 20,
         ..quick()
     };
-    let (result, _, _) = h
-        .run(
-            "alloc-ok",
-            &[("Mode", "allocate"), ("Megabytes", "16")],
-            limits,
-        )
-        .await;
-    result.unwrap();
-    let (result, _, _) = h
-        .run(
-            "alloc-big",
-            &[("Mode", "allocate"), ("Megabytes", "200")],
-            limits,
-        )
-        .await;
-    let message = failure_message(&result);
+    let small = [("Mode", "allocate"), ("Megabytes", "16")];
+    h.run("alloc-ok", &small, limits).await.0.unwrap();
+    let big = [("Mode", "allocate"), ("Megabytes", "200")];
+    let message = failure_message(&h.run("alloc-big", &big, limits).await.0);
     assert!(
         message.starts_with("the action exceeded its memory limit of 64 MiB"),
         "{message}"
@@ -294,19 +262,13 @@ async fn buckets_not_named_in_the_configuration_are_denied() {
         "access denied: bucket 'secret' is not named in this action's configuration"
     );
 
-    let (result, _, out) = h
-        .run(
-            "allowed",
-            &[
-                ("Mode", "get-object"),
-                ("Object", "granted/k"),
-                ("TargetBucket", "granted"),
-                ("Path", "/out/Out/k"),
-            ],
-            quick(),
-        )
-        .await;
-    result.unwrap();
+    let allowed = [
+        ("Mode", "get-object"),
+        ("Object", "granted/k"),
+        ("TargetBucket", "granted"),
+        ("Path", "/out/Out/k"),
+    ];
+    let (_, out) = h.succeeds("allowed", &allowed).await;
     assert_eq!(std::fs::read(out.join("k")).unwrap(), b"data");
 }
 

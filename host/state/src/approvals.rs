@@ -58,13 +58,11 @@ impl Approvals<'_> {
         expires: &str,
     ) -> Result<String> {
         let token = uuid::Uuid::new_v4().to_string();
-        self.0.with(|connection| {
-            connection.execute(
-                "INSERT INTO approvals (token, execution_id, pipeline, stage, action, status, requested, expires)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![token, execution_id, pipeline, stage, action, ApprovalStatus::Pending, now(), expires],
-            )
-        })?;
+        self.0.execute(
+            "INSERT INTO approvals (token, execution_id, pipeline, stage, action, status, requested, expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![token, execution_id, pipeline, stage, action, ApprovalStatus::Pending, now(), expires],
+        )?;
         Ok(token)
     }
 
@@ -140,25 +138,24 @@ impl Approvals<'_> {
 
     /// End a pending approval without a decision (timed out, or abandoned).
     pub fn expire(&self, token: &str) -> Result<()> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "UPDATE approvals SET status = ?3, decided = ?2 WHERE token = ?1 AND status = ?4",
-                    params![token, now(), ApprovalStatus::Expired, ApprovalStatus::Pending],
-                )
-                .map(drop)
-        })
+        self.expire_where("token", token)
     }
 
     /// End every pending approval of an execution that ended.
     pub fn expire_all_of(&self, execution_id: &str) -> Result<()> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "UPDATE approvals SET status = ?3, decided = ?2 WHERE execution_id = ?1 AND status = ?4",
-                    params![execution_id, now(), ApprovalStatus::Expired, ApprovalStatus::Pending],
-                )
-                .map(drop)
-        })
+        self.expire_where("execution_id", execution_id)
+    }
+
+    fn expire_where(&self, column: &str, value: &str) -> Result<()> {
+        let update = format!(
+            "UPDATE approvals SET status = ?3, decided = ?2 WHERE {column} = ?1 AND status = ?4"
+        );
+        let expired = params![
+            value,
+            now(),
+            ApprovalStatus::Expired,
+            ApprovalStatus::Pending
+        ];
+        self.0.execute(&update, expired).map(drop)
     }
 }

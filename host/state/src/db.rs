@@ -173,6 +173,11 @@ impl Database {
         work(&connection).map_err(|e| self.fail(e))
     }
 
+    /// One statement; how many rows it changed.
+    pub(crate) fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        self.with(|connection| connection.execute(sql, params))
+    }
+
     /// Run `work` in one immediate transaction, committed when it returns `Ok`: several
     /// processes deciding the same thing at once agree.
     pub(crate) fn transaction<T>(

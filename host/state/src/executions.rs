@@ -25,6 +25,22 @@ pub struct ExecutionSummary {
 /// Pipelines and executions.
 pub struct Executions<'a>(pub(crate) &'a Database);
 
+/// The columns of an [`ExecutionSummary`], first in every query that reads one.
+const SUMMARY_COLUMNS: &str =
+    "id, pipeline, pipeline_version, status, status_summary, start_time, end_time";
+
+fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionSummary> {
+    Ok(ExecutionSummary {
+        id: row.get(0)?,
+        pipeline: row.get(1)?,
+        pipeline_version: row.get(2)?,
+        status: row.get(3)?,
+        status_summary: row.get(4)?,
+        start_time: row.get(5)?,
+        end_time: row.get(6)?,
+    })
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("records always serialize")
 }
@@ -137,14 +153,8 @@ impl Executions<'_> {
 
     /// The execution's own status, summary and end.
     pub fn save_status(&self, record: &ExecutionRecord) -> Result<()> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "UPDATE executions SET status = ?2, status_summary = ?3, end_time = ?4 WHERE id = ?1",
-                    params![record.pipeline_execution_id, record.status, record.status_summary, record.end_time],
-                )
-                .map(drop)
-        })
+        self.0.execute("UPDATE executions SET status = ?2, status_summary = ?3, end_time = ?4 WHERE id = ?1",
+                    params![record.pipeline_execution_id, record.status, record.status_summary, record.end_time]).map(drop)
     }
 
     pub fn save_stage(
@@ -153,14 +163,8 @@ impl Executions<'_> {
         stage_index: usize,
         stage: &StageRecord,
     ) -> Result<()> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "UPDATE stage_executions SET status = ?3 WHERE execution_id = ?1 AND stage_index = ?2",
-                    params![execution_id, stage_index as i64, stage.status],
-                )
-                .map(drop)
-        })
+        self.0.execute("UPDATE stage_executions SET status = ?3 WHERE execution_id = ?1 AND stage_index = ?2",
+                    params![execution_id, stage_index as i64, stage.status]).map(drop)
     }
 
     pub fn save_action(
@@ -170,21 +174,19 @@ impl Executions<'_> {
         action_index: usize,
         action: &ActionRecord,
     ) -> Result<()> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "UPDATE action_executions SET record = ?4, status = ?5
+        self.0
+            .execute(
+                "UPDATE action_executions SET record = ?4, status = ?5
                      WHERE execution_id = ?1 AND stage_index = ?2 AND action_index = ?3",
-                    params![
-                        execution_id,
-                        stage_index as i64,
-                        action_index as i64,
-                        to_json(action),
-                        action.status
-                    ],
-                )
-                .map(drop)
-        })
+                params![
+                    execution_id,
+                    stage_index as i64,
+                    action_index as i64,
+                    to_json(action),
+                    action.status
+                ],
+            )
+            .map(drop)
     }
 
     /// The whole record of one execution. `id` may be a unique prefix of an execution id.
@@ -193,32 +195,34 @@ impl Executions<'_> {
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
+        let query = format!(
+            "SELECT {SUMMARY_COLUMNS}, source_file, execution_type, rollback_target, variables, \
+             trigger FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2"
+        );
         let (found, stages, actions) = self.0.with(|connection| {
             let mut found: Vec<(ExecutionRecord, String)> = connection
-                .prepare(
-                    "SELECT id, pipeline, status, status_summary, source_file, start_time, end_time, variables, pipeline_version, execution_type, rollback_target, trigger
-                     FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2",
-                )?
+                .prepare(&query)?
                 .query_map([pattern], |row| {
+                    let summary = summary(row)?;
                     let record = ExecutionRecord {
-                        pipeline_execution_id: row.get(0)?,
-                        pipeline_name: row.get(1)?,
-                        status: row.get(2)?,
-                        status_summary: row.get(3)?,
-                        source_file: row.get(4)?,
-                        start_time: row.get(5)?,
-                        end_time: row.get(6)?,
+                        pipeline_execution_id: summary.id,
+                        pipeline_name: summary.pipeline,
+                        pipeline_version: summary.pipeline_version,
+                        status: summary.status,
+                        status_summary: summary.status_summary,
+                        start_time: summary.start_time,
+                        end_time: summary.end_time,
+                        source_file: row.get(7)?,
+                        execution_type: row.get(8)?,
+                        rollback_target: row.get(9)?,
                         variables: Default::default(),
-                        pipeline_version: row.get(8)?,
-                        execution_type: row.get(9)?,
-                        rollback_target: row.get(10)?,
                         trigger: None,
                         stages: Vec::new(),
                     };
                     // The JSON columns are parsed below, where a bad one is reported as such.
                     let json = format!(
                         "[{},{}]",
-                        row.get::<_, String>(7)?,
+                        row.get::<_, String>(10)?,
                         row.get::<_, Option<String>>(11)?.unwrap_or_else(|| "null".into())
                     );
                     Ok((record, json))
@@ -264,23 +268,14 @@ impl Executions<'_> {
 
     /// Executions, newest first, of one pipeline or all.
     pub fn list(&self, pipeline: Option<&str>, limit: usize) -> Result<Vec<ExecutionSummary>> {
+        let query = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM executions WHERE ?1 IS NULL OR pipeline = ?1 \
+             ORDER BY start_time DESC, id LIMIT ?2"
+        );
         self.0.with(|connection| {
             connection
-                .prepare(
-                    "SELECT id, pipeline, pipeline_version, status, status_summary, start_time, end_time FROM executions
-                     WHERE ?1 IS NULL OR pipeline = ?1 ORDER BY start_time DESC, id LIMIT ?2",
-                )?
-                .query_map(params![pipeline, limit as i64], |row| {
-                    Ok(ExecutionSummary {
-                        id: row.get(0)?,
-                        pipeline: row.get(1)?,
-                        pipeline_version: row.get(2)?,
-                        status: row.get(3)?,
-                        status_summary: row.get(4)?,
-                        start_time: row.get(5)?,
-                        end_time: row.get(6)?,
-                    })
-                })?
+                .prepare(&query)?
+                .query_map(params![pipeline, limit as i64], summary)?
                 .collect()
         })
     }
@@ -292,17 +287,15 @@ impl Executions<'_> {
         pipeline: &str,
         stage_index: usize,
     ) -> Result<Option<String>> {
-        self.0.with(|connection| {
-            connection
-                .query_row(
-                    "SELECT e.id FROM executions e JOIN stage_executions s ON s.execution_id = e.id
-                     WHERE e.pipeline = ?1 AND e.execution_type = ?2 AND s.stage_index = ?3 AND s.status = ?4
-                     ORDER BY e.start_time DESC, e.id LIMIT 1",
-                    params![pipeline, ExecutionType::Standard, stage_index as i64, StageStatus::Succeeded],
-                    |row| row.get(0),
-                )
-                .optional()
-        })
+        self.newest_in_stage(
+            "e.pipeline = ?1 AND e.execution_type = ?2 AND s.stage_index = ?3 AND s.status = ?4",
+            params![
+                pipeline,
+                ExecutionType::Standard,
+                stage_index as i64,
+                StageStatus::Succeeded
+            ],
+        )
     }
 
     /// An execution of the same pipeline that started after `record` and has entered stage
@@ -312,21 +305,32 @@ impl Executions<'_> {
         record: &ExecutionRecord,
         stage_index: usize,
     ) -> Result<Option<String>> {
+        self.newest_in_stage(
+            "e.pipeline = ?1 AND e.start_time > ?2 AND e.id != ?3 AND s.stage_index = ?4 \
+             AND s.status != ?5",
+            params![
+                record.pipeline_name,
+                record.start_time,
+                record.pipeline_execution_id,
+                stage_index as i64,
+                StageStatus::NotStarted
+            ],
+        )
+    }
+
+    /// The newest execution whose row and stage row (`e`, `s`) match `condition`.
+    fn newest_in_stage(
+        &self,
+        condition: &str,
+        values: &[&dyn rusqlite::ToSql],
+    ) -> Result<Option<String>> {
+        let query = format!(
+            "SELECT e.id FROM executions e JOIN stage_executions s ON s.execution_id = e.id \
+             WHERE {condition} ORDER BY e.start_time DESC, e.id LIMIT 1"
+        );
         self.0.with(|connection| {
             connection
-                .query_row(
-                    "SELECT e.id FROM executions e JOIN stage_executions s ON s.execution_id = e.id
-                     WHERE e.pipeline = ?1 AND e.start_time > ?2 AND e.id != ?3 AND s.stage_index = ?4 AND s.status != ?5
-                     ORDER BY e.start_time DESC, e.id LIMIT 1",
-                    params![
-                        record.pipeline_name,
-                        record.start_time,
-                        record.pipeline_execution_id,
-                        stage_index as i64,
-                        StageStatus::NotStarted
-                    ],
-                    |row| row.get(0),
-                )
+                .query_row(&query, values, |row| row.get(0))
                 .optional()
         })
     }

@@ -23,8 +23,8 @@ pub use db::{Result, StateError};
 pub use executions::{ExecutionSummary, Executions};
 pub use ownership::{Orphan, Ownership, ProcessOwner};
 pub use record::{
-    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, ErrorDetails, ExecutionRecord,
-    ExecutionStatus, ExecutionTrigger, ExecutionType, RevisionRecord, SourceRevisionRecord,
+    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, CurrentRevision, ErrorDetails,
+    ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionType, SourceRevisionRecord,
     StageRecord, StageStatus, TestFailure, TestReportSummary, now,
 };
 pub use stage_gate::{StageEntry, StageGate, StageSharing};

@@ -71,16 +71,14 @@ impl Ownership<'_> {
     /// Take over an ended execution to run it again (a retry): InProgress, owned by `owner`,
     /// no end, no stop request.
     pub fn claim(&self, id: &str, owner: &ProcessOwner) -> Result<()> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "UPDATE executions SET status = ?4, status_summary = NULL, end_time = NULL,
+        self.0
+            .execute(
+                "UPDATE executions SET status = ?4, status_summary = NULL, end_time = NULL,
                      stop_request = NULL, stop_reason = NULL, superseded_by = NULL,
                      owner_pid = ?2, owner_started = ?3 WHERE id = ?1",
-                    params![id, owner.pid, owner.started, ExecutionStatus::InProgress],
-                )
-                .map(drop)
-        })
+                params![id, owner.pid, owner.started, ExecutionStatus::InProgress],
+            )
+            .map(drop)
     }
 
     /// Executions that have not ended but whose process is gone.

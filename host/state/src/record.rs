@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use sandpipe_model::execution::CurrentRevision;
+
 /// PipelineExecution.status, as the API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExecutionStatus {
@@ -112,6 +114,7 @@ impl ExecutionStatus {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionRecord {
@@ -122,7 +125,6 @@ pub struct ExecutionRecord {
     pub pipeline_execution_id: String,
     pub status: ExecutionStatus,
     /// Why the execution ended as it did, when that is not an action's own failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_summary: Option<String>,
     /// The file the declaration came from.
     pub source_file: String,
@@ -130,16 +132,13 @@ pub struct ExecutionRecord {
     #[serde(default)]
     pub execution_type: ExecutionType,
     /// The execution a rollback takes its artifacts from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_target: Option<String>,
     /// What started the execution (PipelineExecution.trigger).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<ExecutionTrigger>,
     /// The V2 pipeline variables this execution runs with (PipelineExecution.variables).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
     pub start_time: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
     pub stages: Vec<StageRecord>,
 }
@@ -152,6 +151,7 @@ pub struct StageRecord {
     pub actions: Vec<ActionRecord>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionRecord {
@@ -160,9 +160,7 @@ pub struct ActionRecord {
     pub action_type: String,
     pub run_order: u32,
     pub status: ActionStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
     /// Configuration after variable resolution.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -173,21 +171,26 @@ pub struct ActionRecord {
     pub output_artifacts: Vec<ArtifactRecord>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub output_variables: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_execution_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetails>,
     /// The action's log, relative to the execution directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<String>,
     /// Test reports the action published (CodeBuild `reports`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<TestReportSummary>,
     /// The revision a source action took (PutJobSuccessResult.currentRevision).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_revision: Option<RevisionRecord>,
+    pub current_revision: Option<CurrentRevision>,
+}
+
+/// PipelineExecution.sourceRevisions: one per source action that ran.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRevisionRecord {
+    pub action_name: String,
+    pub revision_id: String,
+    pub revision_summary: Option<String>,
 }
 
 /// PipelineExecution.trigger: `StartPipelineExecution`, `PollForSourceChanges`, `WebhookV2`,
@@ -198,30 +201,6 @@ pub struct ExecutionTrigger {
     pub trigger_type: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trigger_detail: String,
-}
-
-/// The revision a source action took.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RevisionRecord {
-    /// The commit id, S3 version id, or working-tree digest.
-    pub revision_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub change_identifier: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision_summary: Option<String>,
-}
-
-/// PipelineExecution.sourceRevisions: one per source action that ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SourceRevisionRecord {
-    pub action_name: String,
-    pub revision_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision_summary: Option<String>,
 }
 
 /// A test report: counts by status and the cases that did not pass.
@@ -244,15 +223,14 @@ pub struct TestReportSummary {
     pub failures: Vec<TestFailure>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestFailure {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// FAILED or ERROR.
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
@@ -290,6 +268,7 @@ pub struct ErrorDetails {
 }
 
 /// An artifact as stored in the artifact store.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactRecord {
@@ -301,7 +280,6 @@ pub struct ArtifactRecord {
     pub size: u64,
     /// `zip`, or `file:<name>` for an artifact stored as one file's bytes.
     pub format: ArtifactFormat,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
 }
 

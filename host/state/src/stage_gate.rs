@@ -183,47 +183,36 @@ impl StageGate<'_> {
     /// Leave a stage the execution has finished: between stages it holds no lock, so a newer
     /// execution may catch up with it (and supersede it) at the next stage's door.
     pub fn leave(&self, pipeline: &str, stage: &str, id: &str) -> Result<()> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "DELETE FROM stage_locks WHERE pipeline = ?1 AND stage = ?2 AND execution_id = ?3",
-                    params![pipeline, stage, id],
-                )
-                .map(drop)
-        })
+        self.0
+            .execute(
+                "DELETE FROM stage_locks WHERE pipeline = ?1 AND stage = ?2 AND execution_id = ?3",
+                params![pipeline, stage, id],
+            )
+            .map(drop)
     }
 
     /// Release every stage lock and waiting place of an execution that ended.
     pub fn release(&self, id: &str) -> Result<()> {
-        self.0.with(|connection| {
-            connection.execute("DELETE FROM stage_locks WHERE execution_id = ?1", [id])?;
-            connection
-                .execute("DELETE FROM stage_waits WHERE execution_id = ?1", [id])
-                .map(drop)
-        })
+        self.0
+            .execute("DELETE FROM stage_locks WHERE execution_id = ?1", [id])?;
+        self.0
+            .execute("DELETE FROM stage_waits WHERE execution_id = ?1", [id])
+            .map(drop)
     }
 
     /// DisableStageTransition (inbound): executions wait before `stage` until it is enabled.
     pub fn disable_transition(&self, pipeline: &str, stage: &str, reason: &str) -> Result<()> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "INSERT OR REPLACE INTO disabled_transitions (pipeline, stage, reason, changed) VALUES (?1, ?2, ?3, ?4)",
-                    params![pipeline, stage, reason, now()],
-                )
-                .map(drop)
-        })
+        self.0.execute("INSERT OR REPLACE INTO disabled_transitions (pipeline, stage, reason, changed) VALUES (?1, ?2, ?3, ?4)",
+                    params![pipeline, stage, reason, now()]).map(drop)
     }
 
     /// EnableStageTransition (inbound). Returns whether it was disabled.
     pub fn enable_transition(&self, pipeline: &str, stage: &str) -> Result<bool> {
-        self.0.with(|connection| {
-            connection
-                .execute(
-                    "DELETE FROM disabled_transitions WHERE pipeline = ?1 AND stage = ?2",
-                    params![pipeline, stage],
-                )
-                .map(|n| n > 0)
-        })
+        self.0
+            .execute(
+                "DELETE FROM disabled_transitions WHERE pipeline = ?1 AND stage = ?2",
+                params![pipeline, stage],
+            )
+            .map(|n| n > 0)
     }
 }

@@ -94,34 +94,17 @@ fn many_processes_may_open_a_new_database_at_once() {
 fn a_changed_declaration_is_a_new_version() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateStore::open(dir.path()).unwrap();
-    assert_eq!(
-        state
+    for (name, declaration, version) in [
+        ("p", "{\"a\":1}", 1),
+        ("p", "{\"a\":1}", 1),
+        ("p", "{\"a\":2}", 2),
+        ("q", "{\"a\":2}", 1),
+    ] {
+        let registered = state
             .executions()
-            .register_pipeline("p", "{\"a\":1}", "p.json")
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        state
-            .executions()
-            .register_pipeline("p", "{\"a\":1}", "p.json")
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        state
-            .executions()
-            .register_pipeline("p", "{\"a\":2}", "p.json")
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        state
-            .executions()
-            .register_pipeline("q", "{\"a\":2}", "q.json")
-            .unwrap(),
-        1
-    );
+            .register_pipeline(name, declaration, "f.json");
+        assert_eq!(registered.unwrap(), version, "{name} {declaration}");
+    }
 }
 
 #[test]
@@ -167,6 +150,14 @@ fn records_round_trip_and_update_in_place() {
     let list = reopened.executions().list(Some("p"), 10).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].status, ExecutionStatus::Succeeded);
+}
+
+/// Store executions owned by this process.
+fn store<const N: usize>(state: &StateStore, records: [&ExecutionRecord; N]) {
+    for record in records {
+        let owner = ProcessOwner::current();
+        state.executions().create(record, &owner).unwrap();
+    }
 }
 
 /// An execution of a dead process, and one of this process.
@@ -215,12 +206,7 @@ fn a_superseded_execution_learns_by_whom() {
     let older = record("older");
     let mut newer = record("newer");
     newer.start_time = "9999-01-01T00:00:00.000Z".into();
-    for execution in [&older, &newer] {
-        state
-            .executions()
-            .create(execution, &ProcessOwner::current())
-            .unwrap();
-    }
+    store(&state, [&older, &newer]);
     let gate = state.stage_gate();
     assert_eq!(
         gate.enter("p", "Deploy", "older", StageSharing::Superseded)
@@ -264,12 +250,7 @@ fn rollback_targets_and_newer_executions_are_found_by_query() {
     let mut second = record("second");
     second.start_time = "2026-01-02T00:00:00.000Z".into();
     second.stages[1].status = StageStatus::Failed;
-    for execution in [&first, &second] {
-        state
-            .executions()
-            .create(execution, &ProcessOwner::current())
-            .unwrap();
-    }
+    store(&state, [&first, &second]);
     let executions = state.executions();
     assert_eq!(
         executions

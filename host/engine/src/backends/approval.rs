@@ -2,25 +2,20 @@
 //! how to answer it, and wait for the decision (from any process, through the state store),
 //! the timeout, or an abandoning stop.
 
-use std::path::Path;
-
 use sandpipe_runtime::{ActionError, ActionOutcome, FailureDetails, format_duration};
 use sandpipe_state::ApprovalStatus;
 
 use super::system_failure;
-use crate::action::{Completed, Configured};
-use crate::action_log::ActionLog;
+use crate::action::{ActionCall, Completed};
 use crate::control::Signals;
 use crate::pipeline::Run;
 
 impl Run<'_> {
     pub(crate) async fn await_approval(
         &self,
-        s: usize,
-        a: usize,
-        configured: &Configured,
-        log_path: &Path,
+        call: &ActionCall<'_>,
     ) -> Result<Completed, ActionError> {
+        let (s, a) = (call.s, call.a);
         let stage = &self.pipeline().stages[s];
         let action = &stage.actions[a];
         let timeout = self.timeout_for(s, a);
@@ -43,12 +38,11 @@ impl Run<'_> {
         self.keeper.update_action(s, a, |entry| {
             entry.external_execution_id = Some(token.clone())
         });
-        let log = ActionLog::create(log_path, self.keeper.observer(), &stage.name, &action.name)
-            .map_err(system_failure("creating the action log"))?;
+        let log = self.action_log(call)?;
         log.info(format!(
             "waiting for approval until {expires} (token {token})"
         ));
-        let configuration = &configured.configuration;
+        let configuration = &call.configured.configuration;
         if let Some(comments) = configuration.get("CustomData") {
             log.info(format!("comments: {comments}"));
         }

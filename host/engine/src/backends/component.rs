@@ -1,7 +1,6 @@
 //! The wasm component backend: the action's request and grants handed to the wasm host,
 //! its test reports kept whatever the outcome.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use sandpipe_runtime::{
@@ -9,25 +8,20 @@ use sandpipe_runtime::{
 };
 
 use super::staging::Staged;
-use super::system_failure;
-use crate::action::Configured;
-use crate::action_log::ActionLog;
+use crate::action::ActionCall;
 use crate::pipeline::Run;
 
 impl Run<'_> {
     pub(crate) async fn run_component(
         &self,
-        s: usize,
-        a: usize,
+        call: &ActionCall<'_>,
         component: &LoadedComponent,
-        configured: &Configured,
         staged: &Staged,
-        log_path: &Path,
     ) -> Result<ActionOutcome, ActionError> {
+        let (s, a, configured) = (call.s, call.a, call.configured);
         let stage = &self.pipeline().stages[s];
         let action = &stage.actions[a];
-        let log = ActionLog::create(log_path, self.keeper.observer(), &stage.name, &action.name)
-            .map_err(system_failure("creating the action log"))?;
+        let log = self.action_log(call)?;
         let request = ActionRequest {
             pipeline: self.pipeline().name.clone(),
             stage: stage.name.clone(),

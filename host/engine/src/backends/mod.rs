@@ -7,12 +7,13 @@ mod component;
 mod staging;
 mod working_tree;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sandpipe_model::execution::FailureKind;
 use sandpipe_runtime::{ActionError, FailureDetails, LoadedComponent};
 
-use crate::action::{Completed, Configured};
+use crate::action::{ActionCall, Completed};
+use crate::action_log::ActionLog;
 use crate::pipeline::Run;
 
 pub(crate) enum Backend {
@@ -34,28 +35,34 @@ pub(crate) fn system_failure<E: std::fmt::Display>(
 }
 
 impl Run<'_> {
-    pub(crate) async fn dispatch(
-        &self,
-        s: usize,
-        a: usize,
-        configured: &Configured,
-        log_path: &Path,
-    ) -> Result<Completed, ActionError> {
+    /// The log file of the action `call` runs, fed to the live view as well.
+    pub(crate) fn action_log(&self, call: &ActionCall<'_>) -> Result<ActionLog, ActionError> {
+        let stage = &self.pipeline().stages[call.s];
+        let action = &stage.actions[call.a];
+        ActionLog::create(
+            call.log_path,
+            self.keeper.observer(),
+            &stage.name,
+            &action.name,
+        )
+        .map_err(system_failure("creating the action log"))
+    }
+
+    pub(crate) async fn dispatch(&self, call: &ActionCall<'_>) -> Result<Completed, ActionError> {
+        let (s, a) = (call.s, call.a);
         match &self.launch.prepared.backends[&(s, a)] {
-            Backend::ManualApproval => self.await_approval(s, a, configured, log_path).await,
+            Backend::ManualApproval => self.await_approval(call).await,
             Backend::Component(component) => {
-                let staged = self.stage_sandbox(s, a, configured)?;
-                let outcome = self
-                    .run_component(s, a, component, configured, &staged, log_path)
-                    .await;
+                let staged = self.stage_sandbox(call)?;
+                let outcome = self.run_component(call, component, &staged).await;
                 let completed =
                     outcome.and_then(|outcome| self.store_outputs(s, a, &staged, outcome));
                 self.remove_sandbox(staged);
                 completed
             }
             Backend::WorkingTree(dir) => {
-                let staged = self.stage_sandbox(s, a, configured)?;
-                let outcome = self.copy_working_tree(s, a, dir, &staged, log_path);
+                let staged = self.stage_sandbox(call)?;
+                let outcome = self.copy_working_tree(call, dir, &staged);
                 let completed =
                     outcome.and_then(|outcome| self.store_outputs(s, a, &staged, outcome));
                 self.remove_sandbox(staged);

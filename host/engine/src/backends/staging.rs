@@ -8,7 +8,7 @@ use sandpipe_runtime::{
 };
 
 use super::system_failure;
-use crate::action::{Completed, Configured};
+use crate::action::{ActionCall, Completed};
 use crate::pipeline::Run;
 
 /// A sandbox with the action's artifacts in place, and how the action will see them.
@@ -21,12 +21,8 @@ pub(crate) struct Staged {
 impl Run<'_> {
     /// A fresh sandbox for action `a` of stage `s`, its inputs extracted into it (and recorded),
     /// its output directories made, and for a build its project's cache mounted.
-    pub(crate) fn stage_sandbox(
-        &self,
-        s: usize,
-        a: usize,
-        configured: &Configured,
-    ) -> Result<Staged, ActionError> {
+    pub(crate) fn stage_sandbox(&self, call: &ActionCall<'_>) -> Result<Staged, ActionError> {
+        let (s, a) = (call.s, call.a);
         let action = &self.pipeline().stages[s].actions[a];
         let mut sandbox = self
             .runner
@@ -51,13 +47,7 @@ impl Run<'_> {
                 .map_err(|e| {
                     FailureDetails::job(format!("input artifact '{}': {e:#}", input.name))
                 })?;
-            let (path, archive) = Sandbox::input_paths(&input.name);
-            inputs.push(InputArtifact {
-                name: input.name.clone(),
-                path,
-                archive,
-                revision: stored.revision.clone(),
-            });
+            inputs.push(InputArtifact::staged(&input.name, stored.revision.clone()));
             records.push(stored);
         }
         if !records.is_empty() {
@@ -69,12 +59,9 @@ impl Run<'_> {
             sandbox
                 .add_output(&output.name)
                 .map_err(system_failure("creating outputs"))?;
-            outputs.push(OutputArtifact {
-                name: output.name.clone(),
-                path: Sandbox::output_path(&output.name),
-            });
+            outputs.push(OutputArtifact::staged(&output.name));
         }
-        if let Some(cache) = self.project_cache(s, a, &configured.configuration) {
+        if let Some(cache) = self.project_cache(s, a, &call.configured.configuration) {
             sandbox
                 .add_cache(&cache)
                 .map_err(system_failure("creating the project cache directory"))?;
@@ -137,7 +124,7 @@ impl Run<'_> {
             stored.revision = outcome
                 .current_revision
                 .as_ref()
-                .map(|r| r.revision.clone());
+                .map(|r| r.revision_id.clone());
             stored_outputs.push(stored);
         }
         Ok(Completed {

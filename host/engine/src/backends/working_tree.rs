@@ -8,23 +8,18 @@ use sandpipe_model::execution::FailureKind;
 use sandpipe_runtime::{ActionError, ActionOutcome, CurrentRevision, FailureDetails};
 
 use super::staging::Staged;
-use super::system_failure;
-use crate::action_log::ActionLog;
+use crate::action::ActionCall;
 use crate::pipeline::Run;
 
 impl Run<'_> {
     pub(crate) fn copy_working_tree(
         &self,
-        s: usize,
-        a: usize,
+        call: &ActionCall<'_>,
         dir: &Path,
         staged: &Staged,
-        log_path: &Path,
     ) -> Result<ActionOutcome, ActionError> {
-        let stage = &self.pipeline().stages[s];
-        let action = &stage.actions[a];
-        let log = ActionLog::create(log_path, self.keeper.observer(), &stage.name, &action.name)
-            .map_err(system_failure("creating the action log"))?;
+        let action = &self.pipeline().stages[call.s].actions[call.a];
+        let log = self.action_log(call)?;
         let output = action.output_artifacts.first().ok_or_else(|| {
             FailureDetails::new(
                 FailureKind::ConfigurationError,
@@ -49,7 +44,7 @@ impl Run<'_> {
         Ok(ActionOutcome {
             summary: Some(summary.clone()),
             current_revision: Some(CurrentRevision {
-                revision: snapshot.digest.clone(),
+                revision_id: snapshot.digest.clone(),
                 change_identifier: snapshot.digest,
                 created: None,
                 revision_summary: Some(summary),

@@ -14,5 +14,5 @@ pub use conditions::{ConditionCheck, check_conditions};
 pub use failure::FailureKind;
 pub use pipeline_variables::pipeline_variable_values;
 pub use resume::ResumePlan;
-pub use revisions::{RevisionType, SourceRevision, parse_source_revision};
+pub use revisions::{CurrentRevision, RevisionType, SourceRevision, parse_source_revision};
 pub use scope::{Unresolved, VariableScope};

@@ -23,6 +23,20 @@ pub struct SourceRevision {
     pub branch: Option<String>,
 }
 
+/// PutJobSuccessResult.currentRevision: the revision a source action took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentRevision {
+    /// The commit id, S3 version id, or working-tree digest.
+    pub revision_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_summary: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub change_identifier: String,
+}
+
 /// Parse StartPipelineExecution's shorthand for a source revision, as the AWS CLI takes it:
 /// `actionName=Source,revisionType=COMMIT_ID,revisionValue=4f1e…`.
 pub fn parse_source_revision(text: &str) -> Result<(String, SourceRevision), String> {

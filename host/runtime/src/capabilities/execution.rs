@@ -3,25 +3,20 @@
 //! `sourceRevisions`, or a trigger's event). Information only; every action may ask.
 
 use crate::bindings::sandpipe::action::execution::{self as wit, SourceRevision};
-use crate::capabilities::CapabilityModule;
+use crate::capabilities::{Setup, Slots};
 use crate::state::ActionState;
 
-pub(crate) const MODULE: CapabilityModule = CapabilityModule {
-    imports: &["sandpipe:action/execution@0.1"],
-    requires: None,
-    link: |linker| {
-        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
-    },
-    setup: |setup, slots| {
-        slots.insert(StartedWith(
-            setup
-                .request
-                .started_with
-                .as_ref()
-                .map(SourceRevision::from),
-        ));
-    },
-};
+capability_module!(["sandpipe:action/execution@0.1"], None, [wit], setup);
+
+fn setup(setup: &Setup<'_>, slots: &mut Slots) {
+    slots.insert(StartedWith(
+        setup
+            .request
+            .started_with
+            .as_ref()
+            .map(SourceRevision::from),
+    ));
+}
 
 /// The revision the execution was started with for this action.
 struct StartedWith(Option<SourceRevision>);

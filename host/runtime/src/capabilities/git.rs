@@ -16,7 +16,7 @@ use sandpipe_git::{
 use crate::bindings::sandpipe::action::git::{
     self as wit, Commit, Error, ExportSummary, RepositoryInfo, Signature, WorkingTree,
 };
-use crate::capabilities::{Capability, CapabilityModule, Grant, GrantedAccess, NotGranted};
+use crate::capabilities::{Capability, Grant, Setup, Slots, blocking};
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
 
@@ -50,27 +50,22 @@ pub enum GitSource {
 /// Read the repository the operator mapped for the action.
 pub const GIT: Capability = Capability::named("git");
 
-pub(crate) const MODULE: CapabilityModule = CapabilityModule {
-    imports: &["sandpipe:action/git@0.1"],
-    requires: Some(GIT),
-    link: |linker| {
-        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
-    },
-    setup: |setup, slots| {
-        if let Some(grant) = setup.grants.get::<GitGrant>() {
-            slots.insert(GitAccess {
-                grant,
-                sandbox: setup.sandbox.clone(),
-                deadline: setup.deadline,
-                remaining: ExportLimits {
-                    max_bytes: setup.limits.object_bytes,
-                    ..ExportLimits::default()
-                },
-                opened: None,
-            });
-        }
-    },
-};
+capability_module!(["sandpipe:action/git@0.1"], Some(GIT), [wit], setup);
+
+fn setup(setup: &Setup<'_>, slots: &mut Slots) {
+    if let Some(grant) = setup.grants.get::<GitGrant>() {
+        slots.insert(GitAccess {
+            grant,
+            sandbox: setup.sandbox.clone(),
+            deadline: setup.deadline,
+            remaining: ExportLimits {
+                max_bytes: setup.limits.object_bytes,
+                ..ExportLimits::default()
+            },
+            opened: None,
+        });
+    }
+}
 
 impl Grant for GitGrant {
     const CAPABILITY: Capability = GIT;
@@ -87,15 +82,7 @@ struct GitAccess {
     opened: Option<Arc<Mutex<Repository>>>,
 }
 
-impl GrantedAccess for GitAccess {
-    const CAPABILITY: Capability = GIT;
-}
-
-impl From<NotGranted> for Error {
-    fn from(not_granted: NotGranted) -> Self {
-        Error::Denied(not_granted.to_string())
-    }
-}
+granted_access!(GitAccess, GIT, Error);
 
 impl GitAccess {
     /// The repository to read: the mapped one, or the one a working tree is in.
@@ -105,19 +92,22 @@ impl GitAccess {
         }
         let grant = self.grant.clone();
         let deadline = self.deadline;
-        let opened = blocking(move || {
-            let location = match &grant.source {
-                GitSource::NotMapped(message) => return Err(Error::NotMapped(message.clone())),
-                GitSource::Repository { location, .. } => location.clone(),
-                GitSource::WorkingTree { dir, .. } => {
-                    let top = sandpipe_git::repository_top(dir).ok_or_else(|| {
-                        Error::NotFound(format!("{} is not in a git repository", dir.display()))
-                    })?;
-                    Location::Local(top)
-                }
-            };
-            Repository::open(&location, &grant.mirrors, Some(deadline)).map_err(convert)
-        })
+        let opened = blocking(
+            move || {
+                let location = match &grant.source {
+                    GitSource::NotMapped(message) => return Err(Error::NotMapped(message.clone())),
+                    GitSource::Repository { location, .. } => location.clone(),
+                    GitSource::WorkingTree { dir, .. } => {
+                        let top = sandpipe_git::repository_top(dir).ok_or_else(|| {
+                            Error::NotFound(format!("{} is not in a git repository", dir.display()))
+                        })?;
+                        Location::Local(top)
+                    }
+                };
+                Repository::open(&location, &grant.mirrors, Some(deadline)).map_err(convert)
+            },
+            Error::Io,
+        )
         .await?;
         let opened = Arc::new(Mutex::new(opened));
         self.opened = Some(opened.clone());
@@ -153,9 +143,11 @@ impl GitAccess {
         let into = self.destination(destination)?;
         let limits = self.remaining;
         let scratch = self.sandbox.root().to_path_buf();
-        let exported =
-            blocking(move || work(&lock(&repository), &into, &limits, &scratch).map_err(convert))
-                .await?;
+        let exported = blocking(
+            move || work(&lock(&repository), &into, &limits, &scratch).map_err(convert),
+            Error::Io,
+        )
+        .await?;
         self.spend(&exported);
         Ok(summary(exported, None))
     }
@@ -189,8 +181,11 @@ impl GitAccess {
             GitSource::WorkingTree { dir, given_as } => {
                 let path = dir.display().to_string();
                 let dir = dir.clone();
-                let state =
-                    blocking(move || sandpipe_git::inspect_worktree(&dir).map_err(convert)).await?;
+                let state = blocking(
+                    move || sandpipe_git::inspect_worktree(&dir).map_err(convert),
+                    Error::Io,
+                )
+                .await?;
                 let tree = WorkingTree {
                     path: path.clone(),
                     head: state.head.map(commit),
@@ -204,12 +199,15 @@ impl GitAccess {
 
     async fn resolve(&mut self, revision: String) -> Result<Commit, Error> {
         let repository = self.open().await?;
-        blocking(move || {
-            lock(&repository)
-                .resolve(&revision)
-                .map(|resolved| commit(resolved.commit))
-                .map_err(convert)
-        })
+        blocking(
+            move || {
+                lock(&repository)
+                    .resolve(&revision)
+                    .map(|resolved| commit(resolved.commit))
+                    .map_err(convert)
+            },
+            Error::Io,
+        )
         .await
     }
 
@@ -233,23 +231,26 @@ impl GitAccess {
         let limits = self.remaining;
         let scratch = self.sandbox.root().to_path_buf();
         let exclude = self.grant.exclude.clone();
-        let (exported, digest) = blocking(move || {
-            let mut total = Summary::default();
-            if let Some(repository) = repository {
-                total = history_under(&repository, &dir, &scratch, &into, &limits)?;
-            }
-            let left = ExportLimits {
-                max_bytes: limits.max_bytes.saturating_sub(total.bytes),
-                ..limits
-            };
-            let snapshot =
-                sandpipe_git::snapshot_worktree(&dir, &into, &exclude, &left).map_err(convert)?;
-            total.files += snapshot.files;
-            total.directories += snapshot.directories;
-            total.symlinks += snapshot.symlinks;
-            total.bytes += snapshot.bytes;
-            Ok((total, snapshot.digest))
-        })
+        let (exported, digest) = blocking(
+            move || {
+                let mut total = Summary::default();
+                if let Some(repository) = repository {
+                    total = history_under(&repository, &dir, &scratch, &into, &limits)?;
+                }
+                let left = ExportLimits {
+                    max_bytes: limits.max_bytes.saturating_sub(total.bytes),
+                    ..limits
+                };
+                let snapshot = sandpipe_git::snapshot_worktree(&dir, &into, &exclude, &left)
+                    .map_err(convert)?;
+                total.files += snapshot.files;
+                total.directories += snapshot.directories;
+                total.symlinks += snapshot.symlinks;
+                total.bytes += snapshot.bytes;
+                Ok((total, snapshot.digest))
+            },
+            Error::Io,
+        )
         .await?;
         self.spend(&exported);
         Ok(summary(exported, Some(digest)))
@@ -264,14 +265,6 @@ fn convert(error: GitError) -> Error {
         GitError::Limit(m) => Error::LimitExceeded(m),
         GitError::Io(m) => Error::Io(m),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(Error::Io(format!("host task failed: {e}"))))
 }
 
 fn commit(info: CommitInfo) -> Commit {
@@ -315,17 +308,11 @@ impl ActionState {
 
 impl wit::Host for ActionState {
     async fn repository(&mut self) -> wasmtime::Result<Result<RepositoryInfo, Error>> {
-        Ok(match self.git() {
-            Ok(git) => git.repository().await,
-            Err(denied) => Err(denied),
-        })
+        Ok(async { self.git()?.repository().await }.await)
     }
 
     async fn resolve(&mut self, revision: String) -> wasmtime::Result<Result<Commit, Error>> {
-        Ok(match self.git() {
-            Ok(git) => git.resolve(revision).await,
-            Err(denied) => Err(denied),
-        })
+        Ok(async { self.git()?.resolve(revision).await }.await)
     }
 
     async fn export_tree(
@@ -336,10 +323,7 @@ impl wit::Host for ActionState {
         let export = move |repository: &Repository, into: &Dir, limits: &ExportLimits, _: &Path| {
             repository.export_tree(&commit_id, into, limits)
         };
-        Ok(match self.git() {
-            Ok(git) => git.export(&destination, export).await,
-            Err(denied) => Err(denied),
-        })
+        Ok(async { self.git()?.export(&destination, export).await }.await)
     }
 
     async fn clone(
@@ -359,10 +343,7 @@ impl wit::Host for ActionState {
                 };
                 repository.clone_into(&request, scratch, into, limits)
             };
-        Ok(match self.git() {
-            Ok(git) => git.export(&destination, clone).await,
-            Err(denied) => Err(denied),
-        })
+        Ok(async { self.git()?.export(&destination, clone).await }.await)
     }
 
     async fn export_working_tree(
@@ -370,10 +351,12 @@ impl wit::Host for ActionState {
         destination: String,
         with_history: bool,
     ) -> wasmtime::Result<Result<ExportSummary, Error>> {
-        Ok(match self.git() {
-            Ok(git) => git.export_working_tree(destination, with_history).await,
-            Err(denied) => Err(denied),
-        })
+        Ok(async {
+            self.git()?
+                .export_working_tree(destination, with_history)
+                .await
+        }
+        .await)
     }
 }
 

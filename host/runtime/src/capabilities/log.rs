@@ -10,18 +10,10 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 use crate::bindings::sandpipe::action::log as wit;
-use crate::capabilities::CapabilityModule;
 use crate::state::ActionState;
 
-/// Every action may log; the log itself is the store's, shared with WASI's stdout and stderr.
-pub(crate) const MODULE: CapabilityModule = CapabilityModule {
-    imports: &["sandpipe:action/log@0.1"],
-    requires: None,
-    link: |linker| {
-        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
-    },
-    setup: |_, _| {},
-};
+// Every action may log; the log itself is the store's, shared with WASI's stdout and stderr.
+capability_module!(["sandpipe:action/log@0.1"], None, [wit], |_, _| {});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {

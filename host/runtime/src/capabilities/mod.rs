@@ -22,6 +22,49 @@ use crate::limits::ExecutionLimits;
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
 
+/// A capability module's registry entry, `MODULE`: the imports it provides, the capability
+/// they need (`None`: every action's), the WIT interfaces it links to the store data, and
+/// what it sets up for each call.
+macro_rules! capability_module {
+    ([$($import:literal),+], $requires:expr, [$($wit:ident),+], $setup:expr) => {
+        pub(crate) const MODULE: $crate::capabilities::CapabilityModule =
+            $crate::capabilities::CapabilityModule {
+                imports: &[$($import),+],
+                requires: $requires,
+                link: |linker| {
+                    $($wit::add_to_linker::<
+                        _,
+                        wasmtime::component::HasSelf<$crate::state::ActionState>,
+                    >(linker, |state| state)?;)+
+                    Ok(())
+                },
+                setup: $setup,
+            };
+    };
+}
+
+/// `$access` is the per-call state of `$capability`; `$error`, an interface's error type,
+/// says `denied` when it is missing.
+macro_rules! granted_access {
+    ($access:ty, $capability:expr, $error:ty) => {
+        impl $crate::capabilities::GrantedAccess for $access {
+            const CAPABILITY: $crate::capabilities::Capability = $capability;
+        }
+        denied_as!($error);
+    };
+}
+
+/// How interface error type `$error` says an action lacks a grant.
+macro_rules! denied_as {
+    ($error:ty) => {
+        impl From<$crate::capabilities::NotGranted> for $error {
+            fn from(not_granted: $crate::capabilities::NotGranted) -> Self {
+                <$error>::Denied(not_granted.to_string())
+            }
+        }
+    };
+}
+
 pub mod exec;
 pub mod execution;
 pub mod git;
@@ -40,6 +83,17 @@ pub(crate) const REGISTRY: &[&CapabilityModule] = &[
     &secrets::MODULE,
     &git::MODULE,
 ];
+
+/// Run a capability's blocking work (files, the object store, libgit2) off the async
+/// executor; `failed` turns a task that did not finish into the interface's error.
+pub(crate) async fn blocking<T: Send + 'static, E: Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+    failed: impl FnOnce(String) -> E,
+) -> Result<T, E> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(failed(format!("host task failed: {e}"))))
+}
 
 /// A capability beyond the sandbox that the operator (or sandpipe's policy for its
 /// built-in providers) may grant a provider; never the component itself.

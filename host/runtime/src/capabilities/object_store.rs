@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use sandpipe_store::archive;
@@ -12,32 +13,27 @@ use sandpipe_store::s3::{self, ListQuery, LocalS3, S3Error, Versioning};
 use crate::bindings::sandpipe::action::object_store::{
     self as wit, BucketInfo, Error, ListPage, ListRequest, ObjectInfo, PutOptions,
 };
-use crate::capabilities::CapabilityModule;
+use crate::capabilities::{Setup, Slots, blocking};
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
 
-/// Every action may use the object store, scoped to the buckets its configuration names.
-pub(crate) const MODULE: CapabilityModule = CapabilityModule {
-    imports: &["sandpipe:action/object-store@0.1"],
-    requires: None,
-    link: |linker| {
-        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
-    },
-    setup: |setup, slots| {
-        slots.insert(ObjectAccess {
-            store: setup.object_store.clone(),
-            buckets: granted_buckets(
-                setup
-                    .request
-                    .configuration
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            ),
-            sandbox: setup.sandbox.clone(),
-            max_object_bytes: setup.limits.object_bytes,
-        });
-    },
-};
+// Every action may use the object store, scoped to the buckets its configuration names.
+capability_module!(["sandpipe:action/object-store@0.1"], None, [wit], setup);
+
+fn setup(setup: &Setup<'_>, slots: &mut Slots) {
+    slots.insert(ObjectAccess {
+        store: setup.object_store.clone(),
+        buckets: granted_buckets(
+            setup
+                .request
+                .configuration
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        ),
+        sandbox: setup.sandbox.clone(),
+        max_object_bytes: setup.limits.object_bytes,
+    });
+}
 
 /// What one execution may reach in the object store.
 pub(crate) struct ObjectAccess {
@@ -98,43 +94,155 @@ fn convert_info(info: s3::ObjectInfo) -> ObjectInfo {
     }
 }
 
-/// Run blocking store and file work off the async executor.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> wasmtime::Result<Result<T, Error>> {
-    Ok(tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(Error::Io(format!("host task failed: {e}")))))
-}
-
-impl ActionState {
-    /// The object store, when `bucket` is one this action may use.
-    fn objects_in(&mut self, bucket: &str) -> Result<&ObjectAccess, Error> {
-        let objects = self.slot::<ObjectAccess>();
-        objects.check_bucket(bucket)?;
-        Ok(objects)
+impl ObjectAccess {
+    /// The store, when `bucket` is one this action may use.
+    fn store_for(&self, bucket: &str) -> Result<Arc<LocalS3>, Error> {
+        self.check_bucket(bucket)?;
+        Ok(self.store.clone())
     }
-}
 
-/// The answer of a call that failed before reaching the store.
-fn refused<T>(error: Error) -> wasmtime::Result<Result<T, Error>> {
-    Ok(Err(error))
+    /// The sandbox directory and relative path of a guest file path.
+    fn file(&self, path: &str, write: bool) -> Result<(cap_std::fs::Dir, PathBuf), Error> {
+        self.sandbox
+            .resolve(path, write)
+            .map_err(Error::InvalidPath)
+    }
+
+    async fn head_bucket(&self, bucket: String) -> Result<BucketInfo, Error> {
+        let store = self.store_for(&bucket)?;
+        blocking(
+            move || {
+                let info = store.bucket_info(&bucket).map_err(convert_error)?;
+                Ok(BucketInfo {
+                    name: info.name,
+                    versioning_enabled: info.versioning == Versioning::Enabled,
+                })
+            },
+            Error::Io,
+        )
+        .await
+    }
+
+    async fn head_object(
+        &self,
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    ) -> Result<ObjectInfo, Error> {
+        let store = self.store_for(&bucket)?;
+        blocking(
+            move || {
+                store
+                    .head_object(&bucket, &key, version_id.as_deref())
+                    .map(convert_info)
+                    .map_err(convert_error)
+            },
+            Error::Io,
+        )
+        .await
+    }
+
+    async fn get_object(
+        &self,
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+        destination: String,
+    ) -> Result<ObjectInfo, Error> {
+        let store = self.store_for(&bucket)?;
+        let (dir, relative) = self.file(&destination, true)?;
+        if relative.as_os_str().is_empty() {
+            return Err(Error::InvalidPath(format!(
+                "'{destination}' is a directory"
+            )));
+        }
+        let max_bytes = self.max_object_bytes;
+        blocking(
+            move || {
+                let (info, file) = store
+                    .open_object(&bucket, &key, version_id.as_deref())
+                    .map_err(convert_error)?;
+                if info.size > max_bytes {
+                    return Err(Error::LimitExceeded(format!(
+                        "object '{key}' is {} bytes; the limit is {max_bytes}",
+                        info.size
+                    )));
+                }
+                let mut target = archive::create_file(&dir, &relative)
+                    .map_err(|e| Error::InvalidPath(format!("{destination}: {e}")))?;
+                copy_exact(&mut file.into_std(), &mut target, info.size)
+                    .map_err(|e| Error::Io(format!("writing {destination}: {e}")))?;
+                Ok(convert_info(info))
+            },
+            Error::Io,
+        )
+        .await
+    }
+
+    async fn put_object(
+        &self,
+        bucket: String,
+        key: String,
+        source: String,
+        options: PutOptions,
+    ) -> Result<ObjectInfo, Error> {
+        let store = self.store_for(&bucket)?;
+        let (dir, relative) = self.file(&source, false)?;
+        let max_bytes = self.max_object_bytes;
+        blocking(
+            move || {
+                let invalid = |e: std::io::Error| Error::InvalidPath(format!("{source}: {e}"));
+                let file = dir.open(&relative).map_err(invalid)?;
+                if !file.metadata().map_err(invalid)?.is_file() {
+                    return Err(Error::InvalidPath(format!(
+                        "'{source}' is not a regular file"
+                    )));
+                }
+                let options = s3::PutOptions {
+                    content_type: options.content_type,
+                    cache_control: options.cache_control,
+                    canned_acl: options.canned_acl,
+                    kms_key_id: options.kms_key_id,
+                    metadata: options.metadata.into_iter().collect(),
+                };
+                store
+                    .put_object(&bucket, &key, &mut file.into_std(), options, max_bytes)
+                    .map(convert_info)
+                    .map_err(convert_error)
+            },
+            Error::Io,
+        )
+        .await
+    }
+
+    async fn list_objects(&self, request: ListRequest) -> Result<ListPage, Error> {
+        let store = self.store_for(&request.bucket)?;
+        blocking(
+            move || {
+                let query = ListQuery {
+                    prefix: request.prefix,
+                    delimiter: request.delimiter,
+                    max_keys: request.max_keys.clamp(1, 1000) as usize,
+                    start_after: request.continuation_token,
+                };
+                let page = store
+                    .list_objects(&request.bucket, &query)
+                    .map_err(convert_error)?;
+                Ok(ListPage {
+                    objects: page.objects.into_iter().map(convert_info).collect(),
+                    common_prefixes: page.common_prefixes,
+                    next_continuation_token: page.next_start_after,
+                })
+            },
+            Error::Io,
+        )
+        .await
+    }
 }
 
 impl wit::Host for ActionState {
     async fn head_bucket(&mut self, bucket: String) -> wasmtime::Result<Result<BucketInfo, Error>> {
-        let store = match self.objects_in(&bucket) {
-            Ok(objects) => objects.store.clone(),
-            Err(e) => return refused(e),
-        };
-        blocking(move || {
-            let info = store.bucket_info(&bucket).map_err(convert_error)?;
-            Ok(BucketInfo {
-                name: info.name,
-                versioning_enabled: info.versioning == Versioning::Enabled,
-            })
-        })
-        .await
+        Ok(self.slot::<ObjectAccess>().head_bucket(bucket).await)
     }
 
     async fn head_object(
@@ -143,17 +251,8 @@ impl wit::Host for ActionState {
         key: String,
         version_id: Option<String>,
     ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
-        let store = match self.objects_in(&bucket) {
-            Ok(objects) => objects.store.clone(),
-            Err(e) => return refused(e),
-        };
-        blocking(move || {
-            store
-                .head_object(&bucket, &key, version_id.as_deref())
-                .map(convert_info)
-                .map_err(convert_error)
-        })
-        .await
+        let objects = self.slot::<ObjectAccess>();
+        Ok(objects.head_object(bucket, key, version_id).await)
     }
 
     async fn get_object(
@@ -163,37 +262,10 @@ impl wit::Host for ActionState {
         version_id: Option<String>,
         destination: String,
     ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
-        let objects = match self.objects_in(&bucket) {
-            Ok(objects) => objects,
-            Err(e) => return refused(e),
-        };
-        let (dir, relative) = match objects.sandbox.resolve(&destination, true) {
-            Ok(resolved) => resolved,
-            Err(reason) => return refused(Error::InvalidPath(reason)),
-        };
-        if relative.as_os_str().is_empty() {
-            return refused(Error::InvalidPath(format!(
-                "'{destination}' is a directory"
-            )));
-        }
-        let (store, max_bytes) = (objects.store.clone(), objects.max_object_bytes);
-        blocking(move || {
-            let (info, file) = store
-                .open_object(&bucket, &key, version_id.as_deref())
-                .map_err(convert_error)?;
-            if info.size > max_bytes {
-                return Err(Error::LimitExceeded(format!(
-                    "object '{key}' is {} bytes; the limit is {max_bytes}",
-                    info.size
-                )));
-            }
-            let mut target = archive::create_file(&dir, &relative)
-                .map_err(|e| Error::InvalidPath(format!("{destination}: {e}")))?;
-            copy_exact(&mut file.into_std(), &mut target, info.size)
-                .map_err(|e| Error::Io(format!("writing {destination}: {e}")))?;
-            Ok(convert_info(info))
-        })
-        .await
+        let objects = self.slot::<ObjectAccess>();
+        Ok(objects
+            .get_object(bucket, key, version_id, destination)
+            .await)
     }
 
     async fn put_object(
@@ -203,68 +275,15 @@ impl wit::Host for ActionState {
         source: String,
         options: PutOptions,
     ) -> wasmtime::Result<Result<ObjectInfo, Error>> {
-        let objects = match self.objects_in(&bucket) {
-            Ok(objects) => objects,
-            Err(e) => return refused(e),
-        };
-        let (dir, relative) = match objects.sandbox.resolve(&source, false) {
-            Ok(resolved) => resolved,
-            Err(reason) => return refused(Error::InvalidPath(reason)),
-        };
-        let (store, max_bytes) = (objects.store.clone(), objects.max_object_bytes);
-        blocking(move || {
-            let file = dir
-                .open(&relative)
-                .map_err(|e| Error::InvalidPath(format!("{source}: {e}")))?;
-            let is_file = file
-                .metadata()
-                .map_err(|e| Error::InvalidPath(format!("{source}: {e}")))?
-                .is_file();
-            if !is_file {
-                return Err(Error::InvalidPath(format!(
-                    "'{source}' is not a regular file"
-                )));
-            }
-            let options = s3::PutOptions {
-                content_type: options.content_type,
-                cache_control: options.cache_control,
-                canned_acl: options.canned_acl,
-                kms_key_id: options.kms_key_id,
-                metadata: options.metadata.into_iter().collect(),
-            };
-            store
-                .put_object(&bucket, &key, &mut file.into_std(), options, max_bytes)
-                .map(convert_info)
-                .map_err(convert_error)
-        })
-        .await
+        let objects = self.slot::<ObjectAccess>();
+        Ok(objects.put_object(bucket, key, source, options).await)
     }
 
     async fn list_objects(
         &mut self,
         request: ListRequest,
     ) -> wasmtime::Result<Result<ListPage, Error>> {
-        let store = match self.objects_in(&request.bucket) {
-            Ok(objects) => objects.store.clone(),
-            Err(e) => return refused(e),
-        };
-        blocking(move || {
-            let query = ListQuery {
-                prefix: request.prefix,
-                delimiter: request.delimiter,
-                max_keys: request.max_keys.clamp(1, 1000) as usize,
-                start_after: request.continuation_token,
-            };
-            let page = store
-                .list_objects(&request.bucket, &query)
-                .map_err(convert_error)?;
-            Ok(ListPage {
-                objects: page.objects.into_iter().map(convert_info).collect(),
-                common_prefixes: page.common_prefixes,
-                next_continuation_token: page.next_start_after,
-            })
-        })
-        .await
+        Ok(self.slot::<ObjectAccess>().list_objects(request).await)
     }
 }
 

@@ -6,20 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use crate::action::TestReport;
 use crate::bindings::sandpipe::action::reports as wit;
-use crate::capabilities::CapabilityModule;
+use crate::capabilities::{Setup, Slots};
 use crate::state::ActionState;
 
-/// Every action may publish reports; they are kept for the whole execution.
-pub(crate) const MODULE: CapabilityModule = CapabilityModule {
-    imports: &["sandpipe:action/reports@0.1"],
-    requires: None,
-    link: |linker| {
-        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
-    },
-    setup: |setup, slots| {
-        slots.insert(Published(setup.reports.clone()));
-    },
-};
+// Every action may publish reports; they are kept for the whole execution.
+capability_module!(["sandpipe:action/reports@0.1"], None, [wit], setup);
+
+fn setup(setup: &Setup<'_>, slots: &mut Slots) {
+    slots.insert(Published(setup.reports.clone()));
+}
 
 /// The reports published so far in this execution.
 struct Published(Arc<Mutex<Vec<TestReport>>>);

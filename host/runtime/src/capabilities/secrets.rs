@@ -6,31 +6,26 @@ use std::sync::Arc;
 
 use crate::bindings::sandpipe::action::secrets::{self as wit, Error};
 use crate::capabilities::log::LogCapture;
-use crate::capabilities::{Capability, CapabilityModule, Grant, GrantedAccess, NotGranted};
+use crate::capabilities::{Capability, Grant, Setup, Slots};
 use crate::state::ActionState;
 
 /// Read the operator's parameters and secrets.
 pub const SECRETS: Capability = Capability::named("secrets");
 
-pub(crate) const MODULE: CapabilityModule = CapabilityModule {
-    imports: &["sandpipe:action/secrets@0.1"],
-    requires: Some(SECRETS),
-    link: |linker| {
-        wit::add_to_linker::<_, wasmtime::component::HasSelf<ActionState>>(linker, |state| state)
-    },
-    setup: |setup, slots| {
-        if let Some(values) = setup.grants.get::<SecretValues>() {
-            slots.insert(SecretAccess {
-                values,
-                log: setup.log.clone(),
-            });
-        }
-    },
-};
+fn setup(setup: &Setup<'_>, slots: &mut Slots) {
+    if let Some(values) = setup.grants.get::<SecretValues>() {
+        slots.insert(SecretAccess {
+            values,
+            log: setup.log.clone(),
+        });
+    }
+}
 
 impl Grant for SecretValues {
     const CAPABILITY: Capability = SECRETS;
 }
+
+capability_module!(["sandpipe:action/secrets@0.1"], Some(SECRETS), [wit], setup);
 
 /// Parameter and secret values, by name (the operator's secrets file).
 #[derive(Debug, Clone, Default)]
@@ -78,15 +73,7 @@ struct SecretAccess {
     log: Arc<LogCapture>,
 }
 
-impl GrantedAccess for SecretAccess {
-    const CAPABILITY: Capability = SECRETS;
-}
-
-impl From<NotGranted> for Error {
-    fn from(not_granted: NotGranted) -> Self {
-        Error::Denied(not_granted.to_string())
-    }
-}
+granted_access!(SecretAccess, SECRETS, Error);
 
 impl SecretAccess {
     /// Hand out `value`, masking it (and, for a JSON object, each of its values) from now on.
@@ -105,32 +92,30 @@ impl SecretAccess {
     }
 }
 
+impl ActionState {
+    /// Hand out the value `find` finds among the operator's (`key` names it in messages).
+    fn secret_value(
+        &mut self,
+        key: &str,
+        find: impl FnOnce(&SecretValues) -> Option<&String>,
+    ) -> Result<String, Error> {
+        let access = self.granted::<SecretAccess>()?;
+        match find(&access.values) {
+            Some(value) => Ok(access.release(value)),
+            None => Err(Error::NotFound(access.values.missing(key))),
+        }
+    }
+}
+
 impl wit::Host for ActionState {
     async fn get_parameter(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
-        Ok(self
-            .granted::<SecretAccess>()
-            .map_err(Error::from)
-            .and_then(|access| {
-                let values = &access.values;
-                values
-                    .parameters
-                    .get(&name)
-                    .map(|value| access.release(value))
-                    .ok_or_else(|| Error::NotFound(values.missing(&format!("parameters.{name}"))))
-            }))
+        let key = format!("parameters.{name}");
+        Ok(self.secret_value(&key, |values| values.parameters.get(&name)))
     }
 
     async fn get_secret(&mut self, secret_id: String) -> wasmtime::Result<Result<String, Error>> {
-        Ok(self
-            .granted::<SecretAccess>()
-            .map_err(Error::from)
-            .and_then(|access| {
-                let values = &access.values;
-                values
-                    .secret(&secret_id)
-                    .map(|value| access.release(value))
-                    .ok_or_else(|| Error::NotFound(values.missing(&format!("secrets.{secret_id}"))))
-            }))
+        let key = format!("secrets.{secret_id}");
+        Ok(self.secret_value(&key, |values| values.secret(&secret_id)))
     }
 }
 

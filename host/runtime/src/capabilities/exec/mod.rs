@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sandpipe_model::codebuild::BuildProject;
-use wasmtime::component::{HasSelf, Resource};
+use wasmtime::component::Resource;
 
 use runner::CONTAINER_ROOT;
 pub use runner::{BuildRunner, ContainerKind, local_base_environment};
@@ -27,35 +27,34 @@ use crate::bindings::sandpipe::action::exec::{
     self as wit, CopySummary, Error, ExitStatus, RunnerInfo, SessionOptions,
 };
 use crate::capabilities::log::LogCapture;
-use crate::capabilities::{Capability, CapabilityModule, Grant, GrantedAccess, NotGranted};
+use crate::capabilities::{Capability, Grant, Setup, Slots};
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
 
 /// Run commands outside the wasm sandbox, through the build runner.
 pub const EXEC: Capability = Capability::named("exec");
 
-pub(crate) const MODULE: CapabilityModule = CapabilityModule {
-    imports: &[
+capability_module!(
+    [
         "sandpipe:action/exec@0.1",
-        "sandpipe:action/build-projects@0.1",
+        "sandpipe:action/build-projects@0.1"
     ],
-    requires: Some(EXEC),
-    link: |linker| {
-        wit::add_to_linker::<_, HasSelf<ActionState>>(linker, |state| state)?;
-        projects_wit::add_to_linker::<_, HasSelf<ActionState>>(linker, |state| state)
-    },
-    setup: |setup, slots| {
-        if let Some(grant) = setup.grants.get::<ExecGrant>() {
-            slots.insert(ExecAccess {
-                grant,
-                sandbox: setup.sandbox.clone(),
-                log: setup.log.clone(),
-                deadline: setup.deadline,
-                sessions: 0,
-            });
-        }
-    },
-};
+    Some(EXEC),
+    [wit, projects_wit],
+    setup
+);
+
+fn setup(setup: &Setup<'_>, slots: &mut Slots) {
+    if let Some(grant) = setup.grants.get::<ExecGrant>() {
+        slots.insert(ExecAccess {
+            grant,
+            sandbox: setup.sandbox.clone(),
+            log: setup.log.clone(),
+            deadline: setup.deadline,
+            sessions: 0,
+        });
+    }
+}
 
 /// What the operator granted an action that may run commands.
 #[derive(Debug, Clone)]
@@ -84,15 +83,7 @@ pub(crate) struct ExecAccess {
     sessions: u32,
 }
 
-impl GrantedAccess for ExecAccess {
-    const CAPABILITY: Capability = EXEC;
-}
-
-impl From<NotGranted> for Error {
-    fn from(not_granted: NotGranted) -> Self {
-        Error::Denied(not_granted.to_string())
-    }
-}
+granted_access!(ExecAccess, EXEC, Error);
 
 impl ExecAccess {
     fn process_path(&self, sandbox_path: &str, write: bool) -> Result<String, Error> {

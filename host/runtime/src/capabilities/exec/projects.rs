@@ -3,14 +3,9 @@
 
 use super::ExecAccess;
 use crate::bindings::sandpipe::action::build_projects::{self as wit, Error, Project};
-use crate::capabilities::NotGranted;
 use crate::state::ActionState;
 
-impl From<NotGranted> for Error {
-    fn from(not_granted: NotGranted) -> Self {
-        Error::Denied(not_granted.to_string())
-    }
-}
+denied_as!(Error);
 
 impl wit::Host for ActionState {
     async fn get_project(
