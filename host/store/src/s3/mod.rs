@@ -14,12 +14,11 @@
 //! either the old or the new state, and a crash leaves at worst an orphaned temporary file.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, File};
-use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 /// An S3 error, named as S3 names it.
@@ -123,55 +122,11 @@ pub struct DeleteOutcome {
     pub delete_marker: bool,
 }
 
-/// One version of a key as stored in `index.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredVersion {
-    version_id: Option<String>,
-    /// The data file; `None` for a delete marker.
-    data: Option<String>,
-    etag: String,
-    size: u64,
-    last_modified: String,
-    #[serde(default)]
-    content_type: Option<String>,
-    #[serde(default)]
-    cache_control: Option<String>,
-    #[serde(default)]
-    canned_acl: Option<String>,
-    #[serde(default)]
-    kms_key_id: Option<String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-}
+mod index;
+#[cfg(test)]
+mod tests;
 
-impl StoredVersion {
-    fn is_delete_marker(&self) -> bool {
-        self.data.is_none()
-    }
-
-    fn info(&self, key: &str, is_latest: bool) -> ObjectInfo {
-        ObjectInfo {
-            key: key.to_string(),
-            version_id: self.version_id.clone(),
-            etag: self.etag.clone(),
-            size: self.size,
-            last_modified: self.last_modified.clone(),
-            content_type: self.content_type.clone(),
-            cache_control: self.cache_control.clone(),
-            canned_acl: self.canned_acl.clone(),
-            kms_key_id: self.kms_key_id.clone(),
-            metadata: self.metadata.clone(),
-            is_latest,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct KeyIndex {
-    key: String,
-    /// Newest first; the first entry is the latest version.
-    versions: Vec<StoredVersion>,
-}
+use index::*;
 
 /// The largest object key S3 accepts, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
@@ -552,162 +507,6 @@ impl LocalS3 {
 }
 
 /// Put `version` first; return the version it replaces (the old `null` version), if any.
-fn insert_version(index: &mut KeyIndex, version: StoredVersion) -> Option<StoredVersion> {
-    let replaced = match &version.version_id {
-        None => index
-            .versions
-            .iter()
-            .position(|v| v.version_id.is_none())
-            .map(|i| index.versions.remove(i)),
-        Some(_) => None,
-    };
-    index.versions.insert(0, version);
-    replaced
-}
-
-fn remove_data(bucket: &Dir, key_dir: &str, version: Option<StoredVersion>) {
-    if let Some(data) = version.and_then(|v| v.data) {
-        // A leftover data file only wastes space; the index no longer points at it.
-        let _ = bucket.remove_file(format!("{key_dir}/{data}"));
-    }
-}
-
-/// Drop a key's directory (and its shard) once nothing is left in it.
-fn remove_if_empty(bucket: &Dir, key_dir: &str) {
-    if bucket.remove_dir(key_dir).is_ok()
-        && let Some((shard, _)) = key_dir.rsplit_once('/')
-    {
-        let _ = bucket.remove_dir(shard);
-    }
-}
-
-fn find_version(
-    bucket: &Dir,
-    bucket_name: &str,
-    key: &str,
-    version: Option<&str>,
-) -> Result<(ObjectInfo, String)> {
-    validate_key(key)?;
-    let no_such_key = || S3Error::NoSuchKey {
-        bucket: bucket_name.to_string(),
-        key: key.to_string(),
-    };
-    let index = read_index(bucket, &key_dir(key))?.ok_or_else(no_such_key)?;
-    let found = match version {
-        None => index.versions.first().map(|v| (0, v)),
-        Some(version) => {
-            let wanted = (version != "null").then_some(version);
-            index
-                .versions
-                .iter()
-                .enumerate()
-                .find(|(_, v)| v.version_id.as_deref() == wanted)
-        }
-    };
-    match (found, version) {
-        (Some((position, stored)), _) => match &stored.data {
-            Some(data) => Ok((stored.info(key, position == 0), data.clone())),
-            None => Err(no_such_key()),
-        },
-        (None, Some(version)) => Err(S3Error::NoSuchVersion {
-            key: key.to_string(),
-            version: version.to_string(),
-        }),
-        (None, None) => Err(no_such_key()),
-    }
-}
-
-fn new_version_id(versioning: Versioning) -> Option<String> {
-    (versioning == Versioning::Enabled).then(|| {
-        // Sortable by time first, like S3's opaque ids are unique: millis + randomness.
-        let millis = jiff::Timestamp::now().as_millisecond();
-        format!(
-            "{millis:013x}{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..19]
-        )
-    })
-}
-
-fn key_dir(key: &str) -> String {
-    let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
-    format!("objects/{}/{hash}", &hash[..2])
-}
-
-fn read_index(bucket: &Dir, key_dir: &str) -> Result<Option<KeyIndex>> {
-    read_json(bucket, &format!("{key_dir}/index.json"))
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(dir: &Dir, path: &str) -> Result<Option<T>> {
-    match dir.read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| S3Error::Io {
-                context: format!("reading {path}"),
-                error: io::Error::new(io::ErrorKind::InvalidData, e),
-            }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(S3Error::io(format!("reading {path}"))(e)),
-    }
-}
-
-/// Write to a temporary file beside `path`, sync, then rename over it.
-fn write_json_atomically<T: Serialize>(dir: &Dir, path: &str, value: &T) -> Result<()> {
-    let tmp = format!("{path}.{}.tmp", uuid::Uuid::new_v4().simple());
-    let bytes = serde_json::to_vec_pretty(value).expect("index types always serialize");
-    let mut file = dir
-        .create(&tmp)
-        .map_err(S3Error::io(format!("writing {path}")))?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(S3Error::io(format!("writing {path}")))?;
-    dir.rename(&tmp, dir, path)
-        .map_err(S3Error::io(format!("writing {path}")))
-}
-
-/// Hold the bucket's writer lock until dropped.
-fn lock(bucket: &Dir) -> Result<File> {
-    let file = bucket
-        .open_with(
-            ".lock",
-            cap_std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true),
-        )
-        .map_err(S3Error::io("locking bucket"))?;
-    let file = file.into_std();
-    file.lock().map_err(S3Error::io("locking bucket"))?;
-    Ok(File::from_std(file))
-}
-
-/// Copy at most `max_bytes`, returning the quoted MD5 ETag and the size.
-fn copy_hashing(
-    source: &mut dyn Read,
-    sink: &mut dyn Write,
-    max_bytes: u64,
-) -> Result<(String, u64)> {
-    let mut hasher = Md5::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let read = match source.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(S3Error::io("reading upload")(e)),
-        };
-        size += read as u64;
-        if size > max_bytes {
-            return Err(S3Error::EntityTooLarge(format!(
-                "the object is larger than the limit of {max_bytes} bytes"
-            )));
-        }
-        hasher.update(&buffer[..read]);
-        sink.write_all(&buffer[..read])
-            .map_err(S3Error::io("writing upload"))?;
-    }
-    Ok((format!("\"{}\"", hex::encode(hasher.finalize())), size))
-}
 
 /// S3's bucket naming rules: 3-63 of lowercase letters, digits, `.` and `-`, starting and
 /// ending with a letter or digit, not formatted as an IP address.
@@ -731,7 +530,7 @@ pub fn validate_bucket_name(name: &str) -> Result<()> {
     }
 }
 
-fn validate_key(key: &str) -> Result<()> {
+pub(super) fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(S3Error::InvalidArgument(format!(
             "object keys are 1 to {MAX_KEY_BYTES} bytes long"
@@ -744,188 +543,4 @@ fn validate_key(key: &str) -> Result<()> {
 pub fn now() -> String {
     let now = jiff::Timestamp::now();
     format!("{:.3}", now)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store() -> (tempfile::TempDir, LocalS3) {
-        let dir = tempfile::tempdir().unwrap();
-        let s3 = LocalS3::open(&dir.path().join("s3")).unwrap();
-        (dir, s3)
-    }
-
-    fn put(s3: &LocalS3, bucket: &str, key: &str, body: &[u8]) -> ObjectInfo {
-        s3.put_object(bucket, key, &mut &body[..], PutOptions::default(), u64::MAX)
-            .unwrap()
-    }
-
-    fn read(s3: &LocalS3, bucket: &str, key: &str, version: Option<&str>) -> Vec<u8> {
-        let (_, file) = s3.open_object(bucket, key, version).unwrap();
-        let mut body = Vec::new();
-        file.into_std().read_to_end(&mut body).unwrap();
-        body
-    }
-
-    #[test]
-    fn versioned_bucket_keeps_every_version() {
-        let (_dir, s3) = store();
-        s3.create_bucket("src").unwrap();
-        s3.set_versioning("src", true).unwrap();
-        let first = put(&s3, "src", "dir/file", b"one");
-        let second = put(&s3, "src", "dir/file", b"two");
-        assert_ne!(first.version_id, second.version_id);
-        assert_eq!(first.etag, "\"f97c5d29941bfb1b2fdab0874906ab82\"");
-        assert_eq!(read(&s3, "src", "dir/file", None), b"two");
-        assert_eq!(
-            read(&s3, "src", "dir/file", first.version_id.as_deref()),
-            b"one"
-        );
-        let head = s3
-            .head_object("src", "dir/file", first.version_id.as_deref())
-            .unwrap();
-        assert!(!head.is_latest);
-
-        let deleted = s3.delete_object("src", "dir/file", None).unwrap();
-        assert!(deleted.delete_marker);
-        assert!(matches!(
-            s3.head_object("src", "dir/file", None),
-            Err(S3Error::NoSuchKey { .. })
-        ));
-        assert_eq!(s3.list_versions("src", "").unwrap().len(), 3);
-        assert_eq!(
-            read(&s3, "src", "dir/file", second.version_id.as_deref()),
-            b"two"
-        );
-    }
-
-    #[test]
-    fn unversioned_bucket_replaces_the_null_version() {
-        let (dir, s3) = store();
-        s3.create_bucket("plain").unwrap();
-        put(&s3, "plain", "k", b"one");
-        let second = put(&s3, "plain", "k", b"two");
-        assert_eq!(second.version_id, None);
-        assert_eq!(s3.list_versions("plain", "").unwrap().len(), 1);
-        s3.delete_object("plain", "k", None).unwrap();
-        assert!(
-            s3.list_objects("plain", &ListQuery::default())
-                .unwrap()
-                .objects
-                .is_empty()
-        );
-        // No data file is left behind.
-        let leftovers = walkdir_files(&dir.path().join("s3/plain/objects"));
-        assert_eq!(leftovers, Vec::<String>::new());
-        s3.delete_bucket("plain").unwrap();
-    }
-
-    fn walkdir_files(path: &Path) -> Vec<String> {
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(path).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                files.extend(walkdir_files(&entry.path()));
-            } else {
-                files.push(entry.path().display().to_string());
-            }
-        }
-        files
-    }
-
-    #[test]
-    fn lists_with_prefix_delimiter_and_pages() {
-        let (_dir, s3) = store();
-        s3.create_bucket("b-1").unwrap();
-        for key in ["a/1", "a/2", "b", "c/x/y", "d"] {
-            put(&s3, "b-1", key, key.as_bytes());
-        }
-        let all = s3
-            .list_objects(
-                "b-1",
-                &ListQuery {
-                    max_keys: 1000,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        let keys: Vec<_> = all.objects.iter().map(|o| o.key.as_str()).collect();
-        assert_eq!(keys, ["a/1", "a/2", "b", "c/x/y", "d"]);
-
-        let grouped = s3
-            .list_objects(
-                "b-1",
-                &ListQuery {
-                    delimiter: Some("/".into()),
-                    max_keys: 1000,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        assert_eq!(grouped.common_prefixes, ["a/", "c/"]);
-        assert_eq!(
-            grouped
-                .objects
-                .iter()
-                .map(|o| o.key.as_str())
-                .collect::<Vec<_>>(),
-            ["b", "d"]
-        );
-
-        let mut pages = Vec::new();
-        let mut query = ListQuery {
-            delimiter: Some("/".into()),
-            max_keys: 1,
-            ..Default::default()
-        };
-        loop {
-            let page = s3.list_objects("b-1", &query).unwrap();
-            pages.extend(page.common_prefixes.clone());
-            pages.extend(page.objects.iter().map(|o| o.key.clone()));
-            match page.next_start_after {
-                Some(after) => query.start_after = Some(after),
-                None => break,
-            }
-        }
-        assert_eq!(pages, ["a/", "b", "c/", "d"]);
-    }
-
-    #[test]
-    fn refuses_bad_names_missing_buckets_and_oversized_uploads() {
-        let (_dir, s3) = store();
-        assert!(matches!(
-            s3.create_bucket("Bad_Name"),
-            Err(S3Error::InvalidBucketName(_))
-        ));
-        assert!(matches!(
-            s3.create_bucket("192.168.1.1"),
-            Err(S3Error::InvalidBucketName(_))
-        ));
-        assert!(matches!(
-            s3.bucket_info("nope"),
-            Err(S3Error::NoSuchBucket(_))
-        ));
-        assert!(matches!(
-            s3.bucket_info("../etc"),
-            Err(S3Error::NoSuchBucket(_))
-        ));
-        s3.create_bucket("small").unwrap();
-        assert!(matches!(
-            s3.create_bucket("small"),
-            Err(S3Error::BucketAlreadyOwnedByYou(_))
-        ));
-        let result = s3.put_object(
-            "small",
-            "k",
-            &mut &[0u8; 100][..],
-            PutOptions::default(),
-            10,
-        );
-        assert!(matches!(result, Err(S3Error::EntityTooLarge(_))));
-        assert!(matches!(
-            s3.head_object("small", "k", None),
-            Err(S3Error::NoSuchKey { .. })
-        ));
-    }
 }
