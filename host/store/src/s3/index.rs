@@ -60,6 +60,7 @@ pub(super) struct KeyIndex {
     pub(super) versions: Vec<StoredVersion>,
 }
 
+/// Put `version` first; return the version it replaces (the old `null` version), if any.
 pub(super) fn insert_version(
     index: &mut KeyIndex,
     version: StoredVersion,

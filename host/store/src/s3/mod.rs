@@ -506,8 +506,6 @@ impl LocalS3 {
     }
 }
 
-/// Put `version` first; return the version it replaces (the old `null` version), if any.
-
 /// S3's bucket naming rules: 3-63 of lowercase letters, digits, `.` and `-`, starting and
 /// ending with a letter or digit, not formatted as an IP address.
 pub fn validate_bucket_name(name: &str) -> Result<()> {
