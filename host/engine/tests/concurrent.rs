@@ -102,3 +102,90 @@ async fn two_executions_run_at_once_on_one_runner_each_with_its_own_variables() 
     let ((hello_start, hello_end), (bonjour_start, bonjour_end)) = (wait(&hello), wait(&bonjour));
     assert!(hello_start < bonjour_end && bonjour_start < hello_end);
 }
+
+const APPROVAL: &str = r#"{"name":"gated","pipelineType":"V2","executionMode":"PARALLEL",
+  "roleArn":"arn:aws:iam::123456789012:role/r",
+  "artifactStore":{"type":"S3","location":"artifacts"},
+  "stages":[
+    {"name":"Source","actions":[{"name":"Fetch",
+      "actionTypeId":{"category":"Source","owner":"AWS","provider":"S3","version":"1"},
+      "configuration":{"S3Bucket":"sources","S3ObjectKey":"file"},"outputArtifacts":[{"name":"Src"}]}]},
+    {"name":"Gate","actions":[{"name":"Approve",
+      "actionTypeId":{"category":"Approval","owner":"AWS","provider":"Manual","version":"1"},
+      "configuration":{"CustomData":"ship it?"}}]}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_and_stops_through_the_runner_reach_its_executions() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state_dir = scratch.path().join("state");
+    let s3 = LocalS3::open(&state_dir.join("s3")).unwrap();
+    s3.create_bucket("sources").unwrap();
+    s3.set_versioning("sources", true).unwrap();
+    s3.put_object(
+        "sources",
+        "file",
+        &mut &b"hi"[..],
+        PutOptions::default(),
+        u64::MAX,
+    )
+    .unwrap();
+    drop(s3);
+    let host = ActionHost::new(ComponentCache::default_dir()).unwrap();
+    let settings = RunnerSettings {
+        work_dir: Some(scratch.path().join("work")),
+        ..RunnerSettings::new(state_dir)
+    };
+    let runner = PipelineRunner::new(settings, ProviderRegistry::builtin(), host).unwrap();
+    let loaded = sandpipe_model::parse_document("gated.json", APPROVAL, false).unwrap();
+    let start = || ExecutionRequest::start(loaded.clone(), "gated.json");
+    let place = ("gated", "Gate", "Approve");
+    // Decide each approval as soon as it is open; stop the second execution instead.
+    let decide = async {
+        let mut decided = std::collections::BTreeSet::new();
+        while decided.len() < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let waiting = runner.state().executions().list(Some("gated"), 10).unwrap();
+            for summary in waiting {
+                let record = runner.state().executions().get(&summary.id).unwrap();
+                let gate = &record.stages[1].actions[0];
+                if gate.status != sandpipe_engine::ActionStatus::InProgress
+                    || gate.external_execution_id.is_none()
+                    || decided.contains(&summary.id)
+                {
+                    continue;
+                }
+                if decided.is_empty() {
+                    let token = gate.external_execution_id.as_deref();
+                    runner
+                        .decide_approval(place, token, true, "looks good")
+                        .unwrap()
+                        .unwrap();
+                } else {
+                    let mode = sandpipe_state::StopMode::Abandon;
+                    runner
+                        .request_stop(&summary.id, mode, Some("not today"))
+                        .unwrap()
+                        .unwrap();
+                }
+                decided.insert(summary.id);
+            }
+        }
+    };
+    let runs = async {
+        let approved = runner.execute(start(), Arc::new(NoObserver)).await.unwrap();
+        let stopped = runner.execute(start(), Arc::new(NoObserver)).await.unwrap();
+        (approved, stopped)
+    };
+    let ((approved, stopped), ()) = tokio::join!(runs, decide);
+    assert_eq!(approved.status, ExecutionStatus::Succeeded, "{approved:#?}");
+    assert_eq!(
+        approved.stages[1].actions[0].summary.as_deref(),
+        Some("Approved: looks good")
+    );
+    assert_eq!(stopped.status, ExecutionStatus::Stopped, "{stopped:#?}");
+    assert_eq!(stopped.status_summary.as_deref(), Some("not today"));
+    assert_eq!(
+        stopped.stages[1].actions[0].status,
+        sandpipe_engine::ActionStatus::Abandoned
+    );
+}
