@@ -6,12 +6,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sandpipe_engine::{
-    ExecutionRequest, ExecutionStatus, NoObserver, PipelineRunner, ProviderRegistry, RunnerSettings,
-};
-use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
-use sandpipe_runtime::{ActionHost, ComponentCache};
-use sandpipe_store::{LocalS3, PutOptions};
+use sandpipe_engine::testing::{probe_runner, state_with_source};
+use sandpipe_engine::{ExecutionRequest, ExecutionStatus, NoObserver};
 
 const EXECUTIONS: usize = 200;
 const ROUNDS: usize = 3;
@@ -49,29 +45,8 @@ fn peak_rss_mib() -> f64 {
 
 fn main() {
     let scratch = tempfile::tempdir().unwrap();
-    let state_dir = scratch.path().join("state");
-    let s3 = LocalS3::open(&state_dir.join("s3")).unwrap();
-    s3.create_bucket("sources").unwrap();
-    s3.set_versioning("sources", true).unwrap();
-    s3.put_object(
-        "sources",
-        "file",
-        &mut &b"bench"[..],
-        PutOptions::default(),
-        u64::MAX,
-    )
-    .unwrap();
-
     let loaded = sandpipe_model::parse_document("bench.json", &pipeline(), false).unwrap();
-    let mut providers = ProviderRegistry::builtin();
-    providers
-        .register(
-            &"Build/Custom/Probe/1".parse().unwrap(),
-            std::path::Path::new(PROBE_COMPONENT_PATH),
-        )
-        .unwrap();
-    let host = ActionHost::new(ComponentCache::default_dir()).unwrap();
-    let runner = PipelineRunner::new(RunnerSettings::new(state_dir), providers, host).unwrap();
+    let runner = probe_runner(state_with_source(scratch.path()), None);
     let request = || ExecutionRequest::start(loaded.clone(), "bench.json");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

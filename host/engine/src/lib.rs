@@ -32,6 +32,8 @@ pub mod runner;
 pub mod settings;
 pub mod sources;
 mod stage;
+#[doc(hidden)]
+pub mod testing;
 pub mod watch;
 
 pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};

@@ -1,15 +1,12 @@
-//! Two executions at once on one `PipelineRunner`, in one process, each with its own
-//! variables: both records are right, and the two ran at the same time.
+//! Executions on one `PipelineRunner`, in one process: two at once, each with its own
+//! variables (both records right, and the two ran at the same time); approvals and stops
+//! made through the runner reaching the executions that wait for them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sandpipe_engine::{
-    ExecutionRequest, ExecutionStatus, NoObserver, PipelineRunner, ProviderRegistry, RunnerSettings,
-};
-use sandpipe_runtime::providers::PROBE_COMPONENT_PATH;
-use sandpipe_runtime::{ActionHost, ComponentCache};
-use sandpipe_store::{LocalS3, PutOptions};
+use sandpipe_engine::testing::{probe_runner, state_with_source};
+use sandpipe_engine::{ExecutionRequest, ExecutionStatus, NoObserver};
 
 const PIPELINE: &str = r##"{"name":"greetings","pipelineType":"V2","executionMode":"PARALLEL",
   "roleArn":"arn:aws:iam::123456789012:role/r",
@@ -31,30 +28,24 @@ const PIPELINE: &str = r##"{"name":"greetings","pipelineType":"V2","executionMod
        "actionTypeId":{"category":"Build","owner":"Custom","provider":"Probe","version":"1"},
        "configuration":{"Mode":"echo-config","Seen":"#{Echo.Greeting}"}}]}]}"##;
 
+/// A runner with a source object in `dir`, and `document` loaded as `file`.
+fn prepared(
+    dir: &std::path::Path,
+    file: &str,
+    document: &str,
+) -> (
+    sandpipe_engine::PipelineRunner,
+    sandpipe_model::LoadedPipeline,
+) {
+    let runner = probe_runner(state_with_source(dir), Some(dir.join("work")));
+    let loaded = sandpipe_model::parse_document(file, document, false).unwrap();
+    (runner, loaded)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_executions_run_at_once_on_one_runner_each_with_its_own_variables() {
     let scratch = tempfile::tempdir().unwrap();
-    let state_dir = scratch.path().join("state");
-    let s3 = LocalS3::open(&state_dir.join("s3")).unwrap();
-    s3.create_bucket("sources").unwrap();
-    s3.set_versioning("sources", true).unwrap();
-    let put = PutOptions::default();
-    s3.put_object("sources", "file", &mut &b"hi"[..], put, u64::MAX)
-        .unwrap();
-    drop(s3);
-
-    let mut providers = ProviderRegistry::builtin();
-    let probe = "Build/Custom/Probe/1".parse().unwrap();
-    providers
-        .register(&probe, std::path::Path::new(PROBE_COMPONENT_PATH))
-        .unwrap();
-    let host = ActionHost::new(ComponentCache::default_dir()).unwrap();
-    let settings = RunnerSettings {
-        work_dir: Some(scratch.path().join("work")),
-        ..RunnerSettings::new(state_dir)
-    };
-    let runner = PipelineRunner::new(settings, providers, host).unwrap();
-    let loaded = sandpipe_model::parse_document("greetings.json", PIPELINE, false).unwrap();
+    let (runner, loaded) = prepared(scratch.path(), "greetings.json", PIPELINE);
     let request = |greeting: &str| {
         ExecutionRequest::start(loaded.clone(), "greetings.json").with_variables(BTreeMap::from([
             ("Greeting".to_string(), greeting.to_string()),
@@ -117,26 +108,7 @@ const APPROVAL: &str = r#"{"name":"gated","pipelineType":"V2","executionMode":"P
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_and_stops_through_the_runner_reach_its_executions() {
     let scratch = tempfile::tempdir().unwrap();
-    let state_dir = scratch.path().join("state");
-    let s3 = LocalS3::open(&state_dir.join("s3")).unwrap();
-    s3.create_bucket("sources").unwrap();
-    s3.set_versioning("sources", true).unwrap();
-    s3.put_object(
-        "sources",
-        "file",
-        &mut &b"hi"[..],
-        PutOptions::default(),
-        u64::MAX,
-    )
-    .unwrap();
-    drop(s3);
-    let host = ActionHost::new(ComponentCache::default_dir()).unwrap();
-    let settings = RunnerSettings {
-        work_dir: Some(scratch.path().join("work")),
-        ..RunnerSettings::new(state_dir)
-    };
-    let runner = PipelineRunner::new(settings, ProviderRegistry::builtin(), host).unwrap();
-    let loaded = sandpipe_model::parse_document("gated.json", APPROVAL, false).unwrap();
+    let (runner, loaded) = prepared(scratch.path(), "gated.json", APPROVAL);
     let start = || ExecutionRequest::start(loaded.clone(), "gated.json");
     let place = ("gated", "Gate", "Approve");
     // Decide each approval as soon as it is open; stop the second execution instead.
