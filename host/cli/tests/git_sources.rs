@@ -632,4 +632,23 @@ fn a_working_tree_replaces_an_s3_source_too() {
             site.canonicalize().unwrap().display()
         )
     );
+
+    // Sandboxes made inside the working tree (--work-dir) are never part of it.
+    let work = site.join("work");
+    let work_dir = format!("--work-dir={}", work.display());
+    let (ok, output) = run(
+        &ws,
+        &example,
+        &["--source", &source, &work_dir, "--keep-work"],
+    );
+    assert!(ok, "{output}");
+    assert!(
+        std::fs::read_dir(&work).unwrap().count() > 0,
+        "the kept sandboxes are inside the tree"
+    );
+    let zip = ws.get("s3://target-bucket/output-artifact-file");
+    assert_eq!(
+        zip_names(&zip),
+        [".gitignore", "css/", "css/site.css", "index.html"]
+    );
 }

@@ -76,6 +76,11 @@ impl ExecutionControl {
         self.stop.borrow().clone()
     }
 
+    /// Resolves when a stop request has been seen.
+    pub(crate) fn stops(&self) -> watch::Receiver<Option<StopRequest>> {
+        self.stop.subscribe()
+    }
+
     pub(crate) fn abandoning(&self) -> bool {
         *self.abandon.borrow()
     }

@@ -50,6 +50,16 @@ impl Run<'_> {
         Some(root.join(format!("{}-{key}", action.action_type_id.provider)))
     }
 
+    /// sandpipe's own directories, which no working tree export includes: the state
+    /// directory and the work area (either may be inside the tree).
+    pub(crate) fn sandpipe_dirs(&self) -> Vec<PathBuf> {
+        let settings = &self.runner.settings;
+        vec![
+            settings.state_dir.clone(),
+            self.runner.work.root().to_path_buf(),
+        ]
+    }
+
     pub(crate) fn grants(
         &self,
         s: usize,
@@ -91,6 +101,7 @@ impl Run<'_> {
                 action,
                 configuration,
                 &settings.state_dir,
+                &self.sandpipe_dirs(),
             ));
         }
         grants

@@ -165,9 +165,7 @@ impl Run<'_> {
                 }
                 StageOutcome::Superseded { by, stage } => {
                     outcome = ExecutionStatus::Superseded;
-                    summary = Some(format!(
-                        "superseded by execution {by}, which is waiting for stage '{stage}'"
-                    ));
+                    summary = Some(ExecutionRecord::superseded_summary(&by, &stage));
                     break;
                 }
                 StageOutcome::Finished(_) => {

@@ -10,14 +10,7 @@ pub fn recover(state: &StateStore) -> sandpipe_state::Result<Vec<String>> {
     for orphan in state.ownership().orphans()? {
         let mut record = state.executions().get(&orphan.id)?;
         let now = now();
-        if orphan.status == ExecutionStatus::Superseded {
-            // It was waiting at a stage's door when a newer execution took its place.
-            let by = match &orphan.superseded_by {
-                Some(id) => format!("execution {id}"),
-                None => "a newer execution".into(),
-            };
-            record.status_summary = Some(format!("superseded by {by} while it waited for a stage"));
-        } else {
+        if orphan.status != ExecutionStatus::Superseded {
             let reason = format!(
                 "the sandpipe process running this execution (pid {}) ended before it finished",
                 orphan.pid

@@ -71,7 +71,11 @@ impl PipelineRunner {
         .map_err(|e| anyhow::anyhow!("preparing the work area for action sandboxes: {e}"))?;
         // Sandboxes a killed process left behind (a memory work area outlives state
         // directories, so every runner tidies it for all of them).
-        work.sweep(|owner| ProcessOwner::parse(owner).is_some_and(|owner| !owner.is_alive()));
+        // An owner whose start time could not be read is never taken for dead.
+        work.sweep(|owner| {
+            ProcessOwner::parse(owner)
+                .is_some_and(|owner| !owner.started.is_empty() && !owner.is_alive())
+        });
         Ok(PipelineRunner {
             state: StateStore::open(&settings.state_dir)?,
             settings,

@@ -2,20 +2,22 @@
 //! (the connections file), and working trees given in place of a source (`--source`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sandpipe_git::ExportLimits;
 use sandpipe_model::ActionDeclaration;
 use sandpipe_model::connections::{Connections, RepositoryRef};
 use sandpipe_runtime::{GitGrant, GitSource};
 
-/// The repository (or working tree) a git source action may read.
+/// The repository (or working tree) a git source action may read. `excluded` are sandpipe's
+/// own directories (state, work area), never part of an exported working tree.
 pub fn git_grant(
     connections: &Connections,
     working_tree: Option<&Path>,
     action: &ActionDeclaration,
     configuration: &BTreeMap<String, String>,
     state_dir: &Path,
+    excluded: &[PathBuf],
 ) -> GitGrant {
     let reference = RepositoryRef::from_configuration(configuration);
     let provider_type = match &reference {
@@ -50,7 +52,7 @@ pub fn git_grant(
         provider_type,
         source,
         mirrors: state_dir.join("git").join("mirrors"),
-        exclude: vec![state_dir.to_path_buf()],
+        exclude: excluded.to_vec(),
     }
 }
 
@@ -59,13 +61,13 @@ pub fn git_grant(
 pub fn copy_working_tree(
     dir: &Path,
     output_dir: &Path,
-    state_dir: &Path,
+    excluded: &[PathBuf],
 ) -> anyhow::Result<sandpipe_git::WorktreeSnapshot> {
     let into = cap_std::fs::Dir::open_ambient_dir(output_dir, cap_std::ambient_authority())?;
     Ok(sandpipe_git::snapshot_worktree(
         dir,
         &into,
-        &[state_dir.to_path_buf()],
+        excluded,
         &ExportLimits::default(),
     )?)
 }

@@ -60,6 +60,7 @@ impl Run<'_> {
         };
         let gate = self.runner.state.stage_gate();
         let mut said = None;
+        let mut stops = self.control.stops();
         loop {
             let change = self.signals().next_change();
             let reason = match gate.enter(&self.pipeline().name, stage, self.id(), sharing) {
@@ -80,7 +81,10 @@ impl Run<'_> {
             if self.control.stop_requested() {
                 return Err(Blocked::Stopped);
             }
-            Signals::wait(change).await;
+            tokio::select! {
+                () = Signals::wait(change) => {}
+                _ = stops.wait_for(Option::is_some) => {}
+            }
         }
     }
 

@@ -64,7 +64,15 @@ pub struct Watcher {
 
 /// What the operator mapped for git source `action`, as a run without overrides sees it.
 fn mapped(connections: &Connections, action: &ActionDeclaration, state_dir: &Path) -> GitGrant {
-    git_grant(connections, None, action, &action.configuration, state_dir)
+    let excluded = [state_dir.to_path_buf()];
+    git_grant(
+        connections,
+        None,
+        action,
+        &action.configuration,
+        state_dir,
+        &excluded,
+    )
 }
 
 /// Whether `action` has a V2 trigger (which then decides alone what starts the pipeline).

@@ -243,21 +243,28 @@ impl WorkArea {
     }
 
     /// Make the directory of an execution's sandboxes, marked with `owner` (who may remove
-    /// it: see [`Self::sweep`]).
+    /// it: see [`Self::sweep`]). The marker appears whole or not at all.
     pub fn claim(&self, execution: &str, owner: &str) -> io::Result<()> {
         let dir = self.root.join(execution);
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join(OWNER_FILE), owner)
+        let partial = dir.join(format!("{OWNER_FILE}.partial"));
+        std::fs::write(&partial, owner)?;
+        std::fs::rename(partial, dir.join(OWNER_FILE))
     }
 
-    /// The sandbox of action `name` of execution `execution` (a fresh directory in the
-    /// execution's, made by [`Self::claim`] or here).
+    /// The sandbox of action `name` of execution `execution`: a fresh directory in the
+    /// execution's (made by [`Self::claim`] or here). What an earlier attempt of the same
+    /// action left there (a retry, a kept sandbox) is removed first.
     pub fn sandbox(&self, execution: &str, name: &str) -> io::Result<Sandbox> {
         let parent = self.root.join(execution);
         let root = parent.join(name);
         match std::fs::create_dir(&root) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(&parent)?;
+                std::fs::create_dir(&root)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                std::fs::remove_dir_all(&root)?;
                 std::fs::create_dir(&root)?;
             }
             other => other?,
@@ -271,25 +278,22 @@ impl WorkArea {
     }
 
     /// Remove the sandboxes of executions whose owner is gone (`abandoned` says, from the
-    /// owner marker): what a killed process left. Returns how many were removed. A directory
-    /// without a marker is left alone for a minute, in case its owner is just making it.
+    /// owner marker): what a killed process left. Only directories sandpipe marked are
+    /// candidates, so a work area shared with other files (`--work-dir`) loses nothing else.
+    /// Returns how many were removed.
     pub fn sweep(&self, abandoned: impl Fn(&str) -> bool) -> usize {
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return 0;
         };
         let mut removed = 0;
         for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let dir = entry.path();
-            let stale = match std::fs::read_to_string(dir.join(OWNER_FILE)) {
-                Ok(owner) => abandoned(owner.trim()),
-                Err(_) => entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|modified| modified.elapsed().ok())
-                    .is_some_and(|age| age > std::time::Duration::from_secs(60)),
-            };
-            if stale && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let stale = std::fs::read_to_string(dir.join(OWNER_FILE))
+                .is_ok_and(|owner| abandoned(owner.trim()));
+            if stale {
                 removed += usize::from(std::fs::remove_dir_all(&dir).is_ok());
             }
         }
@@ -321,12 +325,26 @@ fn statfs(dir: &Path) -> Option<(i64, u64)> {
     ))
 }
 
-/// `sandpipe/work` in a memory file system that has room, made private to this user. A
-/// directory someone else made (or a link planted in its place) is not used.
+/// `sandpipe/work` in a memory file system that has room, made private to this user. Every
+/// level is checked without following links: the base must be this user's (like
+/// `$XDG_RUNTIME_DIR`) or root's and sticky (like `/dev/shm`, where no one else can replace
+/// what this user made), and `sandpipe` and `work` this user's alone.
 fn memory_area() -> Option<WorkArea> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
+    // This user's directory (not a link to one), readable by this user alone.
+    let make_private = |path: &Path| {
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(path);
+        let Ok(metadata) = std::fs::symlink_metadata(path) else {
+            return false;
+        };
+        if !metadata.is_dir() || metadata.uid() != uid {
+            return false;
+        }
+        metadata.mode() & 0o077 == 0
+            || std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).is_ok()
+    };
     let candidates = [
         std::env::var_os("XDG_RUNTIME_DIR").map(|dir| PathBuf::from(dir).join("sandpipe")),
         Some(PathBuf::from(format!("/dev/shm/sandpipe-{uid}"))),
@@ -337,17 +355,23 @@ fn memory_area() -> Option<WorkArea> {
         if kind != TMPFS_MAGIC || available < MIN_MEMORY_AREA_BYTES {
             return None;
         }
-        let _ = std::fs::DirBuilder::new().mode(0o700).create(&private);
-        let metadata = std::fs::symlink_metadata(&private).ok()?;
-        let private_to_us =
-            metadata.is_dir() && metadata.uid() == uid && metadata.mode() & 0o077 == 0;
-        if !private_to_us {
+        let base_metadata = std::fs::symlink_metadata(base).ok()?;
+        let safe_base = base_metadata.is_dir()
+            && (base_metadata.uid() == uid
+                || (base_metadata.uid() == 0 && base_metadata.mode() & 0o1000 != 0));
+        let work = private.join("work");
+        if !safe_base || !make_private(&private) || !make_private(&work) {
             return None;
         }
-        let work = private.join("work");
-        std::fs::create_dir_all(&work).ok()?;
-        Some(WorkArea {
-            root: work,
+        let root = work.canonicalize().ok()?;
+        (root
+            == base
+                .canonicalize()
+                .ok()?
+                .join(private.file_name()?)
+                .join("work"))
+        .then_some(WorkArea {
+            root,
             in_memory: true,
         })
     })
@@ -420,5 +444,11 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["alive", "fresh", "kept"]);
+        // A sandbox an earlier attempt left is replaced, not refused.
+        let mut again = area.sandbox("alive", "00-00").unwrap();
+        again.add_output("Out").unwrap();
+        std::fs::write(again.output_dir("Out").join("old"), "x").unwrap();
+        let fresh = area.sandbox("alive", "00-00").unwrap();
+        assert!(!fresh.root().join("out").exists());
     }
 }

@@ -60,8 +60,6 @@ pub struct Orphan {
     pub pid: u32,
     /// Its status when the process died: running, stopping, or superseded while waiting.
     pub status: ExecutionStatus,
-    /// The execution that superseded it, if one did.
-    pub superseded_by: Option<String>,
 }
 
 /// Which process owns which execution.
@@ -83,11 +81,11 @@ impl Ownership<'_> {
 
     /// Executions that have not ended but whose process is gone.
     pub fn orphans(&self) -> Result<Vec<Orphan>> {
-        type Row = (String, u32, String, ExecutionStatus, Option<String>);
+        type Row = (String, u32, String, ExecutionStatus);
         let unended: Vec<Row> = self.0.with(|connection| {
             connection
                 .prepare(
-                    "SELECT id, owner_pid, owner_started, status, superseded_by FROM executions
+                    "SELECT id, owner_pid, owner_started, status FROM executions
                      WHERE status IN (?1, ?2) OR (status = ?3 AND end_time IS NULL)",
                 )?
                 .query_map(
@@ -102,7 +100,6 @@ impl Ownership<'_> {
                             row.get::<_, Option<u32>>(1)?.unwrap_or(0),
                             row.get::<_, Option<String>>(2)?.unwrap_or_default(),
                             row.get(3)?,
-                            row.get(4)?,
                         ))
                     },
                 )?
@@ -110,19 +107,14 @@ impl Ownership<'_> {
         })?;
         Ok(unended
             .into_iter()
-            .filter(|(_, pid, started, _, _)| {
+            .filter(|(_, pid, started, _)| {
                 !ProcessOwner {
                     pid: *pid,
                     started: started.clone(),
                 }
                 .is_alive()
             })
-            .map(|(id, pid, _, status, superseded_by)| Orphan {
-                id,
-                pid,
-                status,
-                superseded_by,
-            })
+            .map(|(id, pid, _, status)| Orphan { id, pid, status })
             .collect())
     }
 }

@@ -315,6 +315,12 @@ impl ActionRecord {
 }
 
 impl ExecutionRecord {
+    /// Why an execution ended Superseded: the newer execution that took its place at the
+    /// door of `stage`.
+    pub fn superseded_summary(by: &str, stage: &str) -> String {
+        format!("superseded by execution {by}, which is waiting for stage '{stage}'")
+    }
+
     pub fn action_mut(&mut self, stage: usize, action: usize) -> &mut ActionRecord {
         &mut self.stages[stage].actions[action]
     }

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::db::{Database, Result};
-use crate::record::{ExecutionStatus, now};
+use crate::record::{ExecutionRecord, ExecutionStatus, now};
 
 /// How executions of one pipeline share its stages (the pipeline's executionMode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,14 +69,17 @@ fn supersede_older(
         .prepare("SELECT execution_id FROM stage_waits WHERE pipeline = ?1 AND stage = ?2 AND execution_id != ?3")?
         .query_map(params![pipeline, stage, newest], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let summary = ExecutionRecord::superseded_summary(&newest, stage);
     for id in &older {
         transaction.execute(
-            "UPDATE executions SET status = ?2, superseded_by = ?3 WHERE id = ?1 AND status = ?4",
+            "UPDATE executions SET status = ?2, superseded_by = ?3, status_summary = ?5
+             WHERE id = ?1 AND status = ?4",
             params![
                 id,
                 ExecutionStatus::Superseded,
                 newest,
-                ExecutionStatus::InProgress
+                ExecutionStatus::InProgress,
+                summary
             ],
         )?;
         leave_queue(transaction, pipeline, stage, id)?;

@@ -188,7 +188,6 @@ fn executions_of_dead_processes_are_orphans() {
             id: "orphan".into(),
             pid: u32::MAX - 1,
             status: ExecutionStatus::InProgress,
-            superseded_by: None,
         }]
     );
     // Claimed by this process, it is no orphan.
@@ -237,7 +236,10 @@ fn a_superseded_execution_learns_by_whom() {
     );
     let older = state.executions().get("older").unwrap();
     assert_eq!(older.status, ExecutionStatus::Superseded);
-    assert_eq!(older.status_summary, None, "the engine words the summary");
+    assert_eq!(
+        older.status_summary.as_deref(),
+        Some("superseded by execution newer, which is waiting for stage 'Next'")
+    );
 }
 
 #[test]

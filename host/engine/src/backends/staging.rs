@@ -22,13 +22,28 @@ impl Run<'_> {
     /// A fresh sandbox for action `a` of stage `s`, its inputs extracted into it (and recorded),
     /// its output directories made, and for a build its project's cache mounted.
     pub(crate) fn stage_sandbox(&self, call: &ActionCall<'_>) -> Result<Staged, ActionError> {
-        let (s, a) = (call.s, call.a);
-        let action = &self.pipeline().stages[s].actions[a];
-        let mut sandbox = self
+        let name = format!("{:02}-{:02}", call.s, call.a);
+        let sandbox = self
             .runner
             .work
-            .sandbox(self.id(), &format!("{s:02}-{a:02}"))
+            .sandbox(self.id(), &name)
             .map_err(system_failure("creating the sandbox"))?;
+        let root = sandbox.root().to_path_buf();
+        let staged = self.fill_sandbox(call, sandbox);
+        // Half-staged inputs are not left to take space until the execution ends.
+        if staged.is_err() && !self.runner.settings.keep_work {
+            let _ = std::fs::remove_dir_all(root);
+        }
+        staged
+    }
+
+    fn fill_sandbox(
+        &self,
+        call: &ActionCall<'_>,
+        mut sandbox: Sandbox,
+    ) -> Result<Staged, ActionError> {
+        let (s, a) = (call.s, call.a);
+        let action = &self.pipeline().stages[s].actions[a];
         let mut inputs = Vec::new();
         let mut records = Vec::new();
         for input in &action.input_artifacts {

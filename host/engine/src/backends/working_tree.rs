@@ -29,7 +29,7 @@ impl Run<'_> {
         let snapshot = crate::sources::copy_working_tree(
             dir,
             &staged.sandbox.output_dir(&output.name),
-            &self.runner.settings.state_dir,
+            &self.sandpipe_dirs(),
         )
         .map_err(|e| {
             FailureDetails::job(format!("copying the working tree {}: {e:#}", dir.display()))
