@@ -7,6 +7,12 @@ use sandpipe_model::ActionTypeId;
 use sandpipe_model::execution::{SourceRevision, parse_source_revision};
 use sandpipe_runtime::Capability;
 
+/// `text` split at its first `=`, or an error naming the form expected.
+fn split<'a>(text: &'a str, form: &str) -> Result<(&'a str, &'a str), String> {
+    text.split_once('=')
+        .ok_or_else(|| format!("'{text}': expected {form}"))
+}
+
 /// `KEY=VALUE`, split at the first `=`.
 #[derive(Debug, Clone)]
 pub struct KeyValue {
@@ -15,9 +21,7 @@ pub struct KeyValue {
 }
 
 pub fn key_value(text: &str) -> Result<KeyValue, String> {
-    let (key, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("'{text}': expected KEY=VALUE"))?;
+    let (key, value) = split(text, "KEY=VALUE")?;
     Ok(KeyValue {
         key: key.to_string(),
         value: value.to_string(),
@@ -32,9 +36,7 @@ pub struct ProviderFlag {
 }
 
 pub fn provider(text: &str) -> Result<ProviderFlag, String> {
-    let (action_type, file) = text
-        .split_once('=')
-        .ok_or_else(|| format!("'{text}': expected TYPE=FILE"))?;
+    let (action_type, file) = split(text, "TYPE=FILE")?;
     Ok(ProviderFlag {
         action_type: action_type.parse()?,
         file: PathBuf::from(file),
@@ -49,9 +51,7 @@ pub struct GrantFlag {
 }
 
 pub fn grant(text: &str) -> Result<GrantFlag, String> {
-    let (action_type, capabilities) = text
-        .split_once('=')
-        .ok_or_else(|| format!("'{text}': expected TYPE=CAP[,CAP]"))?;
+    let (action_type, capabilities) = split(text, "TYPE=CAP[,CAP]")?;
     Ok(GrantFlag {
         action_type: action_type.parse()?,
         capabilities: capabilities
@@ -70,9 +70,7 @@ pub struct SourceFlag {
 }
 
 pub fn source(text: &str) -> Result<SourceFlag, String> {
-    let (action, dir) = text
-        .split_once('=')
-        .ok_or_else(|| format!("'{text}': expected ACTION=DIR"))?;
+    let (action, dir) = split(text, "ACTION=DIR")?;
     Ok(SourceFlag {
         action: action.to_string(),
         dir: std::fs::canonicalize(dir).unwrap_or_else(|_| PathBuf::from(dir)),

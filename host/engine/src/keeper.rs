@@ -101,18 +101,22 @@ impl<'r> RecordKeeper<'r> {
     }
 
     /// Change one action's record while it runs and store it.
-    pub(crate) fn update_action(&self, s: usize, a: usize, change: impl FnOnce(&mut ActionRecord)) {
+    pub(crate) fn update_action<T>(
+        &self,
+        s: usize,
+        a: usize,
+        change: impl FnOnce(&mut ActionRecord) -> T,
+    ) -> T {
         let mut record = self.record();
         let action = record.action_mut(s, a);
-        change(action);
+        let changed = change(action);
         Self::persisted(self.state.executions().save_action(&self.id, s, a, action));
+        changed
     }
 
     /// The action starts: what an earlier attempt left is cleared.
     pub(crate) fn action_started(&self, s: usize, a: usize, log_file: String) {
-        let mut stage = String::new();
-        let mut name = String::new();
-        self.update_action(s, a, |entry| {
+        let action = self.update_action(s, a, |entry| {
             let fresh =
                 ActionRecord::not_started(&entry.name, entry.action_type.clone(), entry.run_order);
             *entry = ActionRecord {
@@ -121,13 +125,12 @@ impl<'r> RecordKeeper<'r> {
                 log_file: Some(log_file),
                 ..fresh
             };
-            name = entry.name.clone();
+            entry.name.clone()
         });
-        self.read(|r| stage = r.stages[s].name.clone());
         self.observer.on_event(RunEvent::ActionStarted {
             execution_id: self.id.clone(),
-            stage,
-            action: name,
+            stage: self.read(|r| r.stages[s].name.clone()),
+            action,
         });
     }
 
@@ -138,13 +141,11 @@ impl<'r> RecordKeeper<'r> {
         a: usize,
         finish: impl FnOnce(&mut ActionRecord),
     ) -> bool {
-        let mut finished = None;
-        self.update_action(s, a, |entry| {
+        let record = self.update_action(s, a, |entry| {
             entry.end_time = Some(now());
             finish(entry);
-            finished = Some(entry.clone());
+            entry.clone()
         });
-        let record = finished.expect("the action was updated");
         let succeeded = record.status == ActionStatus::Succeeded;
         self.observer.on_event(RunEvent::ActionFinished {
             execution_id: self.id.clone(),

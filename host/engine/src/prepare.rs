@@ -39,9 +39,7 @@ impl PipelineRunner {
             for (a, action) in stage.actions.iter().enumerate() {
                 let action_type = &action.action_type_id;
                 // Manual approval is the host's own, as it is CodePipeline's.
-                if action_type.is_manual_approval()
-                    || self.providers.component(action_type).is_some()
-                {
+                if action_type.is_manual_approval() || self.providers.serves(action_type) {
                     continue;
                 }
                 let path = loaded.document_path(&format!("stages[{s}].actions[{a}].actionTypeId"));

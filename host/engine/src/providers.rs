@@ -14,8 +14,15 @@ use sandpipe_runtime::{Capability, ProviderPolicy};
 
 /// A component and what it may do beyond the sandbox.
 struct Provider {
-    wasm: Arc<[u8]>,
+    wasm: Wasm,
     policy: ProviderPolicy,
+}
+
+/// A component's bytes: built into the binary (copied only when an execution uses it), or
+/// read from the operator's file.
+enum Wasm {
+    Embedded(&'static [u8]),
+    Read(Arc<[u8]>),
 }
 
 pub struct ProviderRegistry {
@@ -31,7 +38,7 @@ impl ProviderRegistry {
                 let policy = ProviderPolicy {
                     granted: p.granted.iter().copied().collect(),
                 };
-                let wasm = Arc::from(p.component);
+                let wasm = Wasm::Embedded(p.component);
                 (p.action_type, Provider { wasm, policy })
             })
             .collect();
@@ -51,7 +58,7 @@ impl ProviderRegistry {
         self.components.insert(
             action_type.clone(),
             Provider {
-                wasm: wasm.into(),
+                wasm: Wasm::Read(wasm.into()),
                 policy: ProviderPolicy::default(),
             },
         );
@@ -75,7 +82,15 @@ impl ProviderRegistry {
     }
 
     pub fn component(&self, action_type: &ActionTypeId) -> Option<Arc<[u8]>> {
-        self.components.get(action_type).map(|p| p.wasm.clone())
+        self.components.get(action_type).map(|p| match &p.wasm {
+            Wasm::Embedded(bytes) => Arc::from(*bytes),
+            Wasm::Read(bytes) => bytes.clone(),
+        })
+    }
+
+    /// Whether a component serves `action_type` (without touching its bytes).
+    pub fn serves(&self, action_type: &ActionTypeId) -> bool {
+        self.components.contains_key(action_type)
     }
 
     /// What the provider of `action_type` may do beyond the sandbox.

@@ -46,63 +46,15 @@ pub fn recover(state: &StateStore) -> sandpipe_state::Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use sandpipe_state::{
-        ActionRecord, ExecutionRecord, ExecutionTrigger, ExecutionType, ProcessOwner, StageRecord,
-    };
+    use sandpipe_state::testing::orphan_and_alive;
 
     use super::*;
-
-    fn record(id: &str) -> ExecutionRecord {
-        let action = |name: &str| ActionRecord::not_started(name, "Source/AWS/S3/1".into(), 1);
-        ExecutionRecord {
-            pipeline_name: "p".into(),
-            pipeline_version: 1,
-            pipeline_execution_id: id.into(),
-            status: ExecutionStatus::InProgress,
-            status_summary: None,
-            source_file: "p.json".into(),
-            variables: BTreeMap::new(),
-            execution_type: ExecutionType::Standard,
-            rollback_target: None,
-            trigger: Some(ExecutionTrigger {
-                trigger_type: "StartPipelineExecution".into(),
-                trigger_detail: "sandpipe run".into(),
-            }),
-            start_time: now(),
-            end_time: None,
-            stages: vec![
-                StageRecord {
-                    name: "Source".into(),
-                    status: StageStatus::NotStarted,
-                    actions: vec![action("A")],
-                },
-                StageRecord {
-                    name: "Deploy".into(),
-                    status: StageStatus::NotStarted,
-                    actions: vec![action("B"), action("C")],
-                },
-            ],
-        }
-    }
 
     #[test]
     fn executions_of_dead_processes_end_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateStore::open(dir.path()).unwrap();
-        let mut orphan = record("orphan");
-        orphan.stages[0].status = StageStatus::InProgress;
-        orphan.stages[0].actions[0].status = ActionStatus::InProgress;
-        let dead = ProcessOwner {
-            pid: u32::MAX - 1,
-            started: "1".into(),
-        };
-        state.executions().create(&orphan, &dead).unwrap();
-        state
-            .executions()
-            .create(&record("alive"), &ProcessOwner::current())
-            .unwrap();
+        orphan_and_alive(&state);
 
         assert_eq!(recover(&state).unwrap(), ["orphan"]);
         let ended = state.executions().get("orphan").unwrap();

@@ -100,11 +100,6 @@ impl PipelineRunner {
         self.s3.clone()
     }
 
-    /// Where action sandboxes are made.
-    pub fn work_area(&self) -> &WorkArea {
-        &self.work
-    }
-
     /// Where an execution's logs and events live.
     pub fn execution_dir(&self, id: &str) -> PathBuf {
         self.settings.state_dir.join("executions").join(id)

@@ -83,28 +83,27 @@ impl ActionTypeId {
         }
     }
 
+    /// Whether this is AWS's `provider`, version 1, in `category`.
+    fn is_aws(&self, category: Category, provider: &str) -> bool {
+        self.category == category
+            && self.owner == Owner::AWS
+            && self.provider == provider
+            && self.version == "1"
+    }
+
     /// `Approval/AWS/Manual/1`, which CodePipeline (and sandpipe) runs itself.
     pub fn is_manual_approval(&self) -> bool {
-        self.category == Category::Approval
-            && self.owner == Owner::AWS
-            && self.provider == "Manual"
-            && self.version == "1"
+        self.is_aws(Category::Approval, "Manual")
     }
 
     /// `Compute/AWS/Commands/1` (V2 pipelines).
     pub fn is_commands(&self) -> bool {
-        self.category == Category::Compute
-            && self.owner == Owner::AWS
-            && self.provider == "Commands"
-            && self.version == "1"
+        self.is_aws(Category::Compute, "Commands")
     }
 
     /// `Source/AWS/S3/1`.
     pub fn is_s3_source(&self) -> bool {
-        self.category == Category::Source
-            && self.owner == Owner::AWS
-            && self.provider == "S3"
-            && self.version == "1"
+        self.is_aws(Category::Source, "S3")
     }
 
     /// How long an action of this type may run when its declaration sets no

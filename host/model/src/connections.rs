@@ -296,12 +296,6 @@ impl Connections {
         self
     }
 
-    /// Use `root` for unmapped repositories unless the file names its own `reposRoot`.
-    pub fn with_default_repos_root(mut self, root: PathBuf) -> Self {
-        self.repos_root.get_or_insert(root);
-        self
-    }
-
     /// Use the root `find` returns for unmapped repositories unless the file names its own
     /// `reposRoot`; `find` runs once, the first time a repository is looked up there.
     pub fn with_default_repos_root_from(
@@ -577,7 +571,7 @@ mod tests {
         let file = write(scratch.path(), "repositories: {}\n");
         let connections = Connections::load(&file)
             .unwrap()
-            .with_default_repos_root(PathBuf::from("/repos"));
+            .with_default_repos_root_from(|| PathBuf::from("/repos"));
         let error = connections
             .resolve(&connection("arn:c", "o/app"), |_| false)
             .unwrap_err();

@@ -140,7 +140,7 @@ pub enum ActionError {
 }
 
 /// The message of an action abandoned by a stop request.
-pub const ABANDONED: &str = "the action was abandoned by a stop request";
+const ABANDONED: &str = "the action was abandoned by a stop request";
 
 impl ActionError {
     pub fn kind(&self) -> FailureKind {

@@ -24,9 +24,9 @@ mod state;
 pub mod testing;
 
 pub use action::{
-    ABANDONED, ActionError, ActionOutcome, ActionRequest, ActionResult, ArtifactFile,
-    CurrentRevision, FailureDetails, InputArtifact, OutputArtifact, TestCase, TestReport,
-    TestStatus, format_duration,
+    ActionError, ActionOutcome, ActionRequest, ActionResult, ArtifactFile, CurrentRevision,
+    FailureDetails, InputArtifact, OutputArtifact, TestCase, TestReport, TestStatus,
+    format_duration,
 };
 pub use cache::{CacheOutcome, ComponentCache};
 pub use capabilities::exec::{BuildRunner, ContainerKind, EXEC, ExecGrant, local_base_environment};

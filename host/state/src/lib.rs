@@ -14,6 +14,8 @@ mod executions;
 mod ownership;
 pub mod record;
 mod stage_gate;
+#[doc(hidden)]
+pub mod testing;
 
 use std::path::Path;
 

@@ -104,16 +104,6 @@ api_names!(ActionStatus {
 
 pub(crate) use api_names;
 
-impl ExecutionStatus {
-    /// Still running (or winding down) in some process.
-    pub fn is_running(self) -> bool {
-        matches!(
-            self,
-            ExecutionStatus::InProgress | ExecutionStatus::Stopping
-        )
-    }
-}
-
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,44 +1,10 @@
 //! The store's own tests: migrations, concurrent opening, versions, records, the stage gate,
 //! ownership and the targeted queries.
 
-use std::collections::BTreeMap;
-
 use rusqlite::Connection;
 
+use crate::testing::{orphan_and_alive, record};
 use crate::*;
-
-fn record(id: &str) -> ExecutionRecord {
-    let action = |name: &str| ActionRecord::not_started(name, "Source/AWS/S3/1".into(), 1);
-    ExecutionRecord {
-        pipeline_name: "p".into(),
-        pipeline_version: 1,
-        pipeline_execution_id: id.into(),
-        status: ExecutionStatus::InProgress,
-        status_summary: None,
-        source_file: "p.json".into(),
-        variables: BTreeMap::from([("Env".to_string(), "prod".to_string())]),
-        execution_type: ExecutionType::Standard,
-        rollback_target: None,
-        trigger: Some(ExecutionTrigger {
-            trigger_type: "StartPipelineExecution".into(),
-            trigger_detail: "sandpipe run".into(),
-        }),
-        start_time: now(),
-        end_time: None,
-        stages: vec![
-            StageRecord {
-                name: "Source".into(),
-                status: StageStatus::NotStarted,
-                actions: vec![action("A")],
-            },
-            StageRecord {
-                name: "Deploy".into(),
-                status: StageStatus::NotStarted,
-                actions: vec![action("B"), action("C")],
-            },
-        ],
-    }
-}
 
 #[test]
 fn a_database_made_before_the_trigger_column_gets_it() {
@@ -158,22 +124,6 @@ fn store<const N: usize>(state: &StateStore, records: [&ExecutionRecord; N]) {
         let owner = ProcessOwner::current();
         state.executions().create(record, &owner).unwrap();
     }
-}
-
-/// An execution of a dead process, and one of this process.
-fn orphan_and_alive(state: &StateStore) {
-    let mut orphan = record("orphan");
-    orphan.stages[0].status = StageStatus::InProgress;
-    orphan.stages[0].actions[0].status = ActionStatus::InProgress;
-    let dead = ProcessOwner {
-        pid: u32::MAX - 1,
-        started: "1".into(),
-    };
-    state.executions().create(&orphan, &dead).unwrap();
-    state
-        .executions()
-        .create(&record("alive"), &ProcessOwner::current())
-        .unwrap();
 }
 
 #[test]

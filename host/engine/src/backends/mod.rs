@@ -10,7 +10,8 @@ mod working_tree;
 use std::path::PathBuf;
 
 use sandpipe_model::execution::FailureKind;
-use sandpipe_runtime::{ActionError, FailureDetails, LoadedComponent};
+use sandpipe_runtime::{ActionError, ActionOutcome, FailureDetails, LoadedComponent};
+use staging::Staged;
 
 use crate::action::{ActionCall, Completed};
 use crate::action_log::ActionLog;
@@ -49,25 +50,31 @@ impl Run<'_> {
     }
 
     pub(crate) async fn dispatch(&self, call: &ActionCall<'_>) -> Result<Completed, ActionError> {
-        let (s, a) = (call.s, call.a);
-        match &self.launch.prepared.backends[&(s, a)] {
+        match &self.launch.prepared.backends[&(call.s, call.a)] {
             Backend::ManualApproval => self.await_approval(call).await,
             Backend::Component(component) => {
-                let staged = self.stage_sandbox(call)?;
-                let outcome = self.run_component(call, component, &staged).await;
-                let completed =
-                    outcome.and_then(|outcome| self.store_outputs(s, a, &staged, outcome));
-                self.remove_sandbox(staged);
-                completed
+                let run = async |staged: &Staged| self.run_component(call, component, staged).await;
+                self.sandboxed(call, run).await
             }
             Backend::WorkingTree(dir) => {
-                let staged = self.stage_sandbox(call)?;
-                let outcome = self.copy_working_tree(call, dir, &staged);
-                let completed =
-                    outcome.and_then(|outcome| self.store_outputs(s, a, &staged, outcome));
-                self.remove_sandbox(staged);
-                completed
+                let copy = async |staged: &Staged| self.copy_working_tree(call, dir, staged);
+                self.sandboxed(call, copy).await
             }
         }
+    }
+
+    /// Run `fill` in the action's fresh sandbox, store what it left in the outputs, and
+    /// remove the sandbox.
+    async fn sandboxed(
+        &self,
+        call: &ActionCall<'_>,
+        fill: impl AsyncFnOnce(&Staged) -> Result<ActionOutcome, ActionError>,
+    ) -> Result<Completed, ActionError> {
+        let staged = self.stage_sandbox(call)?;
+        let outcome = fill(&staged).await;
+        let completed =
+            outcome.and_then(|outcome| self.store_outputs(call.s, call.a, &staged, outcome));
+        self.remove_sandbox(staged);
+        completed
     }
 }
