@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use sandpipe_model::text::{Escaped, escape_controls_keep_lines};
 use sandpipe_state::{ExecutionStatus, StateStore};
 
 use crate::progress;
@@ -132,13 +133,21 @@ pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 };
                 if *offset == 0 && args.action.is_none() {
-                    writeln!(out, "==> {}/{} <==", stage.name, action.name)?;
+                    writeln!(
+                        out,
+                        "==> {}/{} <==",
+                        Escaped(&stage.name),
+                        Escaped(&action.name)
+                    )?;
                 }
                 file.seek(SeekFrom::Start(*offset))?;
-                let mut new = String::new();
-                file.read_to_string(&mut new).context("reading the log")?;
-                *offset += new.len() as u64;
-                out.write_all(new.as_bytes())?;
+                let mut new = Vec::new();
+                file.read_to_end(&mut new).context("reading the log")?;
+                // Whole lines only, so a line being written is printed once it is complete.
+                let complete = new.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+                *offset += complete as u64;
+                let text = String::from_utf8_lossy(&new[..complete]);
+                out.write_all(escape_controls_keep_lines(&text).as_bytes())?;
             }
         }
         out.flush()?;

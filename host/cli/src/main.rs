@@ -108,7 +108,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("sandpipe: {error:#}");
+            // An error's chain can quote what an action or an artifact wrote.
+            let message = format!("{error:#}");
+            eprintln!(
+                "sandpipe: {}",
+                sandpipe_model::text::escape_controls_keep_lines(&message)
+            );
             ExitCode::FAILURE
         }
     }

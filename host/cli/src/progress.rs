@@ -9,8 +9,14 @@ use std::time::Duration;
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sandpipe_engine::{RunEvent, RunObserver};
+use sandpipe_model::text::{Escaped, one_line};
 use sandpipe_runtime::{ActionEvent, LogLevel};
 use sandpipe_state::{ActionRecord, ActionStatus, ExecutionRecord, ExecutionSummary};
+
+/// Longest details shown in a table cell or a live line; `executions show` prints them whole.
+const DETAILS_CHARS: usize = 300;
+/// Longest text on an action's spinner line.
+const SPINNER_CHARS: usize = 120;
 
 pub struct Progress {
     live: Option<Live>,
@@ -78,12 +84,12 @@ fn print_execution_table(record: &ExecutionRecord) {
                 _ => Color::Grey,
             };
             table.add_row(vec![
-                Cell::new(&stage.name),
-                Cell::new(&action.name),
-                Cell::new(&action.action_type),
+                Cell::new(Escaped(&stage.name)),
+                Cell::new(Escaped(&action.name)),
+                Cell::new(Escaped(&action.action_type)),
                 Cell::new(format!("{:?}", action.status)).fg(color),
                 Cell::new(duration(action).map(format_duration).unwrap_or_default()),
-                Cell::new(details(action)),
+                Cell::new(one_line(&details(action), DETAILS_CHARS)),
             ]);
         }
     }
@@ -97,14 +103,24 @@ fn print_test_reports(record: &ExecutionRecord) {
     for stage in &record.stages {
         for action in &stage.actions {
             for report in &action.reports {
-                println!("{}/{}: {}", stage.name, action.name, report.describe());
+                println!(
+                    "{}/{}: {}",
+                    Escaped(&stage.name),
+                    Escaped(&action.name),
+                    Escaped(&report.describe())
+                );
                 for failure in report.failures.iter().take(SHOWN) {
                     let name = match &failure.prefix {
                         Some(prefix) => format!("{prefix} › {}", failure.name),
                         None => failure.name.clone(),
                     };
                     let message = failure.message.as_deref().unwrap_or_default();
-                    println!("  {} {name}: {message}", failure.status);
+                    println!(
+                        "  {} {}: {}",
+                        failure.status,
+                        one_line(&name, DETAILS_CHARS),
+                        one_line(message, DETAILS_CHARS)
+                    );
                 }
                 let more = (report.failed + report.errors) as usize;
                 if more > SHOWN {
@@ -129,7 +145,7 @@ pub fn print_execution_list(executions: &[ExecutionSummary]) {
     for execution in executions {
         table.add_row(vec![
             Cell::new(&execution.id),
-            Cell::new(&execution.pipeline),
+            Cell::new(Escaped(&execution.pipeline)),
             Cell::new(execution.pipeline_version),
             Cell::new(format!("{:?}", execution.status)),
             Cell::new(
@@ -144,7 +160,10 @@ pub fn print_execution_list(executions: &[ExecutionSummary]) {
                     .map(format_duration)
                     .unwrap_or_default(),
             ),
-            Cell::new(execution.status_summary.as_deref().unwrap_or_default()),
+            Cell::new(one_line(
+                execution.status_summary.as_deref().unwrap_or_default(),
+                DETAILS_CHARS,
+            )),
         ]);
     }
     println!("{table}");
@@ -156,52 +175,67 @@ pub fn print_execution(record: &ExecutionRecord) {
     println!(
         "Execution {} of pipeline {}: {:?}{}",
         record.pipeline_execution_id,
-        record.pipeline_name,
+        Escaped(&record.pipeline_name),
         record.status,
         record
             .status_summary
             .as_deref()
-            .map(|s| format!(" ({s})"))
+            .map(|s| format!(" ({})", Escaped(s)))
             .unwrap_or_default()
     );
     if let Some(trigger) = &record.trigger {
         match trigger.trigger_detail.as_str() {
-            "" => println!("Trigger: {}", trigger.trigger_type),
-            detail => println!("Trigger: {} ({detail})", trigger.trigger_type),
+            "" => println!("Trigger: {}", Escaped(&trigger.trigger_type)),
+            detail => println!(
+                "Trigger: {} ({})",
+                Escaped(&trigger.trigger_type),
+                Escaped(detail)
+            ),
         }
     }
     for revision in record.source_revisions() {
         println!(
             "Source revision: {} {}{}",
-            revision.action_name,
-            revision.revision_id,
+            Escaped(&revision.action_name),
+            Escaped(&revision.revision_id),
             revision
                 .revision_summary
-                .map(|s| format!(" ({s})"))
+                .map(|s| format!(" ({})", Escaped(&s)))
                 .unwrap_or_default()
         );
     }
     print_execution_table(record);
     for stage in &record.stages {
         for action in stage.actions.iter().filter(|a| a.start_time.is_some()) {
-            println!("{}/{} ({})", stage.name, action.name, action.action_type);
+            println!(
+                "{}/{} ({})",
+                Escaped(&stage.name),
+                Escaped(&action.name),
+                Escaped(&action.action_type)
+            );
+            let details = details(action);
+            if details.chars().count() > DETAILS_CHARS {
+                println!("  details {}", Escaped(&details));
+            }
             for (key, value) in &action.resolved_configuration {
-                println!("  configuration {key} = {value}");
+                println!("  configuration {} = {}", Escaped(key), Escaped(value));
             }
-            for artifact in &action.input_artifacts {
-                println!(
-                    "  input  {} sha256:{} s3://{}/{}",
-                    artifact.name, artifact.sha256, artifact.bucket, artifact.key
-                );
-            }
-            for artifact in &action.output_artifacts {
-                println!(
-                    "  output {} sha256:{} s3://{}/{}",
-                    artifact.name, artifact.sha256, artifact.bucket, artifact.key
-                );
+            for (direction, artifacts) in [
+                ("input ", &action.input_artifacts),
+                ("output", &action.output_artifacts),
+            ] {
+                for artifact in artifacts {
+                    println!(
+                        "  {direction} {} sha256:{} s3://{}/{}",
+                        Escaped(&artifact.name),
+                        artifact.sha256,
+                        Escaped(&artifact.bucket),
+                        Escaped(&artifact.key)
+                    );
+                }
             }
             for (name, value) in &action.output_variables {
-                println!("  variable {name} = {value}");
+                println!("  variable {} = {}", Escaped(name), Escaped(value));
             }
         }
     }
@@ -243,7 +277,7 @@ impl RunObserver for Progress {
             )),
             RunEvent::StageStarted { stage, .. } => self.line(format!("Stage {stage}")),
             RunEvent::StageNote { stage, message, .. } => {
-                self.line(format!("Stage {stage}: {message}"))
+                self.line(format!("Stage {}: {}", Escaped(&stage), Escaped(&message)))
             }
             RunEvent::ActionStarted { stage, action, .. } => match &self.live {
                 Some(live) => {
@@ -282,9 +316,14 @@ impl RunObserver for Progress {
                         .unwrap()
                         .get(&(stage.clone(), action.clone()))
                 {
-                    bar.set_message(text.clone());
+                    bar.set_message(one_line(&text, SPINNER_CHARS));
                 }
-                self.line(format!("  [{stage}/{action}] | {text}"));
+                self.line(format!(
+                    "  [{}/{}] | {}",
+                    Escaped(&stage),
+                    Escaped(&action),
+                    Escaped(&text)
+                ));
             }
             RunEvent::ActionFinished { stage, record, .. } => {
                 let took = duration(&record).map(format_duration).unwrap_or_default();
@@ -293,10 +332,12 @@ impl RunObserver for Progress {
                     _ => ("✘", details(&record)),
                 };
                 let line = format!(
-                    "  {mark} [{stage}/{}] {:?} in {took}{}{text}",
-                    record.name,
+                    "  {mark} [{}/{}] {:?} in {took}{}{}",
+                    Escaped(&stage),
+                    Escaped(&record.name),
                     record.status,
-                    if text.is_empty() { "" } else { ": " }
+                    if text.is_empty() { "" } else { ": " },
+                    one_line(&text, DETAILS_CHARS)
                 );
                 match &self.live {
                     Some(live) => {

@@ -16,6 +16,7 @@ use sandpipe_engine::watch::{
 use sandpipe_engine::{
     ExecutionRequest, ExecutionStatus, PipelineFiles, PipelineRunner, RunError, Start,
 };
+use sandpipe_model::text::Escaped;
 use sandpipe_model::triggers::{Decision, GitRef};
 use sandpipe_model::{ActionDeclaration, PipelineDeclaration, PullRequestEvent};
 
@@ -42,13 +43,19 @@ pub struct WatchArgs {
 
 fn say(detection: &Detection) {
     match &detection.decision {
+        // What a change is (a branch, a tag, a key) comes from the repository or the bucket.
         Decision::Start { why, .. } => println!(
-            "{}: {}: starting an execution ({why})",
-            detection.action, detection.what
+            "{}: {}: starting an execution ({})",
+            Escaped(&detection.action),
+            Escaped(&detection.what),
+            Escaped(why)
         ),
-        Decision::Ignore { why } => {
-            println!("{}: {}: ignored ({why})", detection.action, detection.what)
-        }
+        Decision::Ignore { why } => println!(
+            "{}: {}: ignored ({})",
+            Escaped(&detection.action),
+            Escaped(&detection.what),
+            Escaped(why)
+        ),
     }
 }
 

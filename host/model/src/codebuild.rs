@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::load::{LoadError, read_document};
+use crate::load::{LoadError, parse_text_document, read_text};
 
 /// One environment variable of a project.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -208,20 +208,31 @@ pub fn project_files(
 pub fn load_projects(files: &[PathBuf]) -> Result<BuildProjects, ProjectError> {
     let mut projects = BuildProjects::default();
     for path in files {
-        let file = path.display().to_string();
-        let documents: Vec<(String, serde_json::Value)> = match read_document(path)? {
-            ProjectFile::Many { projects, .. } => projects
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (format!("projects[{i}]"), v))
-                .collect(),
-            ProjectFile::List(list) => list
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (format!("[{i}]"), v))
-                .collect(),
-            ProjectFile::One(value) => vec![("$".to_string(), value)],
-        };
+        let (file, text, yaml) = read_text(path)?;
+        projects.add_document(&file, &text, yaml)?;
+    }
+    Ok(projects)
+}
+
+impl BuildProjects {
+    /// Read and check the projects of one file's `text` (JSON, or YAML when `yaml`), named
+    /// `file` in messages; a name already known is an error.
+    pub fn add_document(&mut self, file: &str, text: &str, yaml: bool) -> Result<(), ProjectError> {
+        let file = file.to_string();
+        let documents: Vec<(String, serde_json::Value)> =
+            match parse_text_document(&file, text, yaml)? {
+                ProjectFile::Many { projects, .. } => projects
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("projects[{i}]"), v))
+                    .collect(),
+                ProjectFile::List(list) => list
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("[{i}]"), v))
+                    .collect(),
+                ProjectFile::One(value) => vec![("$".to_string(), value)],
+            };
         for (at, value) in documents {
             let invalid = |path: String, message: String| ProjectError::Invalid {
                 file: file.clone(),
@@ -252,7 +263,7 @@ pub fn load_projects(files: &[PathBuf]) -> Result<BuildProjects, ProjectError> {
             } else {
                 format!("{file} ({at})")
             };
-            if let Some(existing) = projects.projects.get(&document.name) {
+            if let Some(existing) = self.projects.get(&document.name) {
                 return Err(invalid(
                     place("name"),
                     format!(
@@ -262,7 +273,7 @@ pub fn load_projects(files: &[PathBuf]) -> Result<BuildProjects, ProjectError> {
                 ));
             }
             let environment = document.environment.clone();
-            projects.projects.insert(
+            self.projects.insert(
                 document.name.clone(),
                 BuildProject {
                     name: document.name.clone(),
@@ -276,8 +287,8 @@ pub fn load_projects(files: &[PathBuf]) -> Result<BuildProjects, ProjectError> {
                 },
             );
         }
+        Ok(())
     }
-    Ok(projects)
 }
 
 /// CodeBuild's own constraints on the fields sandpipe uses.

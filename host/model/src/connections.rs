@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
-use crate::load::{LoadError, read_document};
+use crate::load::{LoadError, parse_text_document, read_text};
 
 /// The names the connections file may have beside a pipeline.
 pub const CONNECTIONS_FILE_NAMES: &[&str] = &[
@@ -222,8 +222,14 @@ pub struct Connections {
 impl Connections {
     /// Read a connections file. Relative locations and `reposRoot` are relative to it.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let document: ConnectionsDocument = read_document(path)?;
+        let (_, text, yaml) = read_text(path)?;
+        Self::parse(path, &text, yaml)
+    }
+
+    /// The connections file at `path` whose `text` (JSON, or YAML when `yaml`) has been read.
+    pub fn parse(path: &Path, text: &str, yaml: bool) -> Result<Self, LoadError> {
         let file = path.display().to_string();
+        let document: ConnectionsDocument = parse_text_document(&file, text, yaml)?;
         let shape = |json_path: String, message: String| LoadError::Shape {
             file: file.clone(),
             path: json_path,

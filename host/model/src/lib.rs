@@ -11,6 +11,7 @@ pub mod graph;
 pub mod load;
 pub mod plan;
 pub mod secrets;
+pub mod text;
 pub mod triggers;
 pub mod validate;
 pub mod variables;

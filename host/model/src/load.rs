@@ -89,7 +89,7 @@ pub fn load_file_with(path: &Path, options: &TemplateOptions) -> Result<LoadedPi
 
 /// A file's name, text, and whether it is YAML: by extension; anything else (`.template`, no
 /// extension) is JSON when it starts like an object or a list, YAML otherwise.
-fn read_text(path: &Path) -> Result<(String, String, bool), LoadError> {
+pub(crate) fn read_text(path: &Path) -> Result<(String, String, bool), LoadError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
         file: file.clone(),
@@ -107,11 +107,20 @@ fn read_text(path: &Path) -> Result<(String, String, bool), LoadError> {
 /// `T`, with the same syntax errors and JSON-path shape errors as pipelines.
 pub(crate) fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
     let (file, text, yaml) = read_text(path)?;
+    parse_text_document(&file, &text, yaml)
+}
+
+/// [`read_document`] of text already read: `file` names it in messages.
+pub(crate) fn parse_text_document<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    yaml: bool,
+) -> Result<T, LoadError> {
     let value = if yaml {
-        parse_yaml(&file, &text)?
+        parse_yaml(file, text)?
     } else {
-        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| LoadError::Syntax {
-            file: file.clone(),
+        serde_json::from_str::<serde_json::Value>(text).map_err(|e| LoadError::Syntax {
+            file: file.to_string(),
             format: "JSON",
             line: e.line(),
             column: e.column(),
@@ -119,7 +128,7 @@ pub(crate) fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Resu
         })?
     };
     deserialize_with_path(value).map_err(|(path, message)| LoadError::Shape {
-        file,
+        file: file.to_string(),
         path,
         message,
     })

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sandpipe_model::text::{clip, escape_controls};
 use sandpipe_store::LocalS3;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -18,6 +19,7 @@ use crate::capabilities::log::{ActionEvent, CapturedOutput, EventSink, LogCaptur
 use crate::capabilities::{Grants, REGISTRY, Setup, Slots};
 use crate::host::{ActionHost, LoadedComponent};
 use crate::limits::{ExecutionLimits, StoreLimiter};
+use crate::result_limits::{check_outcome, safe_failure, safe_outcome};
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
 
@@ -50,8 +52,6 @@ const MAX_RESOURCES: usize = 10_000;
 const HOSTCALL_FUEL: usize = 16 << 20;
 /// Most random bytes one WASI call may ask for.
 const MAX_RANDOM_BYTES: u64 = 1 << 20;
-/// Output variables per action: CodePipeline's combined limit.
-const MAX_OUTPUT_VARIABLE_BYTES: usize = 122_880;
 
 /// What every call of one execution shares.
 struct Calls<'a> {
@@ -84,12 +84,15 @@ impl ActionHost {
         let outcome = self.call_until_done(&calls).await;
         log.flush();
         let reports = std::mem::take(&mut *calls.reports.lock().unwrap_or_else(|e| e.into_inner()));
-        // Secret values the action was given never reach the record either.
+        // Secret values the action was given never reach the record either, nor does text
+        // that is unsafe to show.
         let outcome = match outcome {
-            Ok(outcome) => Ok(ActionOutcome::from(outcome).masked(|text| log.mask(text))),
+            Ok(outcome) => Ok(safe_outcome(
+                ActionOutcome::from(outcome).masked(|text| log.mask(text)),
+            )),
             Err(ActionError::Failed(mut details)) => {
                 details.message = log.mask(&details.message);
-                Err(ActionError::Failed(details))
+                Err(ActionError::Failed(safe_failure(details)))
             }
             Err(other) => Err(other),
         };
@@ -110,8 +113,8 @@ impl ActionHost {
                 percent: outcome.percent_complete,
                 summary: outcome
                     .summary
-                    .clone()
-                    .unwrap_or_else(|| "in progress".into()),
+                    .as_deref()
+                    .map_or_else(|| "in progress".into(), |s| escape_controls(s).into_owned()),
             });
             if Instant::now() + backoff >= calls.deadline {
                 return Err(ActionError::TimedOut(invocation.limits.timeout));
@@ -156,11 +159,7 @@ impl ActionHost {
         match result {
             Err(_elapsed) => Err(ActionError::TimedOut(invocation.limits.timeout)),
             Ok(Ok(Ok(outcome))) => Ok(outcome),
-            Ok(Ok(Err(failure))) => {
-                let mut details = FailureDetails::from(failure);
-                details.message = truncate(&details.message, 5000);
-                Err(ActionError::Failed(details))
-            }
+            Ok(Ok(Err(failure))) => Err(ActionError::Failed(FailureDetails::from(failure))),
             Ok(Err(trap)) => Err(classify_trap(
                 &trap,
                 store.data().limiter.refused,
@@ -222,40 +221,6 @@ impl ActionHost {
     }
 }
 
-/// Enforce what PutJobSuccessResult enforces.
-fn check_outcome(outcome: &wit::Outcome) -> Result<(), ActionError> {
-    let failed = |message: String| Err(ActionError::Failed(FailureDetails::job(message)));
-    if outcome.continuation_token.is_some() && !outcome.output_variables.is_empty() {
-        return failed(
-            "the action returned output variables together with a continuation token; \
-             output variables belong to the final result"
-                .into(),
-        );
-    }
-    let bytes: usize = outcome
-        .output_variables
-        .iter()
-        .map(|(k, v)| k.len() + v.len())
-        .sum();
-    if bytes > MAX_OUTPUT_VARIABLE_BYTES {
-        return failed(format!(
-            "the action's output variables total {bytes} bytes; the limit is \
-             {MAX_OUTPUT_VARIABLE_BYTES} (OutputVariablesSizeExceededException)"
-        ));
-    }
-    if let Some((name, _)) = outcome.output_variables.iter().find(|(k, _)| {
-        k.is_empty()
-            || !k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '-' | '_'))
-    }) {
-        return failed(format!(
-            "output variable name '{name}' is not valid: use A-Z a-z 0-9 @ - _"
-        ));
-    }
-    Ok(())
-}
-
 fn classify_trap(
     error: &wasmtime::Error,
     refused: Option<usize>,
@@ -283,13 +248,6 @@ fn classify_trap(
     };
     ActionError::Failed(FailureDetails::job(format!(
         "the action crashed: {}; its log may say why",
-        truncate(&cause, 1000)
+        clip(&cause, 1000)
     )))
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
 }

@@ -18,6 +18,7 @@ pub mod host;
 pub mod invoke;
 pub mod limits;
 pub mod providers;
+pub mod result_limits;
 pub mod sandbox;
 mod state;
 #[doc(hidden)]

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use sandpipe_model::text::{clip, strip_escapes};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
@@ -137,7 +138,11 @@ impl LogCapture {
         if self.charge(&mut state, line.len() + tag.len() + 3) {
             self.emit(ActionEvent::Output {
                 stream,
-                line: format!("[{}] {}", sanitize(tag.as_bytes()), sanitize(line)),
+                line: format!(
+                    "[{}] {}",
+                    strip_escapes(tag.as_bytes()),
+                    strip_escapes(line)
+                ),
             });
         }
     }
@@ -176,7 +181,7 @@ impl LogCapture {
         if self.charge(&mut state, message.len()) {
             self.emit(ActionEvent::Log {
                 level,
-                message: sanitize(message.as_bytes()),
+                message: strip_escapes(message.as_bytes()),
             });
         }
     }
@@ -186,7 +191,12 @@ impl LogCapture {
         if self.charge(&mut state, summary.len()) {
             self.emit(ActionEvent::Progress {
                 percent: percent.map(|p| p.min(100)),
-                summary: sanitize(summary.as_bytes()),
+                // ExecutionDetails.summary's limit: a progress line is a summary in waiting.
+                summary: clip(
+                    &strip_escapes(summary.as_bytes()),
+                    crate::result_limits::SUMMARY_CHARS,
+                )
+                .into_owned(),
             });
         }
     }
@@ -207,7 +217,7 @@ impl LogCapture {
                 let line = std::mem::take(&mut state.partial[index]);
                 self.emit(ActionEvent::Output {
                     stream,
-                    line: sanitize(&line),
+                    line: strip_escapes(&line),
                 });
             }
             bytes = rest;
@@ -225,52 +235,11 @@ impl LogCapture {
             if !line.is_empty() {
                 self.emit(ActionEvent::Output {
                     stream,
-                    line: sanitize(&line),
+                    line: strip_escapes(&line),
                 });
             }
         }
     }
-}
-
-/// Text safe to print on a terminal: ANSI/VT escape sequences removed, other control
-/// characters (except tab) replaced, invalid UTF-8 replaced.
-pub fn sanitize(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => match chars.peek() {
-                // CSI: parameters and intermediates up to a final byte in @..~
-                Some('[') => {
-                    chars.next();
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC and other string sequences: up to BEL or ESC \
-                Some(']' | 'P' | 'X' | '^' | '_') => {
-                    chars.next();
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' || (c == '\u{1b}' && chars.peek() == Some(&'\\')) {
-                            chars.next_if_eq(&'\\');
-                            break;
-                        }
-                    }
-                }
-                _ => {
-                    chars.next();
-                }
-            },
-            '\t' => out.push(c),
-            '\r' => {}
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The guest's stdout or stderr.
@@ -349,14 +318,6 @@ mod tests {
         fn emit(&self, event: ActionEvent) {
             self.0.lock().unwrap().push(event);
         }
-    }
-
-    #[test]
-    fn strips_escape_sequences_and_controls() {
-        assert_eq!(sanitize(b"\x1b[31mred\x1b[0m plain"), "red plain");
-        assert_eq!(sanitize(b"title\x1b]0;pwned\x07 ok"), "title ok");
-        assert_eq!(sanitize(b"bell\x07 tab\tend\r"), "bell\u{fffd} tab\tend");
-        assert_eq!(sanitize(b"bad \xff utf8"), "bad \u{fffd} utf8");
     }
 
     #[test]
