@@ -99,6 +99,46 @@ impl Action for Probe {
                 .iter()
                 .filter(|(k, _)| *k != "Mode")
                 .fold(Outcome::new(), |outcome, (k, v)| outcome.variable(k, v))),
+            "fill" => {
+                // Write to `Path` until a write fails; succeed anyway, as a careless tool
+                // would: the host must fail the action for its budget all the same.
+                let path = config.required("Path")?;
+                let chunk = vec![7u8; 1 << 20];
+                let mut file = fs::File::create(path).map_err(|e| Failure::io(path, e))?;
+                let mut written: u64 = 0;
+                let stopped = loop {
+                    match file.write_all(&chunk) {
+                        Ok(()) => written += chunk.len() as u64,
+                        Err(e) => break e,
+                    }
+                };
+                Ok(Outcome::new().summary(format!("wrote {written} bytes, then: {stopped}")))
+            }
+            "many-files" => {
+                let dir = config.required("Path")?;
+                let mut made: u64 = 0;
+                let stopped = loop {
+                    match fs::write(format!("{dir}/f{made}"), b"") {
+                        Ok(()) => made += 1,
+                        Err(e) => break e,
+                    }
+                };
+                Ok(Outcome::new().summary(format!("made {made} files, then: {stopped}")))
+            }
+            "outcome" => {
+                // An outcome as large or as strange as the configuration asks.
+                let times: usize = parse(config.get("SummaryRepeat").unwrap_or("1"))?;
+                let variables: usize = parse(config.get("Variables").unwrap_or("0"))?;
+                let value = config.get("Value").unwrap_or("1");
+                let mut outcome = Outcome::new();
+                if let Some(summary) = config.get("Summary") {
+                    outcome = outcome.summary(summary.repeat(times));
+                }
+                for n in 0..variables {
+                    outcome = outcome.variable(format!("v{n}"), value);
+                }
+                Ok(outcome)
+            }
             "fail" => Err(Failure::new(
                 FailureKind::JobFailed,
                 config.get("Message").unwrap_or("the probe failed as asked"),

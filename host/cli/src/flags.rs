@@ -88,3 +88,45 @@ pub fn source_revision(text: &str) -> Result<SourceRevisionFlag, String> {
     let (action, revision) = parse_source_revision(text)?;
     Ok(SourceRevisionFlag { action, revision })
 }
+
+/// A size: bytes, or a number with a unit (`512MiB`, `10GiB`, `2G`, `100k`; units are
+/// powers of 1024 either way, as `du -h` shows them).
+pub fn byte_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("'{text}': expected a size such as 512MiB or 10GiB")),
+    };
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}': expected a size such as 512MiB or 10GiB"))?;
+    let bytes = number * (1u64 << shift) as f64;
+    if !(1.0..=u64::MAX as f64).contains(&bytes) {
+        return Err(format!("'{text}': a size must be at least one byte"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_or_without_units() {
+        assert_eq!(byte_size("4096"), Ok(4096));
+        assert_eq!(byte_size("512MiB"), Ok(512 << 20));
+        assert_eq!(byte_size("1.5g"), Ok(3 << 29));
+        assert_eq!(byte_size("10 GB"), Ok(10 << 30));
+        assert!(byte_size("ten").unwrap_err().contains("expected a size"));
+        assert!(byte_size("5 parsecs").is_err());
+        assert!(byte_size("0").is_err());
+    }
+}

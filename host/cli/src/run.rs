@@ -38,6 +38,15 @@ pub struct RunnerArgs {
     #[arg(long, default_value_t = 512)]
     memory_mib: usize,
 
+    /// Bytes one action may write into its outputs, /tmp and cache together (e.g. 2GiB);
+    /// a write past it fails with ENOSPC and the action fails. Default 10GiB.
+    #[arg(long, value_name = "SIZE", value_parser = crate::flags::byte_size)]
+    output_budget: Option<u64>,
+
+    /// Files, directories and links one action may create there. Default 200000.
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    file_budget: Option<u64>,
+
     /// Serve an action type with a WebAssembly component: TYPE=FILE, where TYPE is
     /// Category/Owner/Provider/Version (e.g. Build/Custom/Lint/1=lint.wasm). Repeatable.
     #[arg(long = "provider", value_name = "TYPE=FILE", value_parser = provider)]
@@ -154,6 +163,12 @@ impl RunnerArgs {
             action_timeout: self.action_timeout,
             limits: ExecutionLimits {
                 memory_bytes: self.memory_mib << 20,
+                output_bytes: self
+                    .output_budget
+                    .unwrap_or(ExecutionLimits::default().output_bytes),
+                output_files: self
+                    .file_budget
+                    .unwrap_or(ExecutionLimits::default().output_files),
                 ..ExecutionLimits::default()
             },
             keep_work: self.keep_work,

@@ -250,3 +250,73 @@ Resources:
         "{text}"
     );
 }
+
+/// A hang (fuzz/regressions/cloudformation/conditions-used-twice.yaml): each condition used
+/// twice by the one before it was evaluated 2^40 times.
+#[test]
+fn a_condition_used_by_many_others_is_evaluated_once() {
+    let mut template = String::from("Conditions:\n");
+    for i in 0..40 {
+        let next = i + 1;
+        template.push_str(&format!(
+            "  C{i}: !And [!Condition C{next}, !Condition C{next}]\n"
+        ));
+    }
+    template.push_str(
+        "  C40: !Equals [a, a]\nResources:\n  P:\n    Type: AWS::CodePipeline::Pipeline\n    \
+         Properties:\n      Name: !If [C0, chosen, other]\n",
+    );
+    let started = std::time::Instant::now();
+    let loaded = parse_document_with("t.yaml", &template, true, &options(&[])).unwrap();
+    assert_eq!(loaded.pipeline.name, "chosen");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// Names that repeat each other (a bucket named by joining two references to a bucket named
+/// by joining two references…) would resolve to 2^40 bytes: refused with the limit named
+/// (fuzz/regressions/cloudformation/names-that-repeat.yaml).
+#[test]
+fn names_that_repeat_each_other_are_refused_at_the_limit() {
+    let mut template = String::from("Resources:\n");
+    for i in 0..40 {
+        let next = i + 1;
+        template.push_str(&format!(
+            "  R{i}: {{Type: AWS::S3::Bucket, Properties: {{BucketName: !Join ['', [!Ref R{next}, !Ref R{next}]]}}}}\n"
+        ));
+    }
+    template.push_str(
+        "  R40: {Type: AWS::S3::Bucket}\n  P:\n    Type: AWS::CodePipeline::Pipeline\n    \
+         Properties:\n      Name: !Ref R0\n",
+    );
+    let error = parse_document_with("t.yaml", &template, true, &options(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "the template's functions produce more than 16777216 bytes of text (references \
+             that repeat each other?)"
+        ),
+        "{error}"
+    );
+    assert_eq!(error.lines().count(), 1, "{error}");
+}
+
+/// Each Fn::Base64 is a third longer than its argument: 100 nested ones would be 10^12 bytes
+/// (fuzz/regressions/cloudformation/nested-base64.json).
+#[test]
+fn nested_base64_is_refused_at_the_limit() {
+    let mut value = serde_json::json!("x");
+    for _ in 0..100 {
+        value = serde_json::json!({ "Fn::Base64": value });
+    }
+    let template = serde_json::json!({
+        "Resources": {"P": {"Type": "AWS::CodePipeline::Pipeline", "Properties": {"Name": value}}}
+    });
+    let error = parse_document_with("t.json", &template.to_string(), false, &options(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("produce more than 16777216 bytes"),
+        "{error}"
+    );
+}

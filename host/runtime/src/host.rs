@@ -92,6 +92,7 @@ impl ActionHost {
 
         let mut linker = Linker::<ActionState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        crate::write_budget::filesystem::add_to_linker(&mut linker)?;
         crate::bindings::sandpipe::action::types::add_to_linker::<
             _,
             wasmtime::component::HasSelf<ActionState>,

@@ -22,6 +22,7 @@ use crate::limits::{ExecutionLimits, StoreLimiter};
 use crate::result_limits::{check_outcome, safe_failure, safe_outcome};
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
+use crate::write_budget::WriteBudget;
 
 /// Everything one execution needs.
 pub struct Invocation {
@@ -60,6 +61,7 @@ struct Calls<'a> {
     log: Arc<LogCapture>,
     reports: Arc<Mutex<Vec<TestReport>>>,
     deadline: Instant,
+    budget: Arc<WriteBudget>,
 }
 
 impl ActionHost {
@@ -80,8 +82,21 @@ impl ActionHost {
             log: log.clone(),
             reports: Arc::default(),
             deadline: Instant::now() + invocation.limits.timeout,
+            budget: Arc::new(WriteBudget::new(
+                invocation.limits.output_bytes,
+                invocation.limits.output_files,
+            )),
         };
-        let outcome = self.call_until_done(&calls).await;
+        let mut outcome = self.call_until_done(&calls).await;
+        // A write refused for the budget fails the action, whatever the guest made of it.
+        if let Some(breach) = calls.budget.breach()
+            && !matches!(
+                outcome,
+                Err(ActionError::Abandoned | ActionError::TimedOut(_))
+            )
+        {
+            outcome = Err(ActionError::LimitExceeded(breach));
+        }
         log.flush();
         let reports = std::mem::take(&mut *calls.reports.lock().unwrap_or_else(|e| e.into_inner()));
         // Secret values the action was given never reach the record either, nor does text
@@ -204,6 +219,7 @@ impl ActionHost {
             limiter: StoreLimiter::new(invocation.limits.memory_bytes),
             log: calls.log.clone(),
             slots,
+            budget: calls.budget.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

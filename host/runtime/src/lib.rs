@@ -23,6 +23,7 @@ pub mod sandbox;
 mod state;
 #[doc(hidden)]
 pub mod testing;
+pub mod write_budget;
 
 pub use action::{
     ActionError, ActionOutcome, ActionRequest, ActionResult, ArtifactFile, CurrentRevision,

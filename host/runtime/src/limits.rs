@@ -15,6 +15,11 @@ pub struct ExecutionLimits {
     pub log_bytes: usize,
     /// Largest object the action may read from or write to the object store.
     pub object_bytes: u64,
+    /// Bytes the action may add to its writable directories (outputs, `/tmp`, cache),
+    /// charged as it writes.
+    pub output_bytes: u64,
+    /// Files, directories and links it may create there.
+    pub output_files: u64,
 }
 
 impl Default for ExecutionLimits {
@@ -25,6 +30,10 @@ impl Default for ExecutionLimits {
             memory_bytes: 512 << 20,
             log_bytes: 8 << 20,
             object_bytes: 5 << 30,
+            // Twice the largest artifact CodePipeline takes, for scratch beside it.
+            output_bytes: 10 << 30,
+            // Twice the files one S3 artifact may hold.
+            output_files: 200_000,
         }
     }
 }

@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::capabilities::Slots;
 use crate::capabilities::log::LogCapture;
 use crate::limits::StoreLimiter;
+use crate::write_budget::WriteBudget;
 
 pub struct ActionState {
     pub(crate) wasi: WasiCtx,
@@ -16,6 +17,8 @@ pub struct ActionState {
     pub(crate) limiter: StoreLimiter,
     pub(crate) log: Arc<LogCapture>,
     pub(crate) slots: Slots,
+    /// What the action may still write, shared by every call of the execution.
+    pub(crate) budget: Arc<WriteBudget>,
 }
 
 impl WasiView for ActionState {

@@ -1,9 +1,17 @@
 //! The intrinsic functions of a template, evaluated against its parameters, conditions,
 //! mappings and resources as far as that can be done on this machine.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::{LOCAL_ACCOUNT, TemplateOptions, TemplateProblem, base64, scalar_text};
+
+/// The most text the functions of one template may produce, in bytes, all results together
+/// (CloudFormation takes templates of at most 1 MB). References can repeat each other — a
+/// name joining two references to a name joining two references… — so without a bound a
+/// small template would resolve to more text than the machine has memory.
+pub(super) const MAX_RESOLVED_BYTES: usize = 16 * 1024 * 1024;
 
 /// Evaluates intrinsic functions against one template.
 pub(super) struct Resolver<'a> {
@@ -13,6 +21,15 @@ pub(super) struct Resolver<'a> {
     /// Conditions and resource names being resolved, to refuse cycles rather than recurse
     /// forever.
     resolving: Vec<String>,
+    /// Each condition's value and each resource's local name, worked out once: a condition
+    /// (or a name) used twice by each of the ones it is used by would otherwise be worked
+    /// out exponentially many times.
+    conditions: HashMap<String, Option<bool>>,
+    names: HashMap<String, String>,
+    /// Bytes the functions produced so far, against [`MAX_RESOLVED_BYTES`].
+    produced: usize,
+    /// Set once the budget is spent (reported once).
+    exhausted: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -22,7 +39,36 @@ impl<'a> Resolver<'a> {
             options,
             problems: Vec::new(),
             resolving: Vec::new(),
+            conditions: HashMap::new(),
+            names: HashMap::new(),
+            produced: 0,
+            exhausted: false,
         }
+    }
+
+    /// Count `bytes` more of produced text; past the budget, a problem (reported once) and
+    /// `false`.
+    fn spend(&mut self, bytes: usize, path: &str) -> bool {
+        self.produced = self.produced.saturating_add(bytes);
+        if self.produced <= MAX_RESOLVED_BYTES {
+            return true;
+        }
+        if !self.exhausted {
+            self.exhausted = true;
+            self.fail(
+                path,
+                format!(
+                    "the template's functions produce more than {MAX_RESOLVED_BYTES} bytes of \
+                     text (references that repeat each other?)"
+                ),
+            );
+        }
+        false
+    }
+
+    /// `text` as a function's result, if the budget allows it.
+    fn produced_text(&mut self, text: String, path: &str) -> Option<Value> {
+        self.spend(text.len(), path).then_some(Value::String(text))
     }
 
     fn fail(&mut self, path: &str, message: String) -> Option<Value> {
@@ -85,7 +131,11 @@ impl<'a> Resolver<'a> {
             "Ref" => {
                 let name = argument.as_str().map(str::to_string);
                 match name {
-                    Some(name) => self.reference(&name, path),
+                    Some(name) => {
+                        let value = self.reference(&name, path)?;
+                        let size = value.as_str().map_or(0, str::len);
+                        self.spend(size, path).then_some(value)
+                    }
                     None => self.fail(path, "Ref takes the name of a parameter or resource".into()),
                 }
             }
@@ -102,9 +152,10 @@ impl<'a> Resolver<'a> {
                     _ => None,
                 };
                 match parts {
-                    Some((resource, attribute)) => self
-                        .attribute(&resource, &attribute, path)
-                        .map(Value::String),
+                    Some((resource, attribute)) => {
+                        let text = self.attribute(&resource, &attribute, path)?;
+                        self.produced_text(text, path)
+                    }
                     None => self.fail(
                         path,
                         "Fn::GetAtt takes [LogicalId, Attribute] or 'LogicalId.Attribute'".into(),
@@ -126,8 +177,8 @@ impl<'a> Resolver<'a> {
                         );
                     }
                 };
-                self.substitute(&template, &variables, path)
-                    .map(Value::String)
+                let text = self.substitute(&template, &variables, path)?;
+                self.produced_text(text, path)
             }
             "Fn::Join" => {
                 let Some([delimiter, items]) = argument
@@ -139,7 +190,7 @@ impl<'a> Resolver<'a> {
                 };
                 let delimiter = delimiter.as_str().unwrap_or_default().to_string();
                 let items = self.resolve(items, &format!("{path}[1]"))?;
-                let mut parts = Vec::new();
+                let mut joined = String::new();
                 for (i, item) in items
                     .as_array()
                     .cloned()
@@ -147,9 +198,17 @@ impl<'a> Resolver<'a> {
                     .iter()
                     .enumerate()
                 {
-                    parts.push(self.resolve_text(item, &format!("{path}[1][{i}]"))?);
+                    let part = self.resolve_text(item, &format!("{path}[1][{i}]"))?;
+                    if i > 0 {
+                        joined.push_str(&delimiter);
+                    }
+                    joined.push_str(&part);
+                    if joined.len() > MAX_RESOLVED_BYTES {
+                        self.spend(joined.len(), path);
+                        return None;
+                    }
                 }
-                Some(Value::String(parts.join(&delimiter)))
+                self.produced_text(joined, path)
             }
             "Fn::If" => {
                 let Some([condition, yes, no]) = argument
@@ -205,6 +264,9 @@ impl<'a> Resolver<'a> {
                 };
                 let delimiter = delimiter.as_str().unwrap_or_default().to_string();
                 let text = self.resolve_text(text, path)?;
+                if !self.spend(text.len(), path) {
+                    return None;
+                }
                 Some(Value::Array(
                     text.split(delimiter.as_str())
                         .map(|s| Value::String(s.to_string()))
@@ -230,7 +292,11 @@ impl<'a> Resolver<'a> {
                     .and_then(|m| m.get(&names[2]))
                     .cloned();
                 match found {
-                    Some(value) => Some(value),
+                    Some(value) => {
+                        // A large mapping may be looked up many times.
+                        let size = value.to_string().len();
+                        self.spend(size, path).then_some(value)
+                    }
                     None => self.fail(
                         path,
                         format!("Mappings has no {}.{}.{}", names[0], names[1], names[2]),
@@ -239,6 +305,10 @@ impl<'a> Resolver<'a> {
             }
             "Fn::Base64" => {
                 let text = self.resolve_text(argument, path)?;
+                // Checked before encoding: nested, each level is a third longer.
+                if !self.spend(text.len().div_ceil(3) * 4, path) {
+                    return None;
+                }
                 Some(Value::String(base64(text.as_bytes())))
             }
             "Fn::GetAZs" => {
@@ -278,15 +348,25 @@ impl<'a> Resolver<'a> {
     }
 
     fn condition(&mut self, name: &str, path: &str) -> Option<bool> {
+        if let Some(known) = self.conditions.get(name) {
+            return *known;
+        }
         let definition = self
             .template
             .get("Conditions")
             .and_then(|c| c.get(name))
             .cloned();
         match definition {
-            Some(definition) => self.guarded(format!("condition '{name}'"), path, |this| {
-                this.evaluate(&definition, path)
-            }),
+            Some(definition) => {
+                let key = format!("condition '{name}'");
+                if self.resolving.contains(&key) {
+                    // A cycle: reported, and not remembered as the condition's value.
+                    return self.guarded(key, path, |_| None);
+                }
+                let value = self.guarded(key, path, |this| this.evaluate(&definition, path));
+                self.conditions.insert(name.to_string(), value);
+                value
+            }
             None => {
                 self.fail(path, format!("the template has no condition '{name}'"));
                 None
@@ -404,6 +484,15 @@ impl<'a> Resolver<'a> {
     /// The name a resource would have: its explicit name property, or its logical id
     /// (lower case for buckets, whose names must be).
     fn local_name(&mut self, logical_id: &str, resource_type: &str) -> String {
+        if let Some(known) = self.names.get(logical_id) {
+            return known.clone();
+        }
+        let name = self.work_out_local_name(logical_id, resource_type);
+        self.names.insert(logical_id.to_string(), name.clone());
+        name
+    }
+
+    fn work_out_local_name(&mut self, logical_id: &str, resource_type: &str) -> String {
         let name_property = match resource_type {
             "AWS::S3::Bucket" => "BucketName",
             "AWS::IAM::Role" => "RoleName",
@@ -528,6 +617,10 @@ impl<'a> Resolver<'a> {
             } else {
                 let value = self.reference(name, path)?;
                 out.push_str(&scalar_text(&value).unwrap_or_default());
+            }
+            if out.len() > MAX_RESOLVED_BYTES {
+                self.spend(out.len(), path);
+                return None;
             }
             rest = &after[end + 1..];
         }
