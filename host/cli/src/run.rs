@@ -47,6 +47,11 @@ pub struct RunnerArgs {
     #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     file_budget: Option<u64>,
 
+    /// Free space to keep on the state directory's and the work area's file systems: no
+    /// action starts below it, and none may write into it. Default 1GiB.
+    #[arg(long, value_name = "SIZE", value_parser = crate::flags::byte_size)]
+    disk_reserve: Option<u64>,
+
     /// Serve an action type with a WebAssembly component: TYPE=FILE, where TYPE is
     /// Category/Owner/Provider/Version (e.g. Build/Custom/Lint/1=lint.wasm). Repeatable.
     #[arg(long = "provider", value_name = "TYPE=FILE", value_parser = provider)]
@@ -172,6 +177,9 @@ impl RunnerArgs {
                 ..ExecutionLimits::default()
             },
             keep_work: self.keep_work,
+            disk_reserve: self
+                .disk_reserve
+                .unwrap_or(sandpipe_engine::DEFAULT_DISK_RESERVE),
             builds: BuildSettings {
                 runner,
                 base_environment: local_base_environment(&self.pass_env),

@@ -853,3 +853,47 @@ fn a_retry_finds_the_projects_beside_the_pipeline_again() {
     assert!(output.contains("Succeeded"), "{output}");
     assert_eq!(ws.records()[0]["status"], "Succeeded");
 }
+
+#[test]
+fn commands_that_write_past_the_budget_are_stopped() {
+    let ws = workspace_with_source(&[(
+        "buildspec.yml",
+        "version: 0.2
+phases:
+  build:
+    commands:
+      - head -c 12582912 /dev/zero > a
+      - head -c 12582912 /dev/zero > b
+      - sleep 30
+",
+    )]);
+    let file = pipeline(&ws, PROJECT, &[], &[]);
+    let started = std::time::Instant::now();
+    fails_saying(
+        &ws,
+        &file,
+        &["--output-budget", "16MiB"],
+        "the action's output budget of 16 MiB was exceeded: its commands left",
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "stopped at the budget, not at the end of the sleep"
+    );
+
+    let ws = workspace_with_source(&[(
+        "buildspec.yml",
+        "version: 0.2
+phases:
+  build:
+    commands:
+      - 'i=0; while [ $i -lt 100000 ]; do : > f$i; i=$((i+1)); done'
+",
+    )]);
+    let file = pipeline(&ws, PROJECT, &[], &[]);
+    fails_saying(
+        &ws,
+        &file,
+        &["--file-budget", "2000"],
+        "the action's file budget of 2000 files and directories was exceeded",
+    );
+}

@@ -42,4 +42,4 @@ pub use recovery::recover;
 pub use request::{DEFAULT_REGION, ExecutionRequest, Start};
 pub use runner::{PipelineRunner, RunError};
 pub use sandpipe_state::{ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus, StateStore};
-pub use settings::{BuildSettings, PipelineFiles, RunnerSettings};
+pub use settings::{BuildSettings, DEFAULT_DISK_RESERVE, PipelineFiles, RunnerSettings};

@@ -24,8 +24,15 @@ pub struct RunnerSettings {
     pub limits: ExecutionLimits,
     /// Keep each action's sandbox after it finishes (for debugging).
     pub keep_work: bool,
+    /// Free space no action may take, on the state directory's and the work area's file
+    /// systems: below it no action starts, and an action's output budget is cut to what
+    /// stays above it.
+    pub disk_reserve: u64,
     pub builds: BuildSettings,
 }
+
+/// 1 GiB: enough for the state store to record what happened when the disk is nearly full.
+pub const DEFAULT_DISK_RESERVE: u64 = 1 << 30;
 
 impl RunnerSettings {
     /// Defaults for a state directory.
@@ -36,6 +43,7 @@ impl RunnerSettings {
             action_timeout: None,
             limits: ExecutionLimits::default(),
             keep_work: false,
+            disk_reserve: DEFAULT_DISK_RESERVE,
             builds: BuildSettings::default(),
         }
     }

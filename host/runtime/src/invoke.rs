@@ -208,6 +208,7 @@ impl ActionHost {
             grants: &invocation.grants,
             object_store: &invocation.object_store,
             reports: &calls.reports,
+            budget: &calls.budget,
         };
         let mut slots = Slots::default();
         for capability in REGISTRY {

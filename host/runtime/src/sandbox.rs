@@ -310,6 +310,11 @@ fn is_memory_fs(dir: &Path) -> bool {
 
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
+/// Bytes available to this user on the file system holding `dir`, when it can be told.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    statfs(dir).map(|(_, free)| free)
+}
+
 /// The file system type and the bytes available to this user.
 fn statfs(dir: &Path) -> Option<(i64, u64)> {
     use std::os::unix::ffi::OsStrExt;

@@ -2,6 +2,8 @@
 
 pub mod archive;
 pub mod s3;
+#[doc(hidden)]
+pub mod testing;
 pub mod tree;
 
 pub use s3::{LocalS3, ObjectInfo, PutOptions, S3Error};

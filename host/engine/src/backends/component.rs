@@ -35,8 +35,10 @@ impl Run<'_> {
             masked: configured.secrets.clone(),
         };
         let grants = self.grants(s, a, &configured.configuration);
+        let configured_budget = self.runner.settings.limits.output_bytes;
         let limits = ExecutionLimits {
             timeout: self.timeout_for(s, a),
+            output_bytes: configured_budget.min(self.work_area_free()?),
             ..self.runner.settings.limits
         };
         let invocation = Invocation {

@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use sandpipe_model::execution::FailureKind;
+use sandpipe_runtime::sandbox::free_bytes;
+use sandpipe_runtime::write_budget::bytes_shown;
 use sandpipe_runtime::{
     ActionError, ActionOutcome, FailureDetails, InputArtifact, OutputArtifact, Sandbox,
 };
@@ -22,6 +25,7 @@ impl Run<'_> {
     /// A fresh sandbox for action `a` of stage `s`, its inputs extracted into it (and recorded),
     /// its output directories made, and for a build its project's cache mounted.
     pub(crate) fn stage_sandbox(&self, call: &ActionCall<'_>) -> Result<Staged, ActionError> {
+        self.work_area_free()?;
         let name = format!("{:02}-{:02}", call.s, call.a);
         let sandbox = self
             .runner
@@ -35,6 +39,38 @@ impl Run<'_> {
             let _ = std::fs::remove_dir_all(root);
         }
         staged
+    }
+
+    /// Bytes an action may still write in the work area, above the operator's reserve; an
+    /// error, naming the file system, when the state directory or the work area is already
+    /// below it.
+    pub(crate) fn work_area_free(&self) -> Result<u64, ActionError> {
+        let reserve = self.runner.settings.disk_reserve;
+        let mut above = u64::MAX;
+        for (dir, what) in [
+            (self.runner.state_dir(), "state directory"),
+            (self.runner.work.root(), "work area"),
+        ] {
+            let Some(free) = free_bytes(dir) else {
+                continue;
+            };
+            if free < reserve {
+                return Err(ActionError::Failed(FailureDetails::new(
+                    FailureKind::SystemUnavailable,
+                    format!(
+                        "only {} is free on the file system of the {what} ({}); sandpipe keeps \
+                         {} free there (--disk-reserve) and starts no action below it",
+                        bytes_shown(free),
+                        dir.display(),
+                        bytes_shown(reserve)
+                    ),
+                )));
+            }
+            if what == "work area" {
+                above = free - reserve;
+            }
+        }
+        Ok(above)
     }
 
     fn fill_sandbox(

@@ -162,6 +162,8 @@ pub(crate) struct Setup<'a> {
     pub(crate) object_store: &'a Arc<LocalS3>,
     /// Test reports published during the whole execution (across continuation calls).
     pub(crate) reports: &'a Arc<Mutex<Vec<TestReport>>>,
+    /// What the action may still write into its sandbox, whoever writes it.
+    pub(crate) budget: &'a Arc<crate::write_budget::WriteBudget>,
 }
 
 /// What an operator's grant carries for one capability (the runner of `exec`, the values

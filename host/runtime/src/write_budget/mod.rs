@@ -9,7 +9,10 @@
 //! gives their share back, so an action that cleans up as it goes is not punished.
 
 pub(crate) mod filesystem;
+mod measure;
 mod stream;
+
+pub(crate) use measure::usage;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,6 +98,39 @@ impl WriteBudget {
 
     pub(crate) fn refund_entry(&self) {
         refund(&self.entries, 1);
+    }
+
+    /// Check what processes outside the wasm sandbox (build commands) left in the writable
+    /// directories, measured on disk: `None` while within the budget, else the breach, kept
+    /// as the action's failure.
+    pub(crate) fn check_measured(&self, bytes: u64, entries: u64) -> Option<String> {
+        let message = if bytes > self.max_bytes {
+            format!(
+                "the action's output budget of {} was exceeded: its commands left {} in its \
+                 writable directories and were stopped (raise the budget with --output-budget)",
+                bytes_shown(self.max_bytes),
+                bytes_shown(bytes)
+            )
+        } else if entries > self.max_entries {
+            format!(
+                "the action's file budget of {} files and directories was exceeded: its \
+                 commands left {entries} in its writable directories and were stopped (raise \
+                 the budget with --file-budget)",
+                self.max_entries
+            )
+        } else {
+            return None;
+        };
+        self.note(message.clone());
+        Some(message)
+    }
+
+    pub(crate) fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    pub(crate) fn max_entries(&self) -> u64 {
+        self.max_entries
     }
 
     fn note(&self, message: String) {

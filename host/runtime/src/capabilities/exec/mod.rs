@@ -52,6 +52,7 @@ fn setup(setup: &Setup<'_>, slots: &mut Slots) {
             log: setup.log.clone(),
             deadline: setup.deadline,
             sessions: 0,
+            budget: setup.budget.clone(),
         });
     }
 }
@@ -81,6 +82,7 @@ pub(crate) struct ExecAccess {
     log: Arc<LogCapture>,
     deadline: Instant,
     sessions: u32,
+    budget: Arc<crate::write_budget::WriteBudget>,
 }
 
 granted_access!(ExecAccess, EXEC, Error);

@@ -16,11 +16,15 @@ use super::ExecAccess;
 use super::runner::{BuildRunner, CONTAINER_ROOT, Container, container_client_environment};
 use crate::bindings::sandpipe::action::exec::{Error, ExitStatus, SessionOptions};
 use crate::capabilities::log::{LogCapture, OutputStream};
+use crate::write_budget::{WriteBudget, usage};
 
 /// Most bytes of environment a command may leave behind for the next.
 const MAX_STATE_BYTES: u64 = 1 << 20;
 /// How long output of background processes is still read after a command's shell exits.
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
+/// How often the watchdog measures what commands wrote, at least; a walk of a big tree
+/// stretches it (to ten times the walk), so watching never costs more than a tenth of a core.
+const BUDGET_CHECK: Duration = Duration::from_millis(250);
 /// Longest output line kept whole.
 const MAX_LINE_BYTES: usize = 16 * 1024;
 const SHELLS: &[&str] = &["bash", "sh", "/bin/bash", "/bin/sh", "/usr/bin/bash"];
@@ -39,6 +43,9 @@ pub(crate) struct ShellSession {
     log: Arc<LogCapture>,
     /// Commands run so far (names the state file of each).
     commands: u32,
+    /// The action's write budget, and the host directories its commands may write.
+    budget: Arc<WriteBudget>,
+    writable: Vec<PathBuf>,
 }
 
 impl Drop for ShellSession {
@@ -100,6 +107,20 @@ impl ShellSession {
             None => {
                 let mut command = tokio::process::Command::new(&self.shell);
                 command.env_clear().envs(self.environment.iter().cloned());
+                // No one file may pass the whole budget between two watchdog checks.
+                let limit = self.budget.max_bytes() as libc::rlim_t;
+                // SAFETY: the closure runs in the child between fork and exec and only calls
+                // setrlimit, which is async-signal-safe.
+                unsafe {
+                    command.pre_exec(move || {
+                        let rlimit = libc::rlimit {
+                            rlim_cur: limit,
+                            rlim_max: limit,
+                        };
+                        libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit);
+                        Ok(())
+                    });
+                }
                 command
             }
             Some(container) => {
@@ -168,9 +189,17 @@ impl ShellSession {
                 tag.to_string(),
             )),
         ];
-        let waited =
-            tokio::time::timeout_at(tokio::time::Instant::from_std(self.deadline), child.wait())
-                .await;
+        let waited = tokio::select! {
+            waited = tokio::time::timeout_at(
+                tokio::time::Instant::from_std(self.deadline),
+                child.wait(),
+            ) => waited,
+            () = watch_budget(self.budget.clone(), self.writable.clone()) => {
+                self.kill_all();
+                let _ = child.wait().await;
+                return Err(Error::Unavailable(self.budget.breach().unwrap_or_default()));
+            }
+        };
         let (status, timed_out) = match waited {
             Ok(status) => (
                 Some(status.map_err(|e| Error::Io(format!("waiting for the command: {e}")))?),
@@ -228,6 +257,27 @@ impl Drop for GroupGuard {
         if let Some(group) = self.0 {
             kill_group(group);
         }
+    }
+}
+
+/// Resolves once what is in `writable` passes the budget (the breach noted in it); never
+/// otherwise.
+async fn watch_budget(budget: Arc<WriteBudget>, writable: Vec<PathBuf>) {
+    let stop_at = (budget.max_bytes(), budget.max_entries());
+    let mut interval = BUDGET_CHECK;
+    loop {
+        tokio::time::sleep(interval).await;
+        let walked = Instant::now();
+        let roots = writable.clone();
+        let Ok((bytes, entries)) =
+            tokio::task::spawn_blocking(move || usage(&roots, stop_at)).await
+        else {
+            return std::future::pending().await;
+        };
+        if budget.check_measured(bytes, entries).is_some() {
+            return;
+        }
+        interval = BUDGET_CHECK.max(walked.elapsed() * 10);
     }
 }
 
@@ -322,6 +372,14 @@ pub(crate) async fn open_session(
         container,
         log: exec.log.clone(),
         commands: 0,
+        budget: exec.budget.clone(),
+        writable: exec
+            .sandbox
+            .mounts()
+            .into_iter()
+            .filter(|(_, _, writable)| *writable)
+            .map(|(_, host, _)| host)
+            .collect(),
     })
 }
 
