@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use sandpipe_model::text::Escaped;
 use sandpipe_store::s3::{ListQuery, Versioning};
 use sandpipe_store::{LocalS3, PutOptions};
 
@@ -147,7 +148,7 @@ pub fn s3(state_dir: &Path, command: S3Command) -> anyhow::Result<ExitCode> {
             };
             for key in keys {
                 store.delete_object(&bucket, &key, None)?;
-                println!("delete: s3://{bucket}/{key}");
+                println!("delete: s3://{bucket}/{}", Escaped(&key));
             }
         }
     }
@@ -253,7 +254,11 @@ fn copy(
                     options,
                     u64::MAX,
                 )?;
-                println!("copy: s3://{from_bucket}/{key} to s3://{to_bucket}/{target_key}");
+                println!(
+                    "copy: s3://{from_bucket}/{} to s3://{to_bucket}/{}",
+                    Escaped(&key),
+                    Escaped(&target_key)
+                );
             }
             Ok(())
         }
@@ -308,7 +313,11 @@ fn upload(
         ..options
     };
     store.put_object(bucket, key, &mut reader, options, u64::MAX)?;
-    println!("upload: {} to s3://{bucket}/{key}", source.display());
+    println!(
+        "upload: {} to s3://{bucket}/{}",
+        Escaped(&source.display().to_string()),
+        Escaped(key)
+    );
     Ok(())
 }
 
@@ -326,7 +335,11 @@ fn download(store: &LocalS3, bucket: &str, key: &str, target: &str) -> anyhow::R
     let mut out = std::fs::File::create(path).with_context(|| target.to_string())?;
     std::io::copy(&mut file, &mut out)?;
     out.flush()?;
-    println!("download: s3://{bucket}/{key} to {target}");
+    println!(
+        "download: s3://{bucket}/{} to {}",
+        Escaped(key),
+        Escaped(target)
+    );
     Ok(())
 }
 
@@ -368,7 +381,8 @@ fn list(store: &LocalS3, target: Option<&str>, recursive: bool) -> anyhow::Resul
             let shown = common
                 .strip_prefix(query.prefix.as_deref().unwrap_or(""))
                 .unwrap_or(common);
-            println!("{:>30} {shown}", "PRE");
+            // Keys are whatever actions and users put there.
+            println!("{:>30} {}", "PRE", Escaped(shown));
         }
         for object in &page.objects {
             let shown = if recursive {
@@ -380,9 +394,10 @@ fn list(store: &LocalS3, target: Option<&str>, recursive: bool) -> anyhow::Resul
                     .unwrap_or(&object.key)
             };
             println!(
-                "{} {:>10} {shown}",
+                "{} {:>10} {}",
                 short_time(&object.last_modified),
-                object.size
+                object.size,
+                Escaped(shown)
             );
         }
         match page.next_start_after {

@@ -24,15 +24,19 @@ pub fn state_with_source(dir: &Path) -> PathBuf {
 /// A runner on `state_dir` with the built-in providers and the probe as
 /// `Build/Custom/Probe/1`, its sandboxes in `work_dir` (or the default work area).
 pub fn probe_runner(state_dir: PathBuf, work_dir: Option<PathBuf>) -> PipelineRunner {
+    probe_runner_with(RunnerSettings {
+        work_dir,
+        ..RunnerSettings::new(state_dir)
+    })
+}
+
+/// [`probe_runner`] with the operator's `settings`.
+pub fn probe_runner_with(settings: RunnerSettings) -> PipelineRunner {
     let mut providers = ProviderRegistry::builtin();
     let probe = "Build/Custom/Probe/1".parse().expect("an action type");
     providers
         .register(&probe, Path::new(PROBE_COMPONENT_PATH))
         .expect("reading the probe");
     let host = ActionHost::new(ComponentCache::default_dir()).expect("starting the wasm host");
-    let settings = RunnerSettings {
-        work_dir,
-        ..RunnerSettings::new(state_dir)
-    };
     PipelineRunner::new(settings, providers, host).expect("opening the runner")
 }
