@@ -63,6 +63,7 @@ fn setup(setup: &Setup<'_>, slots: &mut Slots) {
                 ..ExportLimits::default()
             },
             opened: None,
+            budget: setup.budget.clone(),
         });
     }
 }
@@ -80,6 +81,8 @@ struct GitAccess {
     remaining: ExportLimits,
     /// The repository, once opened (a remote one is fetched once per call).
     opened: Option<Arc<Mutex<Repository>>>,
+    /// The action's write budget, which exports count against as the guest's writes do.
+    budget: Arc<crate::write_budget::WriteBudget>,
 }
 
 granted_access!(GitAccess, GIT, Error);
@@ -141,7 +144,7 @@ impl GitAccess {
     ) -> Result<ExportSummary, Error> {
         let repository = self.open().await?;
         let into = self.destination(destination)?;
-        let limits = self.remaining;
+        let limits = self.within_budget();
         let scratch = self.sandbox.root().to_path_buf();
         let exported = blocking(
             move || work(&lock(&repository), &into, &limits, &scratch).map_err(convert),
@@ -152,11 +155,21 @@ impl GitAccess {
         Ok(summary(exported, None))
     }
 
-    /// Count what an export wrote against the call's budget.
+    /// What an export may write: the call's limits, held to the action's write budget.
+    fn within_budget(&self) -> ExportLimits {
+        let (bytes, entries) = self.budget.remaining();
+        ExportLimits {
+            max_bytes: self.remaining.max_bytes.min(bytes),
+            max_entries: self.remaining.max_entries.min(entries),
+        }
+    }
+
+    /// Count what an export wrote against the call's limits and the action's write budget.
     fn spend(&mut self, summary: &Summary) {
         let entries = summary.files + summary.directories + summary.symlinks;
         self.remaining.max_bytes = self.remaining.max_bytes.saturating_sub(summary.bytes);
         self.remaining.max_entries = self.remaining.max_entries.saturating_sub(entries);
+        self.budget.charge_written(summary.bytes, entries);
     }
 
     async fn repository(&mut self) -> Result<RepositoryInfo, Error> {
@@ -228,7 +241,7 @@ impl GitAccess {
             None
         };
         let into = self.destination(&destination)?;
-        let limits = self.remaining;
+        let limits = self.within_budget();
         let scratch = self.sandbox.root().to_path_buf();
         let exclude = self.grant.exclude.clone();
         let (exported, digest) = blocking(

@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use sandpipe_model::text::Escaped;
 use sandpipe_store::archive;
 use sandpipe_store::s3::{self, ListQuery, LocalS3, S3Error, Versioning};
 
@@ -16,6 +17,7 @@ use crate::bindings::sandpipe::action::object_store::{
 use crate::capabilities::{Setup, Slots, blocking};
 use crate::sandbox::Sandbox;
 use crate::state::ActionState;
+use crate::write_budget::WriteBudget;
 
 // Every action may use the object store, scoped to the buckets its configuration names.
 capability_module!(["sandpipe:action/object-store@0.1"], None, [wit], setup);
@@ -32,6 +34,7 @@ fn setup(setup: &Setup<'_>, slots: &mut Slots) {
         ),
         sandbox: setup.sandbox.clone(),
         max_object_bytes: setup.limits.object_bytes,
+        budget: setup.budget.clone(),
     });
 }
 
@@ -41,6 +44,9 @@ pub(crate) struct ObjectAccess {
     pub(crate) buckets: BTreeSet<String>,
     pub(crate) sandbox: Arc<Sandbox>,
     pub(crate) max_object_bytes: u64,
+    /// The action's write budget: an object fetched into the sandbox is written by the host
+    /// on the guest's behalf, and counts as the guest's own writes do.
+    pub(crate) budget: Arc<WriteBudget>,
 }
 
 impl ObjectAccess {
@@ -157,6 +163,7 @@ impl ObjectAccess {
             )));
         }
         let max_bytes = self.max_object_bytes;
+        let budget = self.budget.clone();
         blocking(
             move || {
                 let (info, file) = store
@@ -164,10 +171,14 @@ impl ObjectAccess {
                     .map_err(convert_error)?;
                 if info.size > max_bytes {
                     return Err(Error::LimitExceeded(format!(
-                        "object '{key}' is {} bytes; the limit is {max_bytes}",
+                        "object '{}' is {} bytes; the limit is {max_bytes}",
+                        Escaped(&key),
                         info.size
                     )));
                 }
+                let over = |_| Error::LimitExceeded(budget.breach().unwrap_or_default());
+                budget.charge_entry().map_err(over)?;
+                budget.charge_bytes(info.size).map_err(over)?;
                 let mut target = archive::create_file(&dir, &relative)
                     .map_err(|e| Error::InvalidPath(format!("{destination}: {e}")))?;
                 copy_exact(&mut file.into_std(), &mut target, info.size)

@@ -54,6 +54,22 @@ impl WriteBudget {
         )
     }
 
+    /// Bytes and entries still free.
+    pub fn remaining(&self) -> (u64, u64) {
+        let (bytes, entries) = self.used();
+        (
+            self.max_bytes.saturating_sub(bytes),
+            self.max_entries.saturating_sub(entries),
+        )
+    }
+
+    /// Charge what the host wrote on the guest's behalf, already held to [`Self::remaining`]
+    /// (a git export): counted, never refused.
+    pub(crate) fn charge_written(&self, bytes: u64, entries: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.entries.fetch_add(entries, Ordering::Relaxed);
+    }
+
     /// The first refusal's message, once there has been one.
     pub fn breach(&self) -> Option<String> {
         self.breach
