@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sandpipe_engine::testing::{probe_runner, state_with_source};
+use sandpipe_engine::testing::{memory_mib, probe_runner, state_with_source};
 use sandpipe_engine::{ExecutionRequest, ExecutionStatus, NoObserver};
 
 const EXECUTIONS: usize = 200;
@@ -32,15 +32,9 @@ fn pipeline() -> String {
     )
 }
 
-/// Peak resident set size of this process, from /proc.
+/// Peak resident set size of this process.
 fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+    memory_mib("VmHWM")
 }
 
 fn main() {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use sandpipe_engine::testing::{probe_runner_with, state_with_source};
+use sandpipe_engine::testing::{memory_mib, probe_runner_with, state_with_source};
 use sandpipe_engine::{ExecutionRequest, NoObserver, RunnerSettings};
 use sandpipe_runtime::ExecutionLimits;
 
@@ -44,15 +44,9 @@ fn pipeline(name: &str, stages: &[(&str, Vec<String>)]) -> sandpipe_model::Loade
     sandpipe_model::parse_document(&format!("{name}.json"), &text, false).unwrap()
 }
 
-/// Resident memory of this process now, in MiB.
+/// Resident memory of this process now.
 fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+    memory_mib("VmRSS")
 }
 
 fn open_fds() -> usize {

@@ -40,3 +40,14 @@ pub fn probe_runner_with(settings: RunnerSettings) -> PipelineRunner {
     let host = ActionHost::new(ComponentCache::default_dir()).expect("starting the wasm host");
     PipelineRunner::new(settings, providers, host).expect("opening the runner")
 }
+
+/// A memory figure of this process from `/proc/self/status` (`VmRSS`, `VmHWM`), in MiB.
+pub fn memory_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
