@@ -873,7 +873,7 @@ phases:
         &ws,
         &file,
         &["--output-budget", "16MiB"],
-        "the action's output budget of 16 MiB was exceeded: its commands left",
+        "the action's output budget of 16 MiB was exceeded: with what its commands wrote",
     );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(25),

@@ -122,16 +122,17 @@ impl WriteBudget {
     pub(crate) fn check_measured(&self, bytes: u64, entries: u64) -> Option<String> {
         let message = if bytes > self.max_bytes {
             format!(
-                "the action's output budget of {} was exceeded: its commands left {} in its \
-                 writable directories and were stopped (raise the budget with --output-budget)",
+                "the action's output budget of {} was exceeded: with what its commands wrote, \
+                 its writable directories grew by {}, and the commands were stopped (raise the \
+                 budget with --output-budget)",
                 bytes_shown(self.max_bytes),
                 bytes_shown(bytes)
             )
         } else if entries > self.max_entries {
             format!(
-                "the action's file budget of {} files and directories was exceeded: its \
-                 commands left {entries} in its writable directories and were stopped (raise \
-                 the budget with --file-budget)",
+                "the action's file budget of {} files and directories was exceeded: with what \
+                 its commands made, its writable directories grew by {entries}, and the commands \
+                 were stopped (raise the budget with --file-budget)",
                 self.max_entries
             )
         } else {

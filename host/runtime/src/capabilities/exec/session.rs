@@ -43,9 +43,18 @@ pub(crate) struct ShellSession {
     log: Arc<LogCapture>,
     /// Commands run so far (names the state file of each).
     commands: u32,
-    /// The action's write budget, and the host directories its commands may write.
+    /// The action's write budget, and what its commands may write.
     budget: Arc<WriteBudget>,
-    writable: Vec<PathBuf>,
+    watched: Arc<Watched>,
+}
+
+/// The host directories a session's commands may write, and where the budget stood when it
+/// opened: their contents then (a persistent cache may hold gigabytes) and what had been
+/// charged. Commands are held to `charged + (now - then)`.
+struct Watched {
+    roots: Vec<PathBuf>,
+    then: (u64, u64),
+    charged: (u64, u64),
 }
 
 impl Drop for ShellSession {
@@ -194,7 +203,7 @@ impl ShellSession {
                 tokio::time::Instant::from_std(self.deadline),
                 child.wait(),
             ) => waited,
-            () = watch_budget(self.budget.clone(), self.writable.clone()) => {
+            () = watch_budget(self.budget.clone(), self.watched.clone()) => {
                 self.kill_all();
                 let _ = child.wait().await;
                 return Err(Error::Unavailable(self.budget.breach().unwrap_or_default()));
@@ -262,19 +271,26 @@ impl Drop for GroupGuard {
 
 /// Resolves once what is in `writable` passes the budget (the breach noted in it); never
 /// otherwise.
-async fn watch_budget(budget: Arc<WriteBudget>, writable: Vec<PathBuf>) {
-    let stop_at = (budget.max_bytes(), budget.max_entries());
+async fn watch_budget(budget: Arc<WriteBudget>, watched: Arc<Watched>) {
+    let stop_at = (
+        watched.then.0.saturating_add(budget.max_bytes()),
+        watched.then.1.saturating_add(budget.max_entries()),
+    );
     let mut interval = BUDGET_CHECK;
     loop {
         tokio::time::sleep(interval).await;
         let walked = Instant::now();
-        let roots = writable.clone();
+        let measuring = watched.clone();
         let Ok((bytes, entries)) =
-            tokio::task::spawn_blocking(move || usage(&roots, stop_at)).await
+            tokio::task::spawn_blocking(move || usage(&measuring.roots, stop_at)).await
         else {
             return std::future::pending().await;
         };
-        if budget.check_measured(bytes, entries).is_some() {
+        let total = (
+            watched.charged.0 + bytes.saturating_sub(watched.then.0),
+            watched.charged.1 + entries.saturating_sub(watched.then.1),
+        );
+        if budget.check_measured(total.0, total.1).is_some() {
             return;
         }
         interval = BUDGET_CHECK.max(walked.elapsed() * 10);
@@ -362,6 +378,24 @@ pub(crate) async fn open_session(
     };
     let mut environment = options.environment;
     environment.sort();
+    let roots: Vec<PathBuf> = exec
+        .sandbox
+        .mounts()
+        .into_iter()
+        .filter(|(_, _, writable)| *writable)
+        .map(|(_, host, _)| host)
+        .collect();
+    let charged = exec.budget.used();
+    let watched = tokio::task::spawn_blocking(move || {
+        let then = usage(&roots, (u64::MAX, u64::MAX));
+        Watched {
+            roots,
+            then,
+            charged,
+        }
+    })
+    .await
+    .map_err(|e| Error::Io(format!("measuring the sandbox: {e}")))?;
     Ok(ShellSession {
         shell: options.shell,
         cwd,
@@ -373,13 +407,7 @@ pub(crate) async fn open_session(
         log: exec.log.clone(),
         commands: 0,
         budget: exec.budget.clone(),
-        writable: exec
-            .sandbox
-            .mounts()
-            .into_iter()
-            .filter(|(_, _, writable)| *writable)
-            .map(|(_, host, _)| host)
-            .collect(),
+        watched: Arc::new(watched),
     })
 }
 
