@@ -81,19 +81,6 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
-/// Bytes that may not be UTF-8 (a zip entry name, a path) shown safely: invalid bytes as
-/// `\xff`, controls escaped.
-pub fn escape_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        let _ = write!(out, "{}", Escaped(chunk.valid()));
-        for byte in chunk.invalid() {
-            let _ = write!(out, "\\x{byte:02x}");
-        }
-    }
-    out
-}
-
 /// At most `max` characters of `text`; longer text ends with `…` and how much was left out.
 pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max) {
@@ -176,14 +163,6 @@ mod tests {
         assert_eq!(Escaped(forged).to_string(), shown);
         assert_eq!(escape_controls_keep_lines("a\nb\x00"), "a\nb\\x00");
         assert_eq!(escape_controls("\u{85}\u{7f}"), "\\u{85}\\x7f");
-    }
-
-    #[test]
-    fn bytes_that_are_not_utf8_are_shown_as_hex() {
-        assert_eq!(
-            escape_bytes(b"a\x00b\xffc/\x1b[31m"),
-            "a\\x00b\\xffc/\\x1b[31m"
-        );
     }
 
     #[test]

@@ -147,12 +147,18 @@ pub(crate) fn safe_outcome(mut outcome: ActionOutcome) -> ActionOutcome {
             *text = escaped;
         }
     };
-    outcome.summary.as_mut().map(escape);
-    outcome.external_execution_id.as_mut().map(escape);
+    for text in [&mut outcome.summary, &mut outcome.external_execution_id]
+        .into_iter()
+        .flatten()
+    {
+        escape(text);
+    }
     if let Some(revision) = &mut outcome.current_revision {
         escape(&mut revision.revision_id);
         escape(&mut revision.change_identifier);
-        revision.revision_summary.as_mut().map(escape);
+        if let Some(summary) = &mut revision.revision_summary {
+            escape(summary);
+        }
     }
     outcome
 }

@@ -35,6 +35,7 @@ impl Run<'_> {
             masked: configured.secrets.clone(),
         };
         let grants = self.grants(s, a, &configured.configuration);
+        // Measured again now that the inputs are staged: they took some of the space.
         let configured_budget = self.runner.settings.limits.output_bytes;
         let limits = ExecutionLimits {
             timeout: self.timeout_for(s, a),

@@ -43,6 +43,6 @@ mod tests {
         std::fs::write(dir.path().join("b"), "123").unwrap();
         std::os::unix::fs::symlink("/etc", dir.path().join("link")).unwrap();
         assert_eq!(usage(&[dir.path()], (u64::MAX, u64::MAX)), (8 + 4, 4));
-        assert!(usage(&[dir.path()], (u64::MAX, 1)).1 == 2);
+        assert_eq!(usage(&[dir.path()], (u64::MAX, 1)).1, 2, "stops once past");
     }
 }

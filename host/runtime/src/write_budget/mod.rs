@@ -117,9 +117,9 @@ impl WriteBudget {
     }
 
     /// Check what processes outside the wasm sandbox (build commands) left in the writable
-    /// directories, measured on disk: `None` while within the budget, else the breach, kept
-    /// as the action's failure.
-    pub(crate) fn check_measured(&self, bytes: u64, entries: u64) -> Option<String> {
+    /// directories, measured on disk: whether it passed the budget (the breach is then kept
+    /// as the action's failure).
+    pub(crate) fn passed_by_measure(&self, bytes: u64, entries: u64) -> bool {
         let message = if bytes > self.max_bytes {
             format!(
                 "the action's output budget of {} was exceeded: with what its commands wrote, \
@@ -136,10 +136,10 @@ impl WriteBudget {
                 self.max_entries
             )
         } else {
-            return None;
+            return false;
         };
-        self.note(message.clone());
-        Some(message)
+        self.note(message);
+        true
     }
 
     pub(crate) fn max_bytes(&self) -> u64 {

@@ -290,7 +290,7 @@ async fn watch_budget(budget: Arc<WriteBudget>, watched: Arc<Watched>) {
             watched.charged.0 + bytes.saturating_sub(watched.then.0),
             watched.charged.1 + entries.saturating_sub(watched.then.1),
         );
-        if budget.check_measured(total.0, total.1).is_some() {
+        if budget.passed_by_measure(total.0, total.1) {
             return;
         }
         interval = BUDGET_CHECK.max(walked.elapsed() * 10);
