@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 use sandpipe_state::{StateStore, StopMode};
 
+use crate::ids::{self, Latest};
+
 #[derive(Args)]
 pub struct DecisionArgs {
     pipeline: String,
@@ -55,8 +57,12 @@ pub fn decide(state_dir: &Path, args: DecisionArgs, approve: bool) -> anyhow::Re
 
 #[derive(Args)]
 pub struct StopArgs {
-    /// An execution id, or a unique prefix of one.
-    execution: String,
+    /// An execution id, a unique prefix of one, or `latest`: by default the execution
+    /// running (when one is).
+    execution: Option<String>,
+    /// Without an execution id, the execution of this pipeline that is running.
+    #[arg(long)]
+    pipeline: Option<String>,
     /// Abandon running actions at once instead of letting them finish.
     #[arg(long)]
     abandon: bool,
@@ -80,9 +86,20 @@ pub fn stop(state_dir: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
     } else {
         StopMode::Stop
     };
+    // Abandoning is the one thing left to ask of an execution already stopping.
+    let running = Latest::Running {
+        stopping_too: args.abandon,
+    };
+    let chosen = ids::execution(
+        &state,
+        state_dir,
+        args.execution.as_deref(),
+        args.pipeline.as_deref(),
+        running,
+    )?;
     match state
         .control()
-        .request_stop(&args.execution, mode, args.reason.as_deref())?
+        .request_stop(&chosen.id, mode, args.reason.as_deref())?
     {
         Ok(id) => {
             let how = if args.abandon {

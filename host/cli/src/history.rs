@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use sandpipe_model::text::{Escaped, escape_controls_keep_lines};
 use sandpipe_state::{ExecutionStatus, StateStore};
 
+use crate::ids::{self, Latest};
 use crate::progress;
 
 #[derive(Subcommand)]
@@ -26,8 +27,11 @@ pub enum ExecutionsCommand {
     },
     /// One execution: every action's status, times, configuration, variables and artifacts.
     Show {
-        /// An execution id, or a unique prefix of one.
-        execution: String,
+        /// An execution id, a unique prefix of one, or `latest` (the default).
+        execution: Option<String>,
+        /// Without an execution id, this pipeline's latest execution.
+        #[arg(long)]
+        pipeline: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -35,8 +39,12 @@ pub enum ExecutionsCommand {
 
 #[derive(Args)]
 pub struct LogsArgs {
-    /// An execution id, or a unique prefix of one.
-    execution: String,
+    /// An execution id, a unique prefix of one, or `latest`. Without one, the latest
+    /// execution's logs are followed until it ends.
+    execution: Option<String>,
+    /// Without an execution id, this pipeline's latest execution.
+    #[arg(long)]
+    pipeline: Option<String>,
     /// Only this action's log (its name, or Stage/Action).
     #[arg(long)]
     action: Option<String>,
@@ -80,8 +88,19 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
                 progress::print_execution_list(&executions);
             }
         }
-        ExecutionsCommand::Show { execution, json } => {
-            let record = state.executions().get(&execution)?;
+        ExecutionsCommand::Show {
+            execution,
+            pipeline,
+            json,
+        } => {
+            let chosen = ids::execution(
+                &state,
+                state_dir,
+                execution.as_deref(),
+                pipeline.as_deref(),
+                Latest::Any,
+            )?;
+            let record = state.executions().get(&chosen.id)?;
             if json {
                 let mut value = serde_json::to_value(&record)?;
                 value["sourceRevisions"] = serde_json::to_value(record.source_revisions())?;
@@ -96,7 +115,16 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
 
 pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let state = open(state_dir)?;
-    let mut record = state.executions().get(&args.execution)?;
+    let chosen = ids::execution(
+        &state,
+        state_dir,
+        args.execution.as_deref(),
+        args.pipeline.as_deref(),
+        Latest::Any,
+    )?;
+    // Without an execution named, the latest is followed while it runs.
+    let follow = args.follow || args.execution.is_none();
+    let mut record = state.executions().get(&chosen.id)?;
     let dir = state_dir
         .join("executions")
         .join(&record.pipeline_execution_id);
@@ -155,7 +183,7 @@ pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
             record.status,
             ExecutionStatus::InProgress | ExecutionStatus::Stopping
         );
-        if !args.follow || !running {
+        if !follow || !running {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(200));

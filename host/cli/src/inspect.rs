@@ -3,18 +3,27 @@
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use sandpipe_model::{GraphFormat, LoadError, Problem, render};
+use std::path::Path;
+
+use sandpipe_model::text::escape_controls_keep_lines;
+use sandpipe_model::{Finding, GraphFormat, LoadError, render};
 
 use crate::document::DocumentArgs;
+use crate::run::StartArgs;
 use serde_json::json;
 
 #[derive(Args)]
 pub struct ValidateArgs {
+    /// The pipeline, and everything `run` takes: validate checks what that run would run.
     #[command(flatten)]
-    document: DocumentArgs,
+    start: StartArgs,
     /// Print the result as JSON, for machines.
     #[arg(long)]
     json: bool,
+    /// Check only the declaration against CodePipeline's rules and limits (what
+    /// create-pipeline would accept), not whether it can run here.
+    #[arg(long)]
+    declaration_only: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,45 +44,27 @@ pub struct GraphArgs {
     format: Format,
 }
 
-/// A load failure as problems: where and what kind, as the service would say.
-fn load_problems(error: LoadError) -> Vec<Problem> {
-    let problem = |path: String, exception, message| Problem {
-        path,
-        exception,
-        message,
-    };
-    match error {
-        LoadError::Shape { path, message, .. } => {
-            vec![problem(path, "ValidationException", message)]
-        }
-        LoadError::Syntax {
-            line,
-            column,
-            message,
-            format,
-            ..
-        } => vec![problem(
-            "$".into(),
-            "SerializationException",
-            format!("invalid {format} at line {line}, column {column}: {message}"),
-        )],
-        LoadError::Read { error, .. } => vec![problem(
-            "$".into(),
-            "ValidationException",
-            format!("cannot read: {error}"),
-        )],
-        LoadError::Template { problems, .. } => problems
-            .into_iter()
-            .map(|p| problem(p.path, "ValidationException", p.message))
-            .collect(),
-    }
-}
-
-pub fn validate_command(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let file = args.document.file_name();
-    let (summary, problems) = match args.document.load() {
+/// The declaration's problems and everything else a run would be refused for — providers,
+/// project files, buildspecs, repositories, buckets, secrets, variables — all at once.
+pub fn validate_command(state_dir: Option<&Path>, args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let document = &args.start.document;
+    let file = document.file_name();
+    let (summary, problems) = match document.load() {
+        // A file that is not there is not a pipeline with problems.
+        Err(LoadError::Read { file, error }) => anyhow::bail!("{file}: cannot read it: {error}"),
+        Err(error) => (None, error.findings()),
         Ok(loaded) => {
-            let problems = loaded.problems();
+            let problems = if args.declaration_only {
+                let problems = loaded.problems().into_iter();
+                problems
+                    .map(|problem| Finding {
+                        file: file.clone(),
+                        problem,
+                    })
+                    .collect()
+            } else {
+                args.start.preflight(state_dir, &loaded)?.0.findings
+            };
             let pipeline = &loaded.pipeline;
             let summary = json!({
                 "name": pipeline.name,
@@ -83,17 +74,17 @@ pub fn validate_command(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             });
             (Some(summary), problems)
         }
-        Err(error) => (None, load_problems(error)),
     };
     if args.json {
         let report = json!({
             "file": file,
             "valid": problems.is_empty(),
             "pipeline": summary,
-            "problems": problems.iter().map(|p| json!({
-                "path": p.path,
-                "exception": p.exception,
-                "message": p.message,
+            "problems": problems.iter().map(|f| json!({
+                "file": f.file,
+                "path": f.problem.path,
+                "exception": f.problem.exception,
+                "message": f.problem.message,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -107,14 +98,10 @@ pub fn validate_command(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             summary["actions"]
         );
     } else {
-        for problem in &problems {
-            println!("{file}: {problem}");
+        for finding in &problems {
+            println!("{}", escape_controls_keep_lines(&finding.to_string()));
         }
-        let count = problems.len();
-        println!(
-            "{file}: {count} problem{}",
-            if count == 1 { "" } else { "s" }
-        );
+        println!("{file}: {}", crate::run::problem_count(problems.len()));
     }
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS

@@ -5,28 +5,29 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use state_location::StateLocation;
 
 mod control;
 mod document;
 mod flags;
 mod history;
+mod ids;
 mod inspect;
+mod plan;
 mod progress;
 mod run;
 mod s3;
+mod state_location;
 mod watch;
 
 #[derive(Parser)]
 #[command(name = "sandpipe", version, about, long_about = None)]
 struct Cli {
-    /// Where sandpipe keeps its state: the S3 emulation, execution records and logs.
-    #[arg(
-        long,
-        global = true,
-        default_value = ".sandpipe",
-        env = "SANDPIPE_STATE_DIR"
-    )]
-    state_dir: PathBuf,
+    /// Where sandpipe keeps its state: the S3 emulation, execution records and logs. By
+    /// default the nearest .sandpipe in this directory or above it, else
+    /// $SANDPIPE_STATE_DIR; the first run creates ./.sandpipe.
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -87,24 +88,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run(args) => run::run(&cli.state_dir, args),
-        Command::Validate(args) => inspect::validate_command(args),
-        Command::Graph(args) => inspect::graph_command(args),
-        Command::Approve(args) => control::decide(&cli.state_dir, args, true),
-        Command::Reject(args) => control::decide(&cli.state_dir, args, false),
-        Command::Retry(args) => run::retry(&cli.state_dir, args),
-        Command::Watch(args) => watch::watch(&cli.state_dir, args),
-        Command::Trigger(args) => watch::trigger(&cli.state_dir, args),
-        Command::Rollback(args) => run::rollback(&cli.state_dir, args),
-        Command::DisableTransition(args) => control::transition(&cli.state_dir, args, false),
-        Command::EnableTransition(args) => control::transition(&cli.state_dir, args, true),
-        Command::Stop(args) => control::stop(&cli.state_dir, args),
-        Command::Executions { command } => history::executions(&cli.state_dir, command),
-        Command::Logs(args) => history::logs(&cli.state_dir, args),
-        Command::S3 { command } => s3::s3(&cli.state_dir, command),
-        Command::S3api { command } => s3::s3api(&cli.state_dir, command),
-    };
+    let state = StateLocation::new(cli.state_dir);
+    let result = dispatch(&state, cli.command);
     match result {
         Ok(code) => code,
         Err(error) => {
@@ -115,6 +100,52 @@ fn main() -> ExitCode {
                 sandpipe_model::text::escape_controls_keep_lines(&message)
             );
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run one command with the state directory it needs: commands that start or change things
+/// create one when none is found; commands that only read need one to exist.
+fn dispatch(state: &StateLocation, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        // A dry run, like validate, reads the state when there is one and never makes one.
+        Command::Run(args) if args.dry_run => run::dry_run(state.optional().as_deref(), args),
+        Command::Run(args) => run::run(state, args),
+        Command::Validate(args) => inspect::validate_command(state.optional().as_deref(), args),
+        Command::Graph(args) => inspect::graph_command(args),
+        Command::Approve(args) => control::decide(&state.existing()?, args, true),
+        Command::Reject(args) => control::decide(&state.existing()?, args, false),
+        Command::Retry(args) => run::retry(&state.existing()?, args),
+        Command::Watch(args) => watch::watch(&state.for_writing(), args),
+        Command::Trigger(args) => watch::trigger(&state.for_writing(), args),
+        Command::Rollback(args) => run::rollback(&state.existing()?, args),
+        Command::DisableTransition(args) => control::transition(&state.for_writing(), args, false),
+        Command::EnableTransition(args) => control::transition(&state.for_writing(), args, true),
+        Command::Stop(args) => control::stop(&state.existing()?, args),
+        Command::Executions { command } => history::executions(&state.existing()?, command),
+        Command::Logs(args) => history::logs(&state.existing()?, args),
+        Command::S3 { command } => {
+            // Making a bucket or copying into one is how a fresh project starts.
+            let writes = match &command {
+                s3::S3Command::Mb { .. } => true,
+                s3::S3Command::Cp { destination, .. } => destination.starts_with("s3://"),
+                _ => false,
+            };
+            let dir = if writes {
+                state.for_writing()
+            } else {
+                state.existing()?
+            };
+            s3::s3(&dir, command)
+        }
+        Command::S3api { command } => {
+            let writes = matches!(command, s3::S3ApiCommand::PutBucketVersioning { .. });
+            let dir = if writes {
+                state.for_writing()
+            } else {
+                state.existing()?
+            };
+            s3::s3api(&dir, command)
         }
     }
 }

@@ -204,6 +204,10 @@ pub fn print_execution(record: &ExecutionRecord) {
                 .unwrap_or_default()
         );
     }
+    // The V2 pipeline variables, as resolved for this execution.
+    for (name, value) in &record.variables {
+        println!("Variable: {} = {}", Escaped(name), Escaped(value));
+    }
     print_execution_table(record);
     for stage in &record.stages {
         for action in stage.actions.iter().filter(|a| a.start_time.is_some()) {
@@ -349,6 +353,19 @@ impl RunObserver for Progress {
                     None => eprintln!("{line}"),
                 }
             }
+            RunEvent::StopRequested {
+                abandon, reason, ..
+            } => self.line(format!(
+                "Stopping{}{}",
+                if abandon {
+                    ": running actions are abandoned"
+                } else {
+                    ": running actions finish, nothing new starts"
+                },
+                reason
+                    .map(|r| format!(" ({})", Escaped(&r)))
+                    .unwrap_or_default()
+            )),
             RunEvent::StageFinished { .. } | RunEvent::ExecutionFinished { .. } => {}
         }
     }

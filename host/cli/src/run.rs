@@ -1,6 +1,7 @@
 //! `sandpipe run`, `sandpipe retry` and `sandpipe rollback`: the operator's settings for the
 //! runner (parsed once), the files that belong to the pipeline, and one execution request.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,16 +10,21 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sandpipe_engine::{
-    BuildSettings, ExecutionRecord, ExecutionRequest, ExecutionStatus, PipelineFiles,
-    PipelineRunner, ProviderRegistry, RunError, RunnerSettings, Start, StateStore,
+    ActionStatus, BuildSettings, ExecutionRecord, ExecutionRequest, ExecutionStatus, PipelineFiles,
+    PipelineRunner, Preflight, PreflightReport, ProviderRegistry, RunError, RunEvent, RunObserver,
+    RunnerSettings, Start, StateStore, Tee,
 };
-use sandpipe_model::codebuild::{load_projects, project_files};
+use sandpipe_model::LoadedPipeline;
+use sandpipe_model::codebuild::{ProjectError, load_every_project, project_files};
 use sandpipe_model::connections::Connections;
+use sandpipe_model::execution::StageSelection;
 use sandpipe_model::secrets::load_secrets;
 use sandpipe_runtime::{
     ActionHost, BuildRunner, ComponentCache, ContainerKind, ExecutionLimits, SecretValues,
     local_base_environment,
 };
+use sandpipe_state::StopMode;
+use sandpipe_store::LocalS3;
 
 use crate::document::DocumentArgs;
 use crate::flags::{
@@ -26,6 +32,7 @@ use crate::flags::{
     source, source_revision,
 };
 use crate::progress::Progress;
+use crate::state_location::StateLocation;
 
 /// The operator's settings for the runner: grants, limits and where things are.
 #[derive(Args)]
@@ -117,6 +124,11 @@ pub struct RunnerArgs {
     #[arg(long, value_name = "DIR", env = "SANDPIPE_REPOS_ROOT")]
     repos_root: Option<PathBuf>,
 
+    /// Create the buckets S3 sources and deploys name when they do not exist, instead of
+    /// refusing the run.
+    #[arg(long)]
+    create_buckets: bool,
+
     /// Print plain lines even on a terminal.
     #[arg(long)]
     plain: bool,
@@ -139,30 +151,14 @@ impl RunnerArgs {
     /// The runner of this process: the operator's providers, grants, limits, build runner
     /// and secrets.
     pub(crate) fn runner(&self, state_dir: &Path) -> anyhow::Result<PipelineRunner> {
-        let mut providers = ProviderRegistry::builtin();
-        for flag in &self.providers {
-            providers.register(&flag.action_type, &flag.file)?;
-        }
-        for flag in &self.grants {
-            providers.grant(&flag.action_type, &flag.capabilities)?;
-        }
+        let providers = self.providers()?;
         let runner = match self.build_runner {
             RunnerChoice::Local => BuildRunner::Local,
             RunnerChoice::Container => BuildRunner::container(None)?,
             RunnerChoice::Docker => BuildRunner::container(Some(ContainerKind::Docker))?,
             RunnerChoice::Podman => BuildRunner::container(Some(ContainerKind::Podman))?,
         };
-        let secrets = match &self.secrets {
-            Some(path) => {
-                let file = load_secrets(path)?;
-                Some(Arc::new(SecretValues {
-                    parameters: file.parameters,
-                    secrets: file.secrets,
-                    source: Some(path.display().to_string()),
-                }))
-            }
-            None => None,
-        };
+        let secrets = self.secrets()?;
         let settings = RunnerSettings {
             work_dir: self.work_dir.clone(),
             action_timeout: self.action_timeout,
@@ -177,6 +173,7 @@ impl RunnerArgs {
                 ..ExecutionLimits::default()
             },
             keep_work: self.keep_work,
+            create_buckets: self.create_buckets,
             disk_reserve: self
                 .disk_reserve
                 .unwrap_or(sandpipe_engine::DEFAULT_DISK_RESERVE),
@@ -196,16 +193,74 @@ impl RunnerArgs {
         PipelineRunner::new(settings, providers, ActionHost::new(cache)?)
     }
 
+    /// The built-in providers, the operator's components, and the grants they are given.
+    pub(crate) fn providers(&self) -> anyhow::Result<ProviderRegistry> {
+        let mut providers = ProviderRegistry::builtin();
+        for flag in &self.providers {
+            providers.register(&flag.action_type, &flag.file)?;
+        }
+        for flag in &self.grants {
+            providers.grant(&flag.action_type, &flag.capabilities)?;
+        }
+        Ok(providers)
+    }
+
+    /// The values of the secrets file, when one is given.
+    fn secrets(&self) -> anyhow::Result<Option<Arc<SecretValues>>> {
+        let Some(path) = &self.secrets else {
+            return Ok(None);
+        };
+        let file = load_secrets(path)?;
+        Ok(Some(Arc::new(SecretValues {
+            parameters: file.parameters,
+            secrets: file.secrets,
+            source: Some(path.display().to_string()),
+        })))
+    }
+
+    /// Whether build commands run on this machine, outside the wasm sandbox.
+    pub(crate) fn builds_on_host(&self) -> bool {
+        matches!(self.build_runner, RunnerChoice::Local)
+    }
+
+    /// Where build commands run, as the plan says it.
+    pub(crate) fn where_builds_run(&self) -> &'static str {
+        match self.build_runner {
+            RunnerChoice::Local => "build commands on this machine (outside the sandbox)",
+            RunnerChoice::Container => "build commands in a container (docker or podman)",
+            RunnerChoice::Docker => "build commands in a docker container",
+            RunnerChoice::Podman => "build commands in a podman container",
+        }
+    }
+
+    pub(crate) fn create_buckets(&self) -> bool {
+        self.create_buckets
+    }
+
     /// The build projects and connections of the pipeline in `pipeline_file` (the operator's,
     /// and those kept beside it).
     pub(crate) fn pipeline_files(
         &self,
         pipeline_file: Option<&Path>,
     ) -> anyhow::Result<PipelineFiles> {
-        let files = project_files(&self.projects, pipeline_file)?;
-        let projects = load_projects(&files)?.projects;
+        // A problem with a file is reported with every other problem found before the run.
+        let mut problems = Vec::new();
+        let projects = match project_files(&self.projects, pipeline_file) {
+            Ok(files) => {
+                let (found, errors) = load_every_project(&files);
+                problems.extend(errors.into_iter().flat_map(ProjectError::findings));
+                found.projects
+            }
+            Err(error) => {
+                problems.extend(error.findings());
+                Default::default()
+            }
+        };
         let connections = match Connections::find(self.connections.as_deref(), pipeline_file) {
-            Some(file) => Connections::load(&file)?,
+            Some(file) => Connections::load(&file).unwrap_or_else(|error| {
+                problems.extend(error.findings());
+                Connections::default()
+            }),
             None => Connections::default(),
         };
         let connections = match (&self.repos_root, pipeline_file) {
@@ -222,6 +277,7 @@ impl RunnerArgs {
         Ok(PipelineFiles {
             projects,
             connections,
+            problems,
         })
     }
 }
@@ -239,10 +295,13 @@ fn default_repos_root(pipeline_file: &Path) -> PathBuf {
         .unwrap_or(dir)
 }
 
+/// What one execution starts with: the pipeline, its variables and sources, the stages to
+/// run, and the runner's settings. `run` and `validate` take the same, so `validate` checks
+/// exactly what `run` would run.
 #[derive(Args)]
-pub struct RunArgs {
+pub struct StartArgs {
     #[command(flatten)]
-    document: DocumentArgs,
+    pub(crate) document: DocumentArgs,
 
     /// A value for a V2 pipeline variable: NAME=VALUE (repeatable); others take their default.
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = key_value)]
@@ -260,18 +319,49 @@ pub struct RunArgs {
     #[arg(long = "source-revision", value_name = "SHORTHAND", value_parser = source_revision)]
     source_revisions: Vec<SourceRevisionFlag>,
 
+    /// Run only this stage (repeatable); the stages before the first one take the results of
+    /// the latest execution that succeeded in them.
+    #[arg(long = "stage", value_name = "STAGE", conflicts_with_all = ["from", "until"])]
+    stages: Vec<String>,
+
+    /// Start at this stage, taking the results of the stages before it from the latest
+    /// execution that succeeded in them.
+    #[arg(long, value_name = "STAGE")]
+    from: Option<String>,
+
+    /// Stop after this stage: the later ones are skipped (act's -j for a pipeline whose last
+    /// stages cannot run here).
+    #[arg(long, value_name = "STAGE")]
+    until: Option<String>,
+
     #[command(flatten)]
-    runner: RunnerArgs,
+    pub(crate) runner: RunnerArgs,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    start: StartArgs,
+
+    /// Check everything and print the plan (stages, runOrder groups, what runs where), then
+    /// exit without running anything.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Args)]
 pub struct RetryArgs {
-    /// The failed execution (an id, or a unique prefix of one).
-    execution: String,
+    /// The failed execution: an id, a unique prefix of one, or `latest` (the default: the
+    /// latest failed execution).
+    execution: Option<String>,
 
-    /// The failed stage to run again.
+    /// Without an execution id, this pipeline's latest failed execution.
     #[arg(long)]
-    stage: String,
+    pipeline: Option<String>,
+
+    /// The failed stage to run again; by default the stage that failed.
+    #[arg(long)]
+    stage: Option<String>,
 
     /// Run every action of the stage again, not only the failed ones.
     #[arg(long)]
@@ -292,6 +382,30 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Print the problems that stop a run, one line each (a message can quote a file's text).
+pub(crate) fn print_findings(findings: &[sandpipe_model::Finding]) {
+    for finding in findings {
+        eprintln!(
+            "sandpipe: {}",
+            sandpipe_model::text::escape_controls_keep_lines(&finding.to_string())
+        );
+    }
+}
+
+/// Refuse a run: every problem, then (when there are several) how many, so the last line
+/// says that nothing ran.
+fn refuse(findings: &[sandpipe_model::Finding]) {
+    print_findings(findings);
+    if findings.len() > 1 {
+        eprintln!("sandpipe: nothing ran: {}", problem_count(findings.len()));
+    }
+}
+
+/// "1 problem", "3 problems".
+pub(crate) fn problem_count(count: usize) -> String {
+    format!("{count} problem{}", if count == 1 { "" } else { "s" })
+}
+
 /// Print how the execution ended; exit 0 only when it succeeded.
 pub(crate) fn finish(
     progress: &Progress,
@@ -299,10 +413,8 @@ pub(crate) fn finish(
 ) -> anyhow::Result<ExitCode> {
     let record = match result {
         Ok(record) => record,
-        Err(RunError::Invalid { file, problems }) => {
-            for problem in &problems {
-                eprintln!("sandpipe: {file}: {problem}");
-            }
+        Err(RunError::Invalid(findings)) => {
+            refuse(&findings);
             return Ok(ExitCode::FAILURE);
         }
         Err(RunError::Other(error)) => return Err(error),
@@ -315,7 +427,9 @@ pub(crate) fn finish(
     })
 }
 
-/// Run one request to its end on a runner made for it, showing it live.
+/// Run one request to its end on a runner made for it, showing it live. Ctrl-C once stops
+/// the execution (running actions finish); twice abandons them. Either way the execution
+/// ends Stopped, recorded as such, and the process exits 130 saying so.
 pub(crate) fn execute(
     state_dir: &Path,
     settings: &RunnerArgs,
@@ -324,31 +438,191 @@ pub(crate) fn execute(
     let runtime = runtime()?;
     let runner = settings.runner(state_dir)?;
     let progress = settings.progress();
-    let result = runtime.block_on(runner.execute(request, progress.clone()));
-    finish(&progress, result)
+    let started = Arc::new(StartedExecutions::default());
+    let observer = Arc::new(Tee(vec![progress.clone(), started.clone()]));
+    let (result, interrupted) = runtime.block_on(async {
+        let execution = runner.execute(request, observer);
+        tokio::pin!(execution);
+        let mut interrupts = 0;
+        loop {
+            tokio::select! {
+                result = &mut execution => break (result, interrupts > 0),
+                Ok(()) = tokio::signal::ctrl_c() => {
+                    interrupts += 1;
+                    let (mode, what) = match interrupts {
+                        // Nobody finishes a wait for a person: it is abandoned at once.
+                        1 if only_approvals_wait(&runner, &started.ids()) => (
+                            StopMode::Abandon,
+                            "abandoning the manual approval it waits for",
+                        ),
+                        1 => (StopMode::Stop, "stopping: running actions finish and nothing new \
+                              starts (Ctrl-C again abandons them)"),
+                        _ => (StopMode::Abandon, "abandoning the running actions"),
+                    };
+                    eprintln!("\nsandpipe: interrupted: {what}");
+                    for id in started.ids() {
+                        if let Err(error) = runner.request_stop(&id, mode, Some("interrupted (Ctrl-C)")) {
+                            eprintln!("sandpipe: cannot stop execution {id}: {error}");
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let stopped = match &result {
+        Ok(record) if interrupted && record.status != ExecutionStatus::Succeeded => {
+            Some((record.pipeline_execution_id.clone(), record.status))
+        }
+        _ => None,
+    };
+    let code = finish(&progress, result)?;
+    match stopped {
+        Some((id, status)) => {
+            eprintln!("sandpipe: interrupted: execution {id} ended {status:?}");
+            // 128 + SIGINT, as shells report a command Ctrl-C ended.
+            Ok(ExitCode::from(130))
+        }
+        None => Ok(code),
+    }
 }
 
-pub fn run(state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+/// Whether every action still running in these executions is a manual approval.
+fn only_approvals_wait(runner: &PipelineRunner, ids: &[String]) -> bool {
+    let mut running = ids
+        .iter()
+        .filter_map(|id| runner.state().executions().get(id).ok())
+        .flat_map(|record| record.stages.into_iter().flat_map(|stage| stage.actions))
+        .filter(|action| action.status == ActionStatus::InProgress)
+        .peekable();
+    running.peek().is_some()
+        && running.all(|action| {
+            action
+                .action_type
+                .parse::<sandpipe_model::ActionTypeId>()
+                .is_ok_and(|t| t.is_manual_approval())
+        })
+}
+
+/// The executions a run started (its own, and an automatic rollback), to stop on Ctrl-C.
+#[derive(Default)]
+struct StartedExecutions(std::sync::Mutex<Vec<String>>);
+
+impl StartedExecutions {
+    fn ids(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl RunObserver for StartedExecutions {
+    fn on_event(&self, event: RunEvent) {
+        if let RunEvent::ExecutionStarted { execution_id, .. } = event {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(execution_id);
+        }
+    }
+}
+
+impl StartArgs {
+    fn start(&self) -> Start {
+        let mut start = Start::by("StartPipelineExecution", "sandpipe run");
+        for flag in &self.sources {
+            start
+                .working_trees
+                .insert(flag.action.clone(), flag.dir.clone());
+        }
+        for flag in &self.source_revisions {
+            start
+                .source_revisions
+                .insert(flag.action.clone(), flag.revision.clone());
+        }
+        start.stages = StageSelection {
+            only: self.stages.clone(),
+            from: self.from.clone(),
+            until: self.until.clone(),
+        };
+        start
+    }
+
+    fn variables(&self) -> BTreeMap<String, String> {
+        self.variables
+            .iter()
+            .map(|v| (v.key.clone(), v.value.clone()))
+            .collect()
+    }
+
+    /// Everything `run` would check before starting, read from the state directory when
+    /// there is one (never creating it).
+    pub(crate) fn preflight(
+        &self,
+        state_dir: Option<&Path>,
+        loaded: &LoadedPipeline,
+    ) -> anyhow::Result<(PreflightReport, Start)> {
+        let providers = self.runner.providers()?;
+        let secrets = self.runner.secrets()?;
+        let files = self.runner.pipeline_files(Some(&self.document.file))?;
+        let store = match state_dir {
+            Some(dir) if dir.join("s3").is_dir() => Some(LocalS3::open(&dir.join("s3"))?),
+            _ => None,
+        };
+        let start = self.start();
+        let report = Preflight {
+            loaded,
+            file: &self.document.file_name(),
+            files: &files,
+            providers: &providers,
+            store: store.as_ref(),
+            secrets: secrets.as_deref(),
+            start: &start,
+            variables: &self.variables(),
+        }
+        .check(self.runner.create_buckets);
+        Ok((report, start))
+    }
+}
+
+/// `run`: refused with every problem at once before anything (even the state directory) is
+/// made, else one execution, shown live.
+pub fn run(state: &StateLocation, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let args = args.start;
     let loaded = args.document.load()?;
-    let mut start = Start::by("StartPipelineExecution", "sandpipe run");
-    for flag in args.sources {
-        start.working_trees.insert(flag.action, flag.dir);
+    let (report, start) = args.preflight(state.optional().as_deref(), &loaded)?;
+    if !report.findings.is_empty() {
+        refuse(&report.findings);
+        return Ok(ExitCode::FAILURE);
     }
-    for flag in args.source_revisions {
-        start.source_revisions.insert(flag.action, flag.revision);
-    }
+    let state_dir = &state.for_writing();
     let files = args.runner.pipeline_files(Some(&args.document.file))?;
+    if args.runner.builds_on_host()
+        && crate::plan::runs_builds(&loaded, &args.runner.providers()?, &start)
+    {
+        eprintln!("{}", crate::plan::HOST_BUILDS_NOTICE);
+    }
     let request = ExecutionRequest::start(loaded, args.document.file_name())
-        .with_variables(
-            args.variables
-                .into_iter()
-                .map(|v| (v.key, v.value))
-                .collect(),
-        )
+        .with_variables(args.variables())
         .started_by(start)
         .with_files(files)
         .in_region(&args.document.region);
     execute(state_dir, &args.runner, request)
+}
+
+/// `run --dry-run`: the preflight's findings, or the plan.
+pub fn dry_run(state_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let args = args.start;
+    let loaded = args.document.load()?;
+    let (report, start) = args.preflight(state_dir, &loaded)?;
+    let providers = args.runner.providers()?;
+    crate::plan::print_plan(&loaded, &args, &providers, &start, &report);
+    if report.findings.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_findings(&report.findings);
+    eprintln!(
+        "sandpipe: {}: the run would be refused",
+        problem_count(report.findings.len())
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 /// The files of the pipeline an earlier execution ran, found as they were when it ran
@@ -359,16 +633,50 @@ fn files_of(settings: &RunnerArgs, source_file: &str) -> anyhow::Result<Pipeline
 }
 
 pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
-    // An unknown execution is reported by the retry itself.
-    let source_file = StateStore::open(state_dir)?
-        .executions()
-        .get(&args.execution)
-        .map(|record| record.source_file)
-        .unwrap_or_default();
-    let request = ExecutionRequest::retry(&args.execution, &args.stage, args.all_actions)
-        .with_files(files_of(&args.runner, &source_file)?)
+    let state = StateStore::open(state_dir)?;
+    // An execution whose process died is failed first, so that it can be the one retried.
+    sandpipe_engine::recover(&state)?;
+    let chosen = crate::ids::execution(
+        &state,
+        state_dir,
+        args.execution.as_deref(),
+        args.pipeline.as_deref(),
+        crate::ids::Latest::Failed,
+    )?;
+    let record = state.executions().get(&chosen.id)?;
+    drop(state);
+    let stage = match args.stage {
+        Some(stage) => stage,
+        None => failed_stage(&record)?,
+    };
+    let request = ExecutionRequest::retry(&record.pipeline_execution_id, &stage, args.all_actions)
+        .with_files(files_of(&args.runner, &record.source_file)?)
         .in_region(&args.region);
     execute(state_dir, &args.runner, request)
+}
+
+/// The stage a retry without `--stage` runs again: the one that failed (an execution ends at
+/// its first failed stage, so there is one at most).
+fn failed_stage(record: &ExecutionRecord) -> anyhow::Result<String> {
+    let failed: Vec<&str> = record
+        .stages
+        .iter()
+        .filter(|stage| stage.status == sandpipe_state::StageStatus::Failed)
+        .map(|stage| stage.name.as_str())
+        .collect();
+    match failed[..] {
+        [stage] => Ok(stage.to_string()),
+        [] => anyhow::bail!(
+            "StageNotRetryableException: execution {} is {} and has no failed stage to retry",
+            record.pipeline_execution_id,
+            record.status
+        ),
+        _ => anyhow::bail!(
+            "execution {} has failed stages {}; name the one to retry with --stage",
+            record.pipeline_execution_id,
+            failed.join(", ")
+        ),
+    }
 }
 
 #[derive(Args)]

@@ -133,11 +133,9 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
                             all_succeeded &= record.status == ExecutionStatus::Succeeded;
                             progress.summary(&record);
                         }
-                        Err(RunError::Invalid { file, problems }) => {
+                        Err(RunError::Invalid(findings)) => {
                             all_succeeded = false;
-                            for problem in &problems {
-                                eprintln!("sandpipe: {file}: {problem}");
-                            }
+                            crate::run::print_findings(&findings);
                         }
                         Err(RunError::Other(error)) => {
                             all_succeeded = false;

@@ -350,13 +350,14 @@ fn bad_input_gets_one_clear_error_and_writes_nothing() {
         "{output}"
     );
 
+    // A missing object is found before the run.
     let file = ws.write(
         "missing-object.json",
         s3_pipeline("source-bucket", "nothing-here", deploy),
     );
     let output = ws.fails(&["run", file.to_str().unwrap()]);
     assert!(
-        output.contains("RevisionUnavailable: the object 'nothing-here' does not exist in bucket 'source-bucket'"),
+        output.contains("configuration.S3ObjectKey: ResourceNotFoundException: s3://source-bucket/nothing-here does not exist: upload the source with `sandpipe s3 cp <file.zip> s3://source-bucket/nothing-here`"),
         "{output}"
     );
     assert_eq!(ws.list("s3://target-bucket/"), "");
@@ -381,6 +382,7 @@ fn structural_problems_are_all_reported_with_paths() {
             "sandpipe: bad.json: stages[0].actions: InvalidStructureException: The first stage 'Source' must contain at least one Source action",
             "sandpipe: bad.json: stages[0].actions[0].actionTypeId.category: InvalidStructureException: Action 'A' is a Deploy action; the first stage may contain only Source actions",
             "sandpipe: bad.json: stages[0].actions[0].inputArtifacts[0].name: InvalidStructureException: Input artifact 'Nope' of action 'A' is not the output artifact of any action in the pipeline",
+            "sandpipe: nothing ran: 5 problems",
         ]
         .map(|l| l.replace("bad.json", file.to_str().unwrap()))
     );
@@ -446,9 +448,15 @@ fn corpus(name: &str) -> PathBuf {
 fn validate_reports_problems_and_exit_codes() {
     let ws = Workspace::new();
     let valid = corpus("27-v2-commands-action.json");
-    let output = ws.ok(&["validate", valid.to_str().unwrap()]);
+    let output = ws.ok(&["validate", "--declaration-only", valid.to_str().unwrap()]);
     assert!(
         output.ends_with("valid: pipeline 'v2-commands' (V2, 3 stages, 3 actions)\n"),
+        "{output}"
+    );
+    // Whether it can run here is more: the Commands action has no provider yet.
+    let output = ws.fails(&["validate", valid.to_str().unwrap()]);
+    assert!(
+        output.contains("ActionTypeNotFoundException: no provider for Compute/AWS/Commands/1"),
         "{output}"
     );
 
@@ -463,6 +471,7 @@ fn validate_reports_problems_and_exit_codes() {
     assert_eq!(
         report["problems"],
         serde_json::json!([{
+            "file": file.to_str().unwrap(),
             "path": "stages[1].actions[0].actionTypeId",
             "exception": "InvalidStructureException",
             "message": "The Commands action is only supported for pipeline type V2",
@@ -591,14 +600,20 @@ fn a_killed_run_is_ended_with_a_reason_and_logs_are_kept() {
     assert_eq!(record["status"], "Failed");
     let reason = record["statusSummary"].as_str().unwrap();
     assert!(
-        reason.starts_with("the sandpipe process running this execution (pid "),
+        reason
+            .starts_with("Build/Compile failed: the sandpipe process running this execution (pid "),
         "{reason}"
     );
     assert_eq!(record["stages"][0]["actions"][0]["status"], "Succeeded");
     assert_eq!(record["stages"][1]["status"], "Failed");
     assert_eq!(record["stages"][1]["actions"][0]["status"], "Failed");
     assert_eq!(
-        record["stages"][1]["actions"][0]["error"]["message"],
+        format!(
+            "Build/Compile failed: {}",
+            record["stages"][1]["actions"][0]["error"]["message"]
+                .as_str()
+                .unwrap()
+        ),
         reason
     );
     assert_eq!(record["stages"][2]["actions"][0]["status"], "NotStarted");

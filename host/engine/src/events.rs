@@ -53,6 +53,13 @@ pub enum RunEvent {
         stage: String,
         status: StageStatus,
     },
+    /// StopPipelineExecution was seen: the execution is Stopping (running actions finish,
+    /// or with `abandon` are abandoned).
+    StopRequested {
+        execution_id: String,
+        abandon: bool,
+        reason: Option<String>,
+    },
     ExecutionFinished {
         record: ExecutionRecord,
     },
@@ -178,6 +185,11 @@ impl RunObserver for EventJournal {
                 json!({"pipeline": self.pipeline, "execution-id": record.pipeline_execution_id,
                        "execution-trigger": record.trigger.as_ref().map(trigger_json),
                        "state": event_state(record.status.as_str()), "version": self.pipeline_version}),
+            ),
+            RunEvent::StopRequested { execution_id, .. } => self.write(
+                "CodePipeline Pipeline Execution State Change",
+                json!({"pipeline": self.pipeline, "execution-id": execution_id,
+                       "state": "STOPPING", "version": self.pipeline_version}),
             ),
             RunEvent::StageStarted { execution_id, stage } => self.write(
                 "CodePipeline Stage Execution State Change",

@@ -83,6 +83,14 @@ impl<'r> RecordKeeper<'r> {
         stage.name.clone()
     }
 
+    pub(crate) fn stop_requested(&self, request: &sandpipe_state::StopRequest) {
+        self.observer.on_event(RunEvent::StopRequested {
+            execution_id: self.id.clone(),
+            abandon: request.abandons(),
+            reason: request.reason.clone(),
+        });
+    }
+
     pub(crate) fn stage_started(&self, s: usize) {
         let stage = self.set_stage(s, StageStatus::InProgress);
         self.observer.on_event(RunEvent::StageStarted {

@@ -91,10 +91,58 @@ impl PipelineRunner {
         record.variables = prepared.variables.clone();
         record.pipeline_version = version;
         record.trigger = Some(start.trigger.clone());
+        let resume = if start.stages.is_all() {
+            ResumePlan::fresh()
+        } else {
+            self.partial_run(&pipeline, &start, &mut record)?
+        };
         self.state
             .executions()
             .create(&record, &ProcessOwner::current())?;
-        Ok(context.launch(pipeline, record, ResumePlan::fresh(), start, prepared))
+        Ok(context.launch(pipeline, record, resume, start, prepared))
+    }
+
+    /// A partial run: the stages before its first take the results (artifacts, variables)
+    /// of the latest execution that succeeded in them, with the same stages and actions.
+    fn partial_run(
+        &self,
+        pipeline: &PipelineDeclaration,
+        start: &Start,
+        record: &mut ExecutionRecord,
+    ) -> Result<ResumePlan, RunError> {
+        let selected = start
+            .stages
+            .resolve(pipeline)
+            .map_err(|why| RunError::refused("StageNotFoundException", why))?;
+        let counts: Vec<usize> = pipeline.stages.iter().map(|s| s.actions.len()).collect();
+        let first = selected.first().copied().unwrap_or(0);
+        if first > 0 {
+            let before = &pipeline.stages[first - 1].name;
+            let earlier = self
+                .state
+                .executions()
+                .latest_succeeded_in_stage(&pipeline.name, first - 1)?
+                .map(|id| self.state.executions().get(&id))
+                .transpose()?
+                .filter(|earlier| same_stages(&earlier.stages[..], &record.stages[..first]));
+            let Some(earlier) = earlier else {
+                return Err(RunError::refused(
+                    "StageNotFoundException",
+                    format!(
+                        "stage '{}' needs what the stages before it made, and no execution of \
+                         '{}' with these stages has succeeded in '{before}': run them first \
+                         (`sandpipe run --until {before} …`)",
+                        pipeline.stages[first].name, pipeline.name
+                    ),
+                ));
+            };
+            record.stages[..first].clone_from_slice(&earlier.stages[..first]);
+            record.status_summary = Some(format!(
+                "stages from '{}' on, with the results of execution {} before them",
+                pipeline.stages[first].name, earlier.pipeline_execution_id
+            ));
+        }
+        Ok(ResumePlan::partial(&selected, &counts))
     }
 
     /// The declaration an execution ran, as stored.
@@ -329,6 +377,21 @@ impl LaunchContext {
             region: self.region,
         }
     }
+}
+
+/// Whether an earlier execution's first stages have the names and actions of `wanted`, so
+/// their artifacts are what the later stages expect.
+fn same_stages(earlier: &[StageRecord], wanted: &[StageRecord]) -> bool {
+    earlier.len() >= wanted.len()
+        && earlier.iter().zip(wanted).all(|(e, w)| {
+            e.name == w.name
+                && e.status == StageStatus::Succeeded
+                && e.actions.len() == w.actions.len()
+                && e.actions
+                    .iter()
+                    .zip(&w.actions)
+                    .all(|(x, y)| x.name == y.name && x.action_type == y.action_type)
+        })
 }
 
 /// A new execution's record: every stage and action not started.

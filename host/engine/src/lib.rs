@@ -5,6 +5,7 @@
 //! variables, conditions, default timeouts) are the pure model's (`sandpipe_model`). Here:
 //!
 //! - [`runner`]: the process-wide runner, and the control operations that wake waiters;
+//! - [`preflight`]: everything checked before a run, shared with `validate`;
 //! - `launch` and `prepare`: a request checked, stored and made ready, each action's
 //!   [`backends`] chosen by kind (wasm component, manual approval, working tree);
 //! - `pipeline` → `stage` → `action`: one execution, one stage, one action;
@@ -24,6 +25,7 @@ mod grants;
 mod keeper;
 mod launch;
 mod pipeline;
+pub mod preflight;
 mod prepare;
 pub mod providers;
 pub mod recovery;
@@ -37,6 +39,7 @@ pub mod testing;
 pub mod watch;
 
 pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};
+pub use preflight::{Preflight, PreflightReport};
 pub use providers::ProviderRegistry;
 pub use recovery::recover;
 pub use request::{DEFAULT_REGION, ExecutionRequest, Start};

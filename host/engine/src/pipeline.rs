@@ -34,6 +34,9 @@ pub(crate) struct Run<'r> {
     pub(crate) artifacts: ArtifactStore,
     pub(crate) outputs: Mutex<Outputs>,
     pub(crate) control: ExecutionControl,
+    /// The condition rule that failed a stage, as its note said (the execution's summary
+    /// when no action failed).
+    pub(crate) failed_condition: Mutex<Option<String>>,
 }
 
 impl<'r> Run<'r> {
@@ -114,6 +117,7 @@ impl PipelineRunner {
             ),
             outputs: Mutex::new(outputs),
             control: ExecutionControl::new(),
+            failed_condition: Mutex::new(None),
         };
         run.keeper.execution_started(launch.resume.resumes());
         let record = run.run_watching_for_stop().await;
@@ -137,6 +141,11 @@ impl Run<'_> {
             loop {
                 let change = self.signals().next_change();
                 if let Ok(Some(request)) = self.runner.state.control().stop_request(self.id()) {
+                    // Said once, and again when a stop becomes an abandon.
+                    let seen = self.control.stop_request().map(|r| r.abandons());
+                    if seen != Some(request.abandons()) {
+                        self.keeper.stop_requested(&request);
+                    }
                     self.control.stop_seen(request);
                 }
                 Signals::wait(change).await;
@@ -148,6 +157,22 @@ impl Run<'_> {
         }
     }
 
+    /// What failed stage `s`: its failed action and why, or the condition that failed it.
+    fn failure_summary(&self, s: usize) -> String {
+        if let Some(summary) = self.keeper.read(|record| record.failure_summary(s)) {
+            return summary;
+        }
+        let stage = &self.pipeline().stages[s].name;
+        let condition = self
+            .failed_condition
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match condition.as_deref() {
+            Some(note) => format!("stage '{stage}' failed: {note}"),
+            None => format!("stage '{stage}' failed"),
+        }
+    }
+
     async fn run_stages(&self) -> ExecutionRecord {
         let plan = plan(self.pipeline());
         let mut outcome = ExecutionStatus::Succeeded;
@@ -156,6 +181,12 @@ impl Run<'_> {
             if self.control.stop_requested() {
                 outcome = ExecutionStatus::Stopped;
                 break;
+            }
+            // A partial run records the stages it leaves out.
+            if self.launch.resume.skipped.contains(&stage_plan.stage) {
+                self.keeper
+                    .stage_finished(stage_plan.stage, StageStatus::Skipped);
+                continue;
             }
             match self.run_stage(stage_plan).await {
                 StageOutcome::Finished(StageStatus::Succeeded | StageStatus::Skipped) => {}
@@ -170,6 +201,7 @@ impl Run<'_> {
                 }
                 StageOutcome::Finished(_) => {
                     outcome = ExecutionStatus::Failed;
+                    summary = Some(self.failure_summary(stage_plan.stage));
                     break;
                 }
             }

@@ -1,13 +1,11 @@
-//! Everything that can go wrong before an action runs: validation, a provider for every
-//! action type, the source overrides, the pipeline variables, the artifact bucket, and
-//! compiling every component — so bad input never leaves half a run behind. Each action's
-//! backend is chosen here, by kind.
+//! Everything that can go wrong before an action runs: the preflight (see [`crate::preflight`]),
+//! the artifact bucket, and compiling every component — so bad input never leaves half a run
+//! behind. Each action's backend is chosen here, by kind.
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
-use sandpipe_model::execution::pipeline_variable_values;
-use sandpipe_model::{LoadedPipeline, Problem};
+use sandpipe_model::LoadedPipeline;
 use sandpipe_runtime::{GIT, LoadedComponent};
 
 use crate::backends::Backend;
@@ -33,46 +31,24 @@ impl PipelineRunner {
         context: &LaunchContext,
     ) -> Result<Prepared, RunError> {
         let pipeline = &loaded.pipeline;
-        let mut problems = loaded.problems();
-        problems.extend(start.problems(pipeline));
-        for (s, stage) in pipeline.stages.iter().enumerate() {
-            for (a, action) in stage.actions.iter().enumerate() {
-                let action_type = &action.action_type_id;
-                // Manual approval is the host's own, as it is CodePipeline's.
-                if action_type.is_manual_approval() || self.providers.serves(action_type) {
-                    continue;
-                }
-                let path = loaded.document_path(&format!("stages[{s}].actions[{a}].actionTypeId"));
-                // Validation may already have said this action type does not exist.
-                if !problems.iter().any(|p| p.path == path) {
-                    let mut available: Vec<String> = self
-                        .providers
-                        .action_types()
-                        .map(ToString::to_string)
-                        .collect();
-                    available.sort();
-                    problems.push(Problem {
-                        path,
-                        exception: "ActionTypeNotFoundException",
-                        message: format!(
-                            "no provider for {action_type} (available: {}; grant a component \
-                             with --provider {action_type}=<file.wasm>)",
-                            available.join(", ")
-                        ),
-                    });
-                }
-            }
+        let report = crate::preflight::Preflight {
+            loaded,
+            file,
+            files: &context.files,
+            providers: &self.providers,
+            store: Some(&self.s3),
+            secrets: self.settings.builds.secrets.as_deref(),
+            start,
+            variables,
         }
-        let (values, variable_problems) =
-            pipeline_variable_values(&pipeline.variables, variables, |path| {
-                loaded.document_path(path)
-            });
-        problems.extend(variable_problems);
-        if !problems.is_empty() {
-            return Err(RunError::Invalid {
-                file: file.to_string(),
-                problems,
-            });
+        .check(self.settings.create_buckets);
+        if !report.findings.is_empty() {
+            return Err(RunError::Invalid(report.findings));
+        }
+        for bucket in &report.missing_buckets {
+            self.s3
+                .create_bucket(bucket)
+                .with_context(|| format!("creating the bucket '{bucket}' (--create-buckets)"))?;
         }
 
         let bucket = pipeline
@@ -97,7 +73,7 @@ impl PipelineRunner {
         Ok(Prepared {
             backends: self.backends(loaded, start).await?,
             bucket,
-            variables: values,
+            variables: report.variables,
         })
     }
 
@@ -112,7 +88,12 @@ impl PipelineRunner {
         let mut loaded_types: HashMap<&sandpipe_model::ActionTypeId, LoadedComponent> =
             HashMap::new();
         let mut backends = HashMap::new();
+        // A stage the run skips needs no backend (nor, perhaps, has a provider).
+        let selected = start.stages.resolve(&loaded.pipeline).unwrap_or_default();
         for (s, stage) in loaded.pipeline.stages.iter().enumerate() {
+            if !selected.contains(&s) {
+                continue;
+            }
             for (a, action) in stage.actions.iter().enumerate() {
                 let action_type = &action.action_type_id;
                 let policy = self.providers.policy(action_type);

@@ -33,7 +33,14 @@ pub fn recover(state: &StateStore) -> sandpipe_state::Result<Vec<String>> {
                 }
             }
             record.status = ExecutionStatus::Failed;
-            record.status_summary = Some(reason);
+            // What was running when the process ended, and that it ended.
+            let failed = record
+                .stages
+                .iter()
+                .position(|stage| stage.status == StageStatus::Failed);
+            record.status_summary = failed
+                .and_then(|s| record.failure_summary(s))
+                .or(Some(reason));
         }
         state.approvals().expire_all_of(&orphan.id)?;
         record.end_time = Some(now);

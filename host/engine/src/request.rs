@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sandpipe_model::execution::SourceRevision;
+use sandpipe_model::execution::{SourceRevision, StageSelection};
 use sandpipe_model::{LoadedPipeline, PipelineDeclaration, Problem};
 use sandpipe_state::ExecutionTrigger;
 
@@ -123,6 +123,8 @@ pub struct Start {
     pub source_revisions: BTreeMap<String, SourceRevision>,
     /// A directory whose current files replace a source action's output, by action name.
     pub working_trees: BTreeMap<String, PathBuf>,
+    /// The stages to run (all by default).
+    pub stages: StageSelection,
 }
 
 impl Default for Start {
@@ -141,6 +143,7 @@ impl Start {
             },
             source_revisions: BTreeMap::new(),
             working_trees: BTreeMap::new(),
+            stages: StageSelection::default(),
         }
     }
 
@@ -184,6 +187,13 @@ impl Start {
                     });
                 }
             }
+        }
+        if let Err(message) = self.stages.resolve(pipeline) {
+            problems.push(Problem {
+                path: "--stage".into(),
+                exception: "StageNotFoundException",
+                message,
+            });
         }
         for (name, dir) in &self.working_trees {
             if !dir.is_dir() {

@@ -22,11 +22,8 @@ use crate::settings::RunnerSettings;
 /// Why an execution could not start. Every problem found is listed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{}", problems.iter().map(|p| format!("{file}: {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid {
-        file: String,
-        problems: Vec<sandpipe_model::Problem>,
-    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<sandpipe_model::Finding>),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sandpipe_model::Finding;
 use sandpipe_model::codebuild::BuildProject;
 use sandpipe_model::connections::Connections;
 use sandpipe_runtime::{BuildRunner, ExecutionLimits, SecretValues};
@@ -28,6 +29,9 @@ pub struct RunnerSettings {
     /// systems: below it no action starts, and an action's output budget is cut to what
     /// stays above it.
     pub disk_reserve: u64,
+    /// Create the buckets actions read or write when they do not exist, instead of refusing
+    /// the run (the artifact bucket is always created).
+    pub create_buckets: bool,
     pub builds: BuildSettings,
 }
 
@@ -44,6 +48,7 @@ impl RunnerSettings {
             limits: ExecutionLimits::default(),
             keep_work: false,
             disk_reserve: DEFAULT_DISK_RESERVE,
+            create_buckets: false,
             builds: BuildSettings::default(),
         }
     }
@@ -80,4 +85,7 @@ impl Default for BuildSettings {
 pub struct PipelineFiles {
     pub projects: BTreeMap<String, BuildProject>,
     pub connections: Connections,
+    /// What was wrong with the files themselves (a misspelt project field), reported with
+    /// every other problem before a run rather than one at a time.
+    pub problems: Vec<Finding>,
 }

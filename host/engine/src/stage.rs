@@ -182,6 +182,16 @@ impl Run<'_> {
     ) -> Option<ConditionResult> {
         let stage = &self.pipeline().stages[s].name;
         let check = check_conditions(kind, conditions, &self.outputs().scope);
+        if check
+            .failed
+            .is_some_and(|result| result != ConditionResult::Skip)
+            && let Some(failed) = check.notes.last()
+        {
+            *self
+                .failed_condition
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(failed.clone());
+        }
         for note in check.notes {
             self.keeper.note(stage, note);
         }

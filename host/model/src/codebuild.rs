@@ -154,6 +154,27 @@ pub enum ProjectError {
     Directory { path: String, error: std::io::Error },
 }
 
+impl ProjectError {
+    /// The problem as findings, in the file it is in.
+    pub fn findings(self) -> Vec<crate::Finding> {
+        use crate::Finding;
+        match self {
+            ProjectError::Load(error) => error.findings(),
+            ProjectError::Invalid {
+                file,
+                path,
+                message,
+            } => vec![Finding::new(&file, path, "ValidationException", message)],
+            ProjectError::Directory { path, error } => vec![Finding::new(
+                &path,
+                "$".into(),
+                "ValidationException",
+                format!("cannot list the directory: {error}"),
+            )],
+        }
+    }
+}
+
 /// The files to read: the operator's, then the conventional ones beside the pipeline.
 pub fn project_files(
     given: &[PathBuf],
@@ -206,12 +227,27 @@ pub fn project_files(
 
 /// Read and check every project in `files`; names must be unique across them.
 pub fn load_projects(files: &[PathBuf]) -> Result<BuildProjects, ProjectError> {
-    let mut projects = BuildProjects::default();
-    for path in files {
-        let (file, text, yaml) = read_text(path)?;
-        projects.add_document(&file, &text, yaml)?;
+    let (projects, mut errors) = load_every_project(files);
+    match errors.is_empty() {
+        true => Ok(projects),
+        false => Err(errors.remove(0)),
     }
-    Ok(projects)
+}
+
+/// Every project of the files that can be read, and what is wrong with each file that
+/// cannot: one bad file does not hide the problems of the others, nor their projects.
+pub fn load_every_project(files: &[PathBuf]) -> (BuildProjects, Vec<ProjectError>) {
+    let mut projects = BuildProjects::default();
+    let mut errors = Vec::new();
+    for path in files {
+        let result = read_text(path)
+            .map_err(ProjectError::from)
+            .and_then(|(file, text, yaml)| projects.add_document(&file, &text, yaml));
+        if let Err(error) = result {
+            errors.push(error);
+        }
+    }
+    (projects, errors)
 }
 
 impl BuildProjects {

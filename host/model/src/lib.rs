@@ -2,6 +2,11 @@
 //! Nothing here runs anything, so its tests are fast.
 
 pub mod action_type;
+/// The CodeBuild action's buildspec parser, compiled in from the guest's own file so that a
+/// check before a run refuses exactly what the build would (the guest crate is a wasm
+/// component and cannot be a dependency; its parser needs only serde).
+#[path = "../../../actions/codebuild/src/buildspec.rs"]
+pub mod buildspec;
 pub mod cloudformation;
 pub mod codebuild;
 pub mod connections;
@@ -24,4 +29,4 @@ pub use load::{
     parse_document_with,
 };
 pub use plan::{ExecutionPlan, RunGroup, StagePlan, plan};
-pub use validate::{Problem, validate};
+pub use validate::{Finding, Problem, validate};

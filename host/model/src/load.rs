@@ -35,6 +35,48 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// The failure as findings: where and what kind, as the service would say.
+    pub fn findings(self) -> Vec<crate::validate::Finding> {
+        use crate::validate::Finding;
+        match self {
+            LoadError::Shape {
+                file,
+                path,
+                message,
+            } => vec![Finding::new(&file, path, "ValidationException", message)],
+            LoadError::Syntax {
+                file,
+                line,
+                column,
+                message,
+                format,
+            } => vec![Finding::new(
+                &file,
+                "$".into(),
+                "SerializationException",
+                format!("invalid {format} at line {line}, column {column}: {message}"),
+            )],
+            LoadError::Read { file, error } => {
+                let message = match error.kind() {
+                    std::io::ErrorKind::NotFound => "no such file".to_string(),
+                    _ => format!("cannot read it: {error}"),
+                };
+                vec![Finding::new(
+                    &file,
+                    "$".into(),
+                    "ValidationException",
+                    message,
+                )]
+            }
+            LoadError::Template { file, problems } => problems
+                .into_iter()
+                .map(|p| Finding::new(&file, p.path, "ValidationException", p.message))
+                .collect(),
+        }
+    }
+}
+
 /// The document a file holds, with the pipeline and where it sits in the file.
 #[derive(Debug, Clone)]
 pub struct LoadedPipeline {

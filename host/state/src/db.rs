@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use crate::executions::ExecutionSummary;
 use crate::record::{ActionStatus, ExecutionStatus, ExecutionType, StageStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,13 +21,48 @@ pub enum StateError {
         path: String,
         error: rusqlite::Error,
     },
-    #[error("no execution '{0}'")]
-    NoSuchExecution(String),
+    /// No execution has this id or begins with it; `latest` is the state's newest, if any.
+    #[error("no execution '{id}' in {state_dir}{}", latest_of(.latest))]
+    NoSuchExecution {
+        id: String,
+        state_dir: String,
+        latest: Option<Box<ExecutionSummary>>,
+    },
+    /// More than one execution begins with this prefix: how many, and the newest of them.
+    #[error(
+        "ambiguous execution id '{id}': it begins {count} executions: {}",
+        listed(.candidates, *.count)
+    )]
+    AmbiguousExecution {
+        id: String,
+        count: usize,
+        candidates: Vec<ExecutionSummary>,
+    },
     #[error("state database {path}: a stored record is unreadable: {error}")]
     Corrupt { path: String, error: String },
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
+
+fn latest_of(latest: &Option<Box<ExecutionSummary>>) -> String {
+    match latest {
+        Some(latest) => format!("; the latest is {}", latest.describe()),
+        None => " (it has no executions)".into(),
+    }
+}
+
+/// `a (…), b (…) and 3 more`: the candidates shown, and how many of `count` are not.
+pub(crate) fn listed(candidates: &[ExecutionSummary], count: usize) -> String {
+    let mut text = candidates
+        .iter()
+        .map(ExecutionSummary::describe)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if count > candidates.len() {
+        text.push_str(&format!(" and {} more", count - candidates.len()));
+    }
+    text
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pipelines (
@@ -148,6 +184,12 @@ impl Database {
             path,
             connection: Mutex::new(connection),
         })
+    }
+
+    /// The state directory the database is in.
+    pub(crate) fn state_dir(&self) -> String {
+        let dir = self.path.parent().unwrap_or(&self.path);
+        dir.display().to_string()
     }
 
     pub(crate) fn fail(&self, error: rusqlite::Error) -> StateError {

@@ -22,6 +22,30 @@ pub struct ExecutionSummary {
     pub end_time: Option<String>,
 }
 
+impl ExecutionSummary {
+    /// `<id> (<pipeline>, <status>, <started>)`: enough to tell executions apart in a list.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}, {}, {})",
+            self.id,
+            self.pipeline,
+            self.status,
+            self.started()
+        )
+    }
+
+    /// When the execution started, to the second (`2026-01-02 10:11:12`, UTC).
+    pub fn started(&self) -> String {
+        self.start_time
+            .get(..19)
+            .unwrap_or(&self.start_time)
+            .replace('T', " ")
+    }
+}
+
+/// How many candidates an ambiguous execution id lists.
+const CANDIDATES_SHOWN: usize = 10;
+
 /// Pipelines and executions.
 pub struct Executions<'a>(pub(crate) &'a Database);
 
@@ -189,63 +213,92 @@ impl Executions<'_> {
             .map(drop)
     }
 
-    /// The whole record of one execution. `id` may be a unique prefix of an execution id.
+    /// The execution `id` names: the one with exactly that id, else the only one whose id
+    /// begins with it. Every command that takes an execution id resolves it here, so an
+    /// ambiguous prefix lists its candidates and an unknown one names the latest execution.
+    pub fn resolve(&self, id: &str) -> Result<ExecutionSummary> {
+        let exact = format!("SELECT {SUMMARY_COLUMNS} FROM executions WHERE id = ?1");
+        let prefixed = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM executions WHERE substr(id, 1, length(?1)) = ?1 \
+             ORDER BY start_time DESC, id LIMIT ?2"
+        );
+        let (found, count) = self.0.with(|connection| {
+            if let Some(found) = connection.query_row(&exact, [id], summary).optional()? {
+                return Ok((vec![found], 1));
+            }
+            if id.is_empty() {
+                return Ok((Vec::new(), 0));
+            }
+            let count: i64 = connection.query_row(
+                "SELECT COUNT(*) FROM executions WHERE substr(id, 1, length(?1)) = ?1",
+                [id],
+                |row| row.get(0),
+            )?;
+            let found = connection
+                .prepare(&prefixed)?
+                .query_map(params![id, CANDIDATES_SHOWN as i64], summary)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((found, count as usize))
+        })?;
+        match count {
+            1 => Ok(found.into_iter().next().expect("one was counted")),
+            0 => Err(StateError::NoSuchExecution {
+                id: id.to_string(),
+                state_dir: self.0.state_dir(),
+                latest: self.list(None, 1)?.pop().map(Box::new),
+            }),
+            count => Err(StateError::AmbiguousExecution {
+                id: id.to_string(),
+                count,
+                candidates: found,
+            }),
+        }
+    }
+
+    /// The whole record of one execution; `id` is resolved as [`Self::resolve`] does.
     pub fn get(&self, id: &str) -> Result<ExecutionRecord> {
-        let pattern = id
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
+        let id = self.resolve(id)?.id;
         let query = format!(
             "SELECT {SUMMARY_COLUMNS}, source_file, execution_type, rollback_target, variables, \
-             trigger FROM executions WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 2"
+             trigger FROM executions WHERE id = ?1"
         );
         let (found, stages, actions) = self.0.with(|connection| {
-            let mut found: Vec<(ExecutionRecord, String)> = connection
-                .prepare(&query)?
-                .query_map([pattern], |row| {
-                    let summary = summary(row)?;
-                    let record = ExecutionRecord {
-                        pipeline_execution_id: summary.id,
-                        pipeline_name: summary.pipeline,
-                        pipeline_version: summary.pipeline_version,
-                        status: summary.status,
-                        status_summary: summary.status_summary,
-                        start_time: summary.start_time,
-                        end_time: summary.end_time,
-                        source_file: row.get(7)?,
-                        execution_type: row.get(8)?,
-                        rollback_target: row.get(9)?,
-                        variables: Default::default(),
-                        trigger: None,
-                        stages: Vec::new(),
-                    };
-                    // The JSON columns are parsed below, where a bad one is reported as such.
-                    let json = format!(
-                        "[{},{}]",
-                        row.get::<_, String>(10)?,
-                        row.get::<_, Option<String>>(11)?.unwrap_or_else(|| "null".into())
-                    );
-                    Ok((record, json))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            if found.len() != 1 || id.is_empty() {
-                return Ok((None, Vec::new(), Vec::new()));
-            }
-            let found = found.remove(0);
-            let execution_id = &found.0.pipeline_execution_id;
+            let found: (ExecutionRecord, String) = connection.query_row(&query, [&id], |row| {
+                let summary = summary(row)?;
+                let record = ExecutionRecord {
+                    pipeline_execution_id: summary.id,
+                    pipeline_name: summary.pipeline,
+                    pipeline_version: summary.pipeline_version,
+                    status: summary.status,
+                    status_summary: summary.status_summary,
+                    start_time: summary.start_time,
+                    end_time: summary.end_time,
+                    source_file: row.get(7)?,
+                    execution_type: row.get(8)?,
+                    rollback_target: row.get(9)?,
+                    variables: Default::default(),
+                    trigger: None,
+                    stages: Vec::new(),
+                };
+                // The JSON columns are parsed below, where a bad one is reported as such.
+                let json = format!(
+                    "[{},{}]",
+                    row.get::<_, String>(10)?,
+                    row.get::<_, Option<String>>(11)?.unwrap_or_else(|| "null".into())
+                );
+                Ok((record, json))
+            })?;
             let stages: Vec<(String, StageStatus)> = connection
                 .prepare("SELECT name, status FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")?
-                .query_map([execution_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map([&id], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let actions: Vec<(usize, String)> = connection
                 .prepare("SELECT stage_index, record FROM action_executions WHERE execution_id = ?1 ORDER BY stage_index, action_index")?
-                .query_map([execution_id], |row| Ok((row.get::<_, i64>(0)? as usize, row.get(1)?)))?
+                .query_map([&id], |row| Ok((row.get::<_, i64>(0)? as usize, row.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            Ok((Some(found), stages, actions))
+            Ok((found, stages, actions))
         })?;
-        let Some((mut record, json)) = found else {
-            return Err(StateError::NoSuchExecution(id.to_string()));
-        };
+        let (mut record, json) = found;
         (record.variables, record.trigger) =
             serde_json::from_str(&json).map_err(|e| self.0.corrupt(e))?;
         record.stages = stages
@@ -268,9 +321,32 @@ impl Executions<'_> {
 
     /// Executions, newest first, of one pipeline or all.
     pub fn list(&self, pipeline: Option<&str>, limit: usize) -> Result<Vec<ExecutionSummary>> {
+        self.list_in(pipeline, &[], limit)
+    }
+
+    /// Executions, newest first, of one pipeline or all, in one of `statuses` (any status
+    /// when it is empty): the latest running or failed one, say.
+    pub fn list_in(
+        &self,
+        pipeline: Option<&str>,
+        statuses: &[ExecutionStatus],
+        limit: usize,
+    ) -> Result<Vec<ExecutionSummary>> {
+        // The statuses are a closed set of API names, written into the query as literals.
+        let in_statuses = match statuses {
+            [] => String::new(),
+            statuses => format!(
+                " AND status IN ({})",
+                statuses
+                    .iter()
+                    .map(|status| format!("'{status}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         let query = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM executions WHERE ?1 IS NULL OR pipeline = ?1 \
-             ORDER BY start_time DESC, id LIMIT ?2"
+            "SELECT {SUMMARY_COLUMNS} FROM executions WHERE (?1 IS NULL OR pipeline = ?1)\
+             {in_statuses} ORDER BY start_time DESC, id LIMIT ?2"
         );
         self.0.with(|connection| {
             connection

@@ -114,7 +114,7 @@ pub struct ExecutionRecord {
     pub pipeline_version: u32,
     pub pipeline_execution_id: String,
     pub status: ExecutionStatus,
-    /// Why the execution ended as it did, when that is not an action's own failure.
+    /// Why the execution ended as it did: what failed, why it stopped, what superseded it.
     pub status_summary: Option<String>,
     /// The file the declaration came from.
     pub source_file: String,
@@ -309,6 +309,45 @@ impl ExecutionRecord {
     /// door of `stage`.
     pub fn superseded_summary(by: &str, stage: &str) -> String {
         format!("superseded by execution {by}, which is waiting for stage '{stage}'")
+    }
+
+    /// Why an execution failed in stage `stage`, from its failed actions: `Build/Compile
+    /// failed: <the action's error, on one line and clipped>`, and how many others failed.
+    /// None when no action of the stage failed (a condition failed it).
+    pub fn failure_summary(&self, stage: usize) -> Option<String> {
+        /// Longest error message a summary quotes.
+        const ERROR_CHARS: usize = 200;
+        let stage = self.stages.get(stage)?;
+        let mut failed = stage
+            .actions
+            .iter()
+            .filter(|action| action.status == ActionStatus::Failed);
+        let first = failed.next()?;
+        let others = failed.count();
+        let why = first
+            .error
+            .as_ref()
+            .map(|error| {
+                error
+                    .message
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|message| !message.is_empty())
+            .unwrap_or_else(|| "no error was reported".into());
+        let mut summary = format!(
+            "{}/{} failed: {}",
+            stage.name,
+            first.name,
+            sandpipe_model::text::clip(&why, ERROR_CHARS)
+        );
+        match others {
+            0 => {}
+            1 => summary.push_str(" (and 1 more action)"),
+            n => summary.push_str(&format!(" (and {n} more actions)")),
+        }
+        Some(summary)
     }
 
     pub fn action_mut(&mut self, stage: usize, action: usize) -> &mut ActionRecord {

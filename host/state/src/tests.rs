@@ -101,18 +101,15 @@ fn records_round_trip_and_update_in_place() {
     // Reopened, by a unique prefix of the id.
     let reopened = StateStore::open(dir.path()).unwrap();
     assert_eq!(reopened.executions().get("0123").unwrap(), execution);
-    assert!(matches!(
-        reopened.executions().get("9"),
-        Err(StateError::NoSuchExecution(_))
-    ));
-    assert!(matches!(
-        reopened.executions().get(""),
-        Err(StateError::NoSuchExecution(_))
-    ));
-    assert!(matches!(
-        reopened.executions().get("%"),
-        Err(StateError::NoSuchExecution(_))
-    ));
+    for unknown in ["9", "", "%", "0123-abcd-"] {
+        assert!(
+            matches!(
+                reopened.executions().get(unknown),
+                Err(StateError::NoSuchExecution { .. })
+            ),
+            "{unknown}"
+        );
+    }
     let list = reopened.executions().list(Some("p"), 10).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].status, ExecutionStatus::Succeeded);
@@ -218,4 +215,113 @@ fn rollback_targets_and_newer_executions_are_found_by_query() {
     );
     assert_eq!(executions.newer_in_stage(&first, 0).unwrap(), None);
     assert_eq!(executions.newer_in_stage(&second, 1).unwrap(), None);
+}
+
+#[test]
+fn an_execution_id_is_exact_or_a_unique_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path()).unwrap();
+    let empty = state.executions().resolve("ab").unwrap_err().to_string();
+    assert_eq!(
+        empty,
+        format!(
+            "no execution 'ab' in {} (it has no executions)",
+            dir.path().display()
+        )
+    );
+    let mut records = Vec::new();
+    for (n, id) in ["ab", "abc", "abd", "b1"].into_iter().enumerate() {
+        let mut record = record(id);
+        record.start_time = format!("2026-01-0{}T10:11:12.000Z", n + 1);
+        records.push(record);
+    }
+    store(&state, [&records[0], &records[1], &records[2], &records[3]]);
+    let executions = state.executions();
+    // An exact id wins over the longer ids it begins.
+    assert_eq!(executions.resolve("ab").unwrap().id, "ab");
+    assert_eq!(executions.resolve("abd").unwrap().id, "abd");
+    assert_eq!(executions.get("b").unwrap().pipeline_execution_id, "b1");
+    // Prefixes are case-sensitive, and characters LIKE would treat specially are plain.
+    assert!(executions.resolve("AB").is_err());
+    assert!(executions.resolve("a_").is_err());
+    let ambiguous = executions.resolve("a").unwrap_err();
+    assert_eq!(
+        ambiguous.to_string(),
+        "ambiguous execution id 'a': it begins 3 executions: \
+         abd (p, InProgress, 2026-01-03 10:11:12), abc (p, InProgress, 2026-01-02 10:11:12), \
+         ab (p, InProgress, 2026-01-01 10:11:12)"
+    );
+    let unknown = executions.get("x").unwrap_err().to_string();
+    assert_eq!(
+        unknown,
+        format!(
+            "no execution 'x' in {}; the latest is b1 (p, InProgress, 2026-01-04 10:11:12)",
+            dir.path().display()
+        )
+    );
+    // Many candidates: the newest ten, and how many more.
+    for n in 0..12 {
+        let mut record = record(&format!("c{n:02}"));
+        record.start_time = format!("2026-02-01T00:00:{n:02}.000Z");
+        store(&state, [&record]);
+    }
+    let many = state.executions().resolve("c").unwrap_err().to_string();
+    assert!(
+        many.starts_with("ambiguous execution id 'c': it begins 12 executions: c11 ("),
+        "{many}"
+    );
+    assert!(
+        many.ends_with("c02 (p, InProgress, 2026-02-01 00:00:02) and 2 more"),
+        "{many}"
+    );
+}
+
+#[test]
+fn executions_are_listed_by_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path()).unwrap();
+    let mut failed = record("failed");
+    failed.status = ExecutionStatus::Failed;
+    failed.start_time = "2026-01-01T00:00:00.000Z".into();
+    let mut other = record("other");
+    other.pipeline_name = "q".into();
+    other.start_time = "2026-01-02T00:00:00.000Z".into();
+    store(&state, [&failed, &other]);
+    let ids = |pipeline, statuses: &[ExecutionStatus]| -> Vec<String> {
+        let list = state.executions().list_in(pipeline, statuses, 10).unwrap();
+        list.into_iter().map(|e| e.id).collect()
+    };
+    assert_eq!(ids(None, &[]), ["other", "failed"]);
+    assert_eq!(ids(None, &[ExecutionStatus::Failed]), ["failed"]);
+    assert_eq!(
+        ids(
+            None,
+            &[ExecutionStatus::InProgress, ExecutionStatus::Stopping]
+        ),
+        ["other"]
+    );
+    assert!(ids(Some("q"), &[ExecutionStatus::Failed]).is_empty());
+}
+
+#[test]
+fn a_failure_summary_names_the_failed_action_and_clips_its_error() {
+    let mut execution = record("e");
+    assert_eq!(execution.failure_summary(1), None, "nothing failed");
+    for action in &mut execution.stages[1].actions {
+        action.status = ActionStatus::Failed;
+        action.error = Some(ErrorDetails {
+            code: "JobFailed".into(),
+            message: format!("line one\n  line two {}", "x".repeat(300)),
+        });
+    }
+    let summary = execution.failure_summary(1).unwrap();
+    assert!(
+        summary.starts_with("Deploy/B failed: line one line two xxx"),
+        "{summary}"
+    );
+    assert!(
+        summary.ends_with("… [118 more characters] (and 1 more action)"),
+        "{summary}"
+    );
+    assert_eq!(execution.failure_summary(7), None);
 }

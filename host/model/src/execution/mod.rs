@@ -13,6 +13,6 @@ pub mod scope;
 pub use conditions::{ConditionCheck, check_conditions};
 pub use failure::FailureKind;
 pub use pipeline_variables::pipeline_variable_values;
-pub use resume::ResumePlan;
+pub use resume::{ResumePlan, StageSelection};
 pub use revisions::{CurrentRevision, RevisionType, SourceRevision, parse_source_revision};
 pub use scope::{Unresolved, VariableScope};

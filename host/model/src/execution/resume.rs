@@ -1,10 +1,68 @@
 //! Where an execution (re)starts: a new execution runs every stage; a retry takes up a failed
 //! execution at its failed stage; a rollback runs one stage again on an earlier execution's
-//! artifacts.
+//! artifacts; a partial run (`--stage`, `--from`, `--until`) runs some stages, taking the
+//! results of the stages before its first from an earlier execution.
 
 use std::collections::BTreeSet;
 
+use crate::PipelineDeclaration;
 use crate::plan::{ExecutionPlan, StagePlan};
+
+/// Which stages a run runs, as the operator chose them: `only` (every stage named), or the
+/// stages `from` one `until` another (either end open). Empty: every stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageSelection {
+    pub only: Vec<String>,
+    pub from: Option<String>,
+    pub until: Option<String>,
+}
+
+impl StageSelection {
+    pub fn is_all(&self) -> bool {
+        self.only.is_empty() && self.from.is_none() && self.until.is_none()
+    }
+
+    /// The indices of the stages run, or why the selection names no stage of `pipeline`.
+    pub fn resolve(&self, pipeline: &PipelineDeclaration) -> Result<BTreeSet<usize>, String> {
+        let index = |flag: &str, name: &str| {
+            pipeline
+                .stages
+                .iter()
+                .position(|stage| stage.name == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> =
+                        pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+                    format!(
+                        "{flag} {name}: the pipeline has no stage '{name}' (its stages: {})",
+                        names.join(", ")
+                    )
+                })
+        };
+        if !self.only.is_empty() {
+            return self
+                .only
+                .iter()
+                .map(|name| index("--stage", name))
+                .collect();
+        }
+        let from = match &self.from {
+            Some(name) => index("--from", name)?,
+            None => 0,
+        };
+        let until = match &self.until {
+            Some(name) => index("--until", name)?,
+            None => pipeline.stages.len().saturating_sub(1),
+        };
+        if from > until {
+            return Err(format!(
+                "--from {} comes after --until {}: no stage is left to run",
+                self.from.as_deref().unwrap_or_default(),
+                self.until.as_deref().unwrap_or_default()
+            ));
+        }
+        Ok((from..=until).collect())
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResumePlan {
@@ -15,6 +73,8 @@ pub struct ResumePlan {
     pub done: BTreeSet<(usize, usize)>,
     /// Run `from_stage` alone (a rollback).
     pub only_stage: bool,
+    /// Stages from `from_stage` on that are not run, recorded Skipped (a partial run).
+    pub skipped: BTreeSet<usize>,
 }
 
 impl ResumePlan {
@@ -40,7 +100,7 @@ impl ResumePlan {
         ResumePlan {
             from_stage: stage,
             done,
-            only_stage: false,
+            ..ResumePlan::default()
         }
     }
 
@@ -50,6 +110,21 @@ impl ResumePlan {
             from_stage: stage,
             done: earlier_stages(stage, action_counts),
             only_stage: true,
+            ..ResumePlan::default()
+        }
+    }
+
+    /// A partial run of the `selected` stages: those before the first are done (their
+    /// results taken from an earlier execution), and the others after it are skipped.
+    pub fn partial(selected: &BTreeSet<usize>, action_counts: &[usize]) -> Self {
+        let first = selected.first().copied().unwrap_or(0);
+        ResumePlan {
+            from_stage: first,
+            done: earlier_stages(first, action_counts),
+            only_stage: false,
+            skipped: (first..action_counts.len())
+                .filter(|s| !selected.contains(s))
+                .collect(),
         }
     }
 
@@ -95,5 +170,10 @@ mod tests {
         assert!(rollback.only_stage);
         assert_eq!(rollback.done.len(), 4);
         assert!(!ResumePlan::fresh().resumes());
+        let partial = ResumePlan::partial(&BTreeSet::from([1, 3]), &[1, 1, 1, 1, 1]);
+        assert_eq!(partial.from_stage, 1);
+        assert_eq!(partial.done, BTreeSet::from([(0, 0)]));
+        assert_eq!(partial.skipped, BTreeSet::from([2, 4]));
+        assert!(partial.resumes());
     }
 }

@@ -34,6 +34,33 @@ impl fmt::Display for Problem {
     }
 }
 
+/// A problem in a named file: the pipeline's own, or one it uses (a project file, the
+/// connections file), so problems from several files can be reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub file: String,
+    pub problem: Problem,
+}
+
+impl Finding {
+    pub fn new(file: &str, path: String, exception: &'static str, message: String) -> Self {
+        Finding {
+            file: file.to_string(),
+            problem: Problem {
+                path,
+                exception,
+                message,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.problem)
+    }
+}
+
 pub(crate) const INVALID_STRUCTURE: &str = "InvalidStructureException";
 pub(crate) const INVALID_STAGE: &str = "InvalidStageDeclarationException";
 pub(crate) const INVALID_ACTION: &str = "InvalidActionDeclarationException";
