@@ -105,6 +105,10 @@ impl Workspace {
 
     /// Every execution's record, oldest first, as `sandpipe executions show --json` gives it.
     pub fn records(&self) -> Vec<serde_json::Value> {
+        // A refused first run makes no state directory, so nothing can have run.
+        if !self.path(".sandpipe").exists() {
+            return Vec::new();
+        }
         let list: Vec<serde_json::Value> =
             serde_json::from_str(&self.ok(&["executions", "list", "--json", "--limit", "1000"]))
                 .unwrap();
