@@ -9,10 +9,15 @@ use sandpipe_state::{StateStore, StopMode};
 
 use crate::ids::{self, Latest};
 
+use crate::terminal::{errln, outln};
+
 #[derive(Args)]
 pub struct DecisionArgs {
+    /// The pipeline whose approval it is.
     pipeline: String,
+    /// The stage the approval action is in.
     stage: String,
+    /// The approval action.
     action: String,
     /// Why (PutApprovalResult's summary, up to 512 characters).
     #[arg(long)]
@@ -39,7 +44,7 @@ pub fn decide(state_dir: &Path, args: DecisionArgs, approve: bool) -> anyhow::Re
         .decide(place, args.token.as_deref(), approve, &args.summary)?
     {
         Ok(token) => {
-            println!(
+            outln!(
                 "{} {}/{}/{} (token {token})",
                 if approve { "Approved" } else { "Rejected" },
                 args.pipeline,
@@ -49,7 +54,7 @@ pub fn decide(state_dir: &Path, args: DecisionArgs, approve: bool) -> anyhow::Re
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            eprintln!("sandpipe: {error}");
+            errln!("sandpipe: {error}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -107,11 +112,11 @@ pub fn stop(state_dir: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
             } else {
                 "stop and wait"
             };
-            println!("Stopping {id} ({how})");
+            outln!("Stopping {id} ({how})");
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            eprintln!("sandpipe: {error}");
+            errln!("sandpipe: {error}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -119,6 +124,7 @@ pub fn stop(state_dir: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Args)]
 pub struct TransitionArgs {
+    /// The pipeline.
     pipeline: String,
     /// The stage whose inbound transition changes.
     stage: String,
@@ -135,7 +141,7 @@ pub fn transition(
 ) -> anyhow::Result<ExitCode> {
     let state = StateStore::open(state_dir)?;
     let Some(version) = state.executions().pipeline_version(&args.pipeline)? else {
-        eprintln!(
+        errln!(
             "sandpipe: PipelineNotFoundException: no pipeline '{}' has run here",
             args.pipeline
         );
@@ -147,9 +153,10 @@ pub fn transition(
         .as_array()
         .is_some_and(|stages| stages.iter().any(|s| s["name"] == args.stage.as_str()));
     if !known {
-        eprintln!(
+        errln!(
             "sandpipe: StageNotFoundException: pipeline '{}' has no stage '{}'",
-            args.pipeline, args.stage
+            args.pipeline,
+            args.stage
         );
         return Ok(ExitCode::FAILURE);
     }
@@ -157,16 +164,17 @@ pub fn transition(
         state
             .stage_gate()
             .enable_transition(&args.pipeline, &args.stage)?;
-        println!(
+        outln!(
             "Enabled the inbound transition of {}/{}",
-            args.pipeline, args.stage
+            args.pipeline,
+            args.stage
         );
         return Ok(ExitCode::SUCCESS);
     }
     let reason = args.reason.unwrap_or_default();
     let allowed = |c: char| c.is_ascii_alphanumeric() || " !@().*?-".contains(c);
     if reason.is_empty() || reason.chars().count() > 300 || !reason.chars().all(allowed) {
-        eprintln!(
+        errln!(
             "sandpipe: ValidationException: --reason must be 1 to 300 of letters, digits, spaces and !@().*?-"
         );
         return Ok(ExitCode::FAILURE);
@@ -174,9 +182,10 @@ pub fn transition(
     state
         .stage_gate()
         .disable_transition(&args.pipeline, &args.stage, &reason)?;
-    println!(
+    outln!(
         "Disabled the inbound transition of {}/{}: {reason}",
-        args.pipeline, args.stage
+        args.pipeline,
+        args.stage
     );
     Ok(ExitCode::SUCCESS)
 }

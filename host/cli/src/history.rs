@@ -12,6 +12,7 @@ use sandpipe_state::{ExecutionStatus, StateStore};
 
 use crate::ids::{self, Latest};
 use crate::progress;
+use crate::terminal::outln;
 
 #[derive(Subcommand)]
 pub enum ExecutionsCommand {
@@ -20,8 +21,10 @@ pub enum ExecutionsCommand {
         /// Only this pipeline's executions.
         #[arg(long)]
         pipeline: Option<String>,
+        /// List at most this many (the newest).
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print them as JSON (pipelineExecutionSummaries' fields), for machines.
         #[arg(long)]
         json: bool,
     },
@@ -32,6 +35,7 @@ pub enum ExecutionsCommand {
         /// Without an execution id, this pipeline's latest execution.
         #[arg(long)]
         pipeline: Option<String>,
+        /// Print the whole record as JSON, for machines.
         #[arg(long)]
         json: bool,
     },
@@ -68,6 +72,12 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
             json,
         } => {
             let executions = state.executions().list(pipeline.as_deref(), limit)?;
+            if let Some(pipeline) = &pipeline
+                && executions.is_empty()
+                && state.executions().list(Some(pipeline), 1)?.is_empty()
+            {
+                anyhow::bail!("{}", no_executions_of(&state, pipeline, state_dir)?);
+            }
             if json {
                 let list: Vec<_> = executions
                     .iter()
@@ -83,7 +93,7 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 progress::print_execution_list(&executions);
             }
@@ -104,13 +114,40 @@ pub fn executions(state_dir: &Path, command: ExecutionsCommand) -> anyhow::Resul
             if json {
                 let mut value = serde_json::to_value(&record)?;
                 value["sourceRevisions"] = serde_json::to_value(record.source_revisions())?;
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                outln!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 progress::print_execution(&record);
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why `executions list --pipeline` found nothing, and the pipelines that have run here.
+fn no_executions_of(
+    state: &StateStore,
+    pipeline: &str,
+    state_dir: &Path,
+) -> anyhow::Result<String> {
+    let mut names: Vec<String> = state
+        .executions()
+        .list(None, usize::MAX)?
+        .into_iter()
+        .map(|e| e.pipeline)
+        .collect();
+    names.sort();
+    names.dedup();
+    let known = if names.is_empty() {
+        "it has no executions at all".to_string()
+    } else {
+        let names: Vec<String> = names.iter().map(|n| format!("'{}'", Escaped(n))).collect();
+        format!("it has executions of {}", names.join(", "))
+    };
+    Ok(format!(
+        "no executions of pipeline '{}' in {} ({known})",
+        Escaped(pipeline),
+        state_dir.display()
+    ))
 }
 
 pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
@@ -146,7 +183,7 @@ pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
     }
     // How far each log has been printed, so --follow prints only what is new.
     let mut printed: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::terminal::stdout();
     loop {
         for stage in &record.stages {
             for action in &stage.actions {

@@ -10,6 +10,7 @@ use sandpipe_model::{Finding, GraphFormat, LoadError, render};
 
 use crate::document::DocumentArgs;
 use crate::run::StartArgs;
+use crate::terminal::{out, outln};
 use serde_json::json;
 
 #[derive(Args)]
@@ -40,6 +41,7 @@ enum Format {
 pub struct GraphArgs {
     #[command(flatten)]
     document: DocumentArgs,
+    /// How to draw it.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -87,10 +89,10 @@ pub fn validate_command(state_dir: Option<&Path>, args: ValidateArgs) -> anyhow:
                 "message": f.problem.message,
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else if problems.is_empty() {
         let summary = summary.expect("a pipeline without problems was loaded");
-        println!(
+        outln!(
             "{file}: valid: pipeline '{}' ({}, {} stages, {} actions)",
             summary["name"].as_str().unwrap_or_default(),
             summary["pipelineType"].as_str().unwrap_or_default(),
@@ -99,9 +101,9 @@ pub fn validate_command(state_dir: Option<&Path>, args: ValidateArgs) -> anyhow:
         );
     } else {
         for finding in &problems {
-            println!("{}", escape_controls_keep_lines(&finding.to_string()));
+            outln!("{}", escape_controls_keep_lines(&finding.to_string()));
         }
-        println!("{file}: {}", crate::run::problem_count(problems.len()));
+        outln!("{file}: {}", crate::run::problem_count(problems.len()));
     }
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS
@@ -117,6 +119,6 @@ pub fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
         Format::Mermaid => GraphFormat::Mermaid,
         Format::Dot => GraphFormat::Dot,
     };
-    print!("{}", render(&loaded.pipeline, format));
+    out!("{}", render(&loaded.pipeline, format));
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ mod progress;
 mod run;
 mod s3;
 mod state_location;
+mod terminal;
 mod watch;
 
 #[derive(Parser)]
@@ -95,7 +96,7 @@ fn main() -> ExitCode {
         Err(error) => {
             // An error's chain can quote what an action or an artifact wrote.
             let message = format!("{error:#}");
-            eprintln!(
+            terminal::errln!(
                 "sandpipe: {}",
                 sandpipe_model::text::escape_controls_keep_lines(&message)
             );

@@ -8,6 +8,7 @@ use sandpipe_model::{ActionDeclaration, LoadedPipeline, plan};
 use sandpipe_runtime::{EXEC, GIT};
 
 use crate::run::StartArgs;
+use crate::terminal::outln;
 
 /// Said at the start of a run whose build commands run on this machine, because the README's
 /// promise of "no processes, no host files" is the wasm sandbox's, not theirs.
@@ -37,7 +38,7 @@ pub fn print_plan(
     let pipeline = &loaded.pipeline;
     let selected = start.stages.resolve(pipeline).unwrap_or_default();
     let first = selected.first().copied().unwrap_or(0);
-    println!(
+    outln!(
         "{} '{}' ({:?}, {} stages, {} actions): dry run, nothing runs",
         args.document.file_name(),
         Escaped(&pipeline.name),
@@ -55,14 +56,14 @@ pub fn print_plan(
         } else {
             ""
         };
-        println!("stage {}{note}", Escaped(&stage.name));
+        outln!("stage {}{note}", Escaped(&stage.name));
         if !note.is_empty() {
             continue;
         }
         for group in &stage_plan.groups {
             for &a in &group.actions {
                 let action = &stage.actions[a];
-                println!(
+                outln!(
                     "  {:>2}  {:<20} {:<36} {}",
                     group.run_order,
                     Escaped(&action.name).to_string(),
@@ -74,7 +75,7 @@ pub fn print_plan(
     }
     if !report.missing_buckets.is_empty() && args.runner.create_buckets() {
         let names: Vec<&str> = report.missing_buckets.iter().map(String::as_str).collect();
-        println!(
+        outln!(
             "buckets created first (--create-buckets): {}",
             names.join(", ")
         );

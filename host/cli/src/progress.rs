@@ -6,12 +6,15 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sandpipe_engine::{RunEvent, RunObserver};
 use sandpipe_model::text::{Escaped, one_line};
 use sandpipe_runtime::{ActionEvent, LogLevel};
-use sandpipe_state::{ActionRecord, ActionStatus, ExecutionRecord, ExecutionSummary};
+use sandpipe_state::{
+    ActionRecord, ActionStatus, ExecutionRecord, ExecutionStatus, ExecutionSummary,
+};
+
+use crate::terminal::{self, Fit, Stream, Table, Tone, cell, errln, outln};
 
 /// Longest details shown in a table cell or a live line; `executions show` prints them whole.
 const DETAILS_CHARS: usize = 300;
@@ -41,17 +44,21 @@ impl Progress {
             Some(live) => {
                 let _ = live.multi.println(text);
             }
-            None => eprintln!("{text}"),
+            None => errln!("{text}"),
         }
     }
 
     /// The table of every action and how it ended, and where to look further.
     pub fn summary(&self, record: &ExecutionRecord) {
         print_execution_table(record);
-        println!(
-            "Execution {} {:?} in {}. Details: sandpipe executions show {}",
+        outln!(
+            "Execution {} {} in {}. Details: sandpipe executions show {}",
             record.pipeline_execution_id,
-            record.status,
+            terminal::paint(
+                Stream::Stdout,
+                execution_tone(record.status),
+                &format!("{:?}", record.status)
+            ),
             elapsed(&record.start_time, record.end_time.as_deref())
                 .map(format_duration)
                 .unwrap_or_default(),
@@ -60,40 +67,48 @@ impl Progress {
     }
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
-    if !std::io::stdout().is_terminal() {
-        table.force_no_tty().set_width(160);
+fn action_tone(status: ActionStatus) -> Tone {
+    match status {
+        ActionStatus::Succeeded => Tone::Good,
+        ActionStatus::Failed => Tone::Bad,
+        _ => Tone::Muted,
     }
-    table
 }
 
+fn execution_tone(status: ExecutionStatus) -> Tone {
+    match status {
+        ExecutionStatus::Succeeded => Tone::Good,
+        ExecutionStatus::Failed => Tone::Bad,
+        _ => Tone::Muted,
+    }
+}
+
+/// A column of names (a stage, an action, a pipeline): whole, or cut with an ellipsis.
+const NAME: Fit = Fit::Token { keep: 10 };
+
 fn print_execution_table(record: &ExecutionRecord) {
-    let mut table = table(&[
-        "Stage", "Action", "Provider", "Status", "Duration", "Details",
+    let mut table = Table::new(&[
+        ("Stage", NAME),
+        ("Action", NAME),
+        // An action type is cut only when nothing else can give: it says what ran.
+        ("Provider", Fit::Token { keep: 24 }),
+        ("Status", Fit::Token { keep: 10 }),
+        ("Duration", Fit::Token { keep: 8 }),
+        ("Details", Fit::Text),
     ]);
     for stage in &record.stages {
         for action in &stage.actions {
-            let color = match action.status {
-                ActionStatus::Succeeded => Color::Green,
-                ActionStatus::Failed => Color::Red,
-                _ => Color::Grey,
-            };
-            table.add_row(vec![
-                Cell::new(Escaped(&stage.name)),
-                Cell::new(Escaped(&action.name)),
-                Cell::new(Escaped(&action.action_type)),
-                Cell::new(format!("{:?}", action.status)).fg(color),
-                Cell::new(duration(action).map(format_duration).unwrap_or_default()),
-                Cell::new(one_line(&details(action), DETAILS_CHARS)),
+            table.row(vec![
+                cell(Escaped(&stage.name)),
+                cell(Escaped(&action.name)),
+                cell(Escaped(&action.action_type)),
+                cell(format!("{:?}", action.status)).tone(action_tone(action.status)),
+                cell(duration(action).map(format_duration).unwrap_or_default()),
+                cell(one_line(&details(action), DETAILS_CHARS)),
             ]);
         }
     }
-    println!("{table}");
+    outln!("{}", table.render());
     print_test_reports(record);
 }
 
@@ -103,7 +118,7 @@ fn print_test_reports(record: &ExecutionRecord) {
     for stage in &record.stages {
         for action in &stage.actions {
             for report in &action.reports {
-                println!(
+                outln!(
                     "{}/{}: {}",
                     Escaped(&stage.name),
                     Escaped(&action.name),
@@ -115,7 +130,7 @@ fn print_test_reports(record: &ExecutionRecord) {
                         None => failure.name.clone(),
                     };
                     let message = failure.message.as_deref().unwrap_or_default();
-                    println!(
+                    outln!(
                         "  {} {}: {}",
                         failure.status,
                         one_line(&name, DETAILS_CHARS),
@@ -124,7 +139,7 @@ fn print_test_reports(record: &ExecutionRecord) {
                 }
                 let more = (report.failed + report.errors) as usize;
                 if more > SHOWN {
-                    println!("  … and {} more", more - SHOWN);
+                    outln!("  … and {} more", more - SHOWN);
                 }
             }
         }
@@ -133,46 +148,47 @@ fn print_test_reports(record: &ExecutionRecord) {
 
 /// `sandpipe executions list`.
 pub fn print_execution_list(executions: &[ExecutionSummary]) {
-    let mut table = table(&[
-        "Execution",
-        "Pipeline",
-        "Version",
-        "Status",
-        "Started",
-        "Duration",
-        "Summary",
+    let mut table = Table::new(&[
+        // Cut, an id is still a prefix every command takes.
+        ("Execution", Fit::Token { keep: 9 }),
+        ("Pipeline", NAME),
+        ("Version", Fit::Token { keep: 7 }),
+        ("Status", Fit::Token { keep: 10 }),
+        ("Started", Fit::Words),
+        ("Duration", Fit::Token { keep: 8 }),
+        ("Summary", Fit::Text),
     ]);
     for execution in executions {
-        table.add_row(vec![
-            Cell::new(&execution.id),
-            Cell::new(Escaped(&execution.pipeline)),
-            Cell::new(execution.pipeline_version),
-            Cell::new(format!("{:?}", execution.status)),
-            Cell::new(
+        table.row(vec![
+            cell(&execution.id),
+            cell(Escaped(&execution.pipeline)),
+            cell(execution.pipeline_version),
+            cell(format!("{:?}", execution.status)).tone(execution_tone(execution.status)),
+            cell(
                 execution
                     .start_time
                     .get(..19)
                     .unwrap_or(&execution.start_time)
                     .replace('T', " "),
             ),
-            Cell::new(
+            cell(
                 elapsed(&execution.start_time, execution.end_time.as_deref())
                     .map(format_duration)
                     .unwrap_or_default(),
             ),
-            Cell::new(one_line(
+            cell(one_line(
                 execution.status_summary.as_deref().unwrap_or_default(),
                 DETAILS_CHARS,
             )),
         ]);
     }
-    println!("{table}");
+    outln!("{}", table.render());
 }
 
 /// `sandpipe executions show`: the table, then each action's configuration, variables and
 /// artifacts.
 pub fn print_execution(record: &ExecutionRecord) {
-    println!(
+    outln!(
         "Execution {} of pipeline {}: {:?}{}",
         record.pipeline_execution_id,
         Escaped(&record.pipeline_name),
@@ -185,8 +201,8 @@ pub fn print_execution(record: &ExecutionRecord) {
     );
     if let Some(trigger) = &record.trigger {
         match trigger.trigger_detail.as_str() {
-            "" => println!("Trigger: {}", Escaped(&trigger.trigger_type)),
-            detail => println!(
+            "" => outln!("Trigger: {}", Escaped(&trigger.trigger_type)),
+            detail => outln!(
                 "Trigger: {} ({})",
                 Escaped(&trigger.trigger_type),
                 Escaped(detail)
@@ -194,7 +210,7 @@ pub fn print_execution(record: &ExecutionRecord) {
         }
     }
     for revision in record.source_revisions() {
-        println!(
+        outln!(
             "Source revision: {} {}{}",
             Escaped(&revision.action_name),
             Escaped(&revision.revision_id),
@@ -206,12 +222,12 @@ pub fn print_execution(record: &ExecutionRecord) {
     }
     // The V2 pipeline variables, as resolved for this execution.
     for (name, value) in &record.variables {
-        println!("Variable: {} = {}", Escaped(name), Escaped(value));
+        outln!("Variable: {} = {}", Escaped(name), Escaped(value));
     }
     print_execution_table(record);
     for stage in &record.stages {
         for action in stage.actions.iter().filter(|a| a.start_time.is_some()) {
-            println!(
+            outln!(
                 "{}/{} ({})",
                 Escaped(&stage.name),
                 Escaped(&action.name),
@@ -219,17 +235,17 @@ pub fn print_execution(record: &ExecutionRecord) {
             );
             let details = details(action);
             if details.chars().count() > DETAILS_CHARS {
-                println!("  details {}", Escaped(&details));
+                outln!("  details {}", Escaped(&details));
             }
             for (key, value) in &action.resolved_configuration {
-                println!("  configuration {} = {}", Escaped(key), Escaped(value));
+                outln!("  configuration {} = {}", Escaped(key), Escaped(value));
             }
             for (direction, artifacts) in [
                 ("input ", &action.input_artifacts),
                 ("output", &action.output_artifacts),
             ] {
                 for artifact in artifacts {
-                    println!(
+                    outln!(
                         "  {direction} {} sha256:{} s3://{}/{}",
                         Escaped(&artifact.name),
                         artifact.sha256,
@@ -239,7 +255,7 @@ pub fn print_execution(record: &ExecutionRecord) {
                 }
             }
             for (name, value) in &action.output_variables {
-                println!("  variable {} = {}", Escaped(name), Escaped(value));
+                outln!("  variable {} = {}", Escaped(name), Escaped(value));
             }
         }
     }
@@ -294,7 +310,7 @@ impl RunObserver for Progress {
                     bar.enable_steady_tick(Duration::from_millis(100));
                     live.bars.lock().unwrap().insert((stage, action), bar);
                 }
-                None => eprintln!("  [{stage}/{action}] started"),
+                None => errln!("  [{stage}/{action}] started"),
             },
             RunEvent::ActionOutput {
                 stage,
@@ -331,10 +347,12 @@ impl RunObserver for Progress {
             }
             RunEvent::ActionFinished { stage, record, .. } => {
                 let took = duration(&record).map(format_duration).unwrap_or_default();
-                let (mark, text) = match record.status {
-                    ActionStatus::Succeeded => ("✔", details(&record)),
-                    _ => ("✘", details(&record)),
+                let (mark, tone) = match record.status {
+                    ActionStatus::Succeeded => ("✔", Tone::Good),
+                    _ => ("✘", Tone::Bad),
                 };
+                let mark = terminal::paint(Stream::Stderr, tone, mark);
+                let text = details(&record);
                 let line = format!(
                     "  {mark} [{}/{}] {:?} in {took}{}{}",
                     Escaped(&stage),
@@ -350,7 +368,7 @@ impl RunObserver for Progress {
                         }
                         let _ = live.multi.println(line);
                     }
-                    None => eprintln!("{line}"),
+                    None => errln!("{line}"),
                 }
             }
             RunEvent::StopRequested {

@@ -33,6 +33,7 @@ use crate::flags::{
 };
 use crate::progress::Progress;
 use crate::state_location::StateLocation;
+use crate::terminal::errln;
 
 /// The operator's settings for the runner: grants, limits and where things are.
 #[derive(Args)]
@@ -385,7 +386,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Print the problems that stop a run, one line each (a message can quote a file's text).
 pub(crate) fn print_findings(findings: &[sandpipe_model::Finding]) {
     for finding in findings {
-        eprintln!(
+        errln!(
             "sandpipe: {}",
             sandpipe_model::text::escape_controls_keep_lines(&finding.to_string())
         );
@@ -397,7 +398,7 @@ pub(crate) fn print_findings(findings: &[sandpipe_model::Finding]) {
 fn refuse(findings: &[sandpipe_model::Finding]) {
     print_findings(findings);
     if findings.len() > 1 {
-        eprintln!("sandpipe: nothing ran: {}", problem_count(findings.len()));
+        errln!("sandpipe: nothing ran: {}", problem_count(findings.len()));
     }
 }
 
@@ -459,10 +460,10 @@ pub(crate) fn execute(
                               starts (Ctrl-C again abandons them)"),
                         _ => (StopMode::Abandon, "abandoning the running actions"),
                     };
-                    eprintln!("\nsandpipe: interrupted: {what}");
+                    errln!("\nsandpipe: interrupted: {what}");
                     for id in started.ids() {
                         if let Err(error) = runner.request_stop(&id, mode, Some("interrupted (Ctrl-C)")) {
-                            eprintln!("sandpipe: cannot stop execution {id}: {error}");
+                            errln!("sandpipe: cannot stop execution {id}: {error}");
                         }
                     }
                 }
@@ -478,7 +479,7 @@ pub(crate) fn execute(
     let code = finish(&progress, result)?;
     match stopped {
         Some((id, status)) => {
-            eprintln!("sandpipe: interrupted: execution {id} ended {status:?}");
+            errln!("sandpipe: interrupted: execution {id} ended {status:?}");
             // 128 + SIGINT, as shells report a command Ctrl-C ended.
             Ok(ExitCode::from(130))
         }
@@ -597,7 +598,7 @@ pub fn run(state: &StateLocation, args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.runner.builds_on_host()
         && crate::plan::runs_builds(&loaded, &args.runner.providers()?, &start)
     {
-        eprintln!("{}", crate::plan::HOST_BUILDS_NOTICE);
+        errln!("{}", crate::plan::HOST_BUILDS_NOTICE);
     }
     let request = ExecutionRequest::start(loaded, args.document.file_name())
         .with_variables(args.variables())
@@ -618,7 +619,7 @@ pub fn dry_run(state_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     print_findings(&report.findings);
-    eprintln!(
+    errln!(
         "sandpipe: {}: the run would be refused",
         problem_count(report.findings.len())
     );
@@ -681,6 +682,7 @@ fn failed_stage(record: &ExecutionRecord) -> anyhow::Result<String> {
 
 #[derive(Args)]
 pub struct RollbackArgs {
+    /// The pipeline to roll back.
     pipeline: String,
 
     /// The stage to roll back.

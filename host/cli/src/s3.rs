@@ -11,12 +11,18 @@ use sandpipe_model::text::Escaped;
 use sandpipe_store::s3::{ListQuery, Versioning};
 use sandpipe_store::{LocalS3, PutOptions};
 
+use crate::terminal::outln;
+
 #[derive(Subcommand)]
 pub enum S3Command {
     /// Make a bucket: `s3 mb s3://bucket`.
-    Mb { target: String },
+    Mb {
+        /// The bucket: s3://bucket.
+        target: String,
+    },
     /// Remove a bucket: `s3 rb s3://bucket [--force]`.
     Rb {
+        /// The bucket: s3://bucket.
         target: String,
         /// Delete every object (and version) first.
         #[arg(long)]
@@ -25,25 +31,34 @@ pub enum S3Command {
     /// Copy a file to, from or within S3: `s3 cp <source> <destination>`; `-` is
     /// stdin/stdout.
     Cp {
+        /// A file or directory, `-` (stdin), or s3://bucket/key.
         source: String,
+        /// A file or directory, `-` (stdout), or s3://bucket/key (a key ending in / takes the
+        /// source's file name).
         destination: String,
         /// Copy a whole directory or prefix.
         #[arg(long)]
         recursive: bool,
+        /// The Content-Type of what is uploaded; by default guessed from the key's extension.
         #[arg(long)]
         content_type: Option<String>,
+        /// The Cache-Control of what is uploaded.
         #[arg(long)]
         cache_control: Option<String>,
     },
     /// List buckets, or objects under a prefix: `s3 ls [s3://bucket[/prefix]]`.
     Ls {
+        /// s3://bucket or s3://bucket/prefix; without it, the buckets.
         target: Option<String>,
+        /// Every object under the prefix, not only those up to the next `/`.
         #[arg(long)]
         recursive: bool,
     },
     /// Delete objects: `s3 rm s3://bucket/key [--recursive]`.
     Rm {
+        /// s3://bucket/key, or with --recursive s3://bucket/prefix.
         target: String,
+        /// Delete every object under the prefix.
         #[arg(long)]
         recursive: bool,
     },
@@ -53,38 +68,52 @@ pub enum S3Command {
 pub enum S3ApiCommand {
     /// `--bucket B --versioning-configuration Status=Enabled|Suspended`
     PutBucketVersioning {
+        /// The bucket.
         #[arg(long)]
         bucket: String,
         /// `Status=Enabled`, or the JSON form `{"Status": "Enabled"}`.
         #[arg(long)]
         versioning_configuration: String,
     },
+    /// `--bucket B`: the bucket's versioning status, as JSON.
     GetBucketVersioning {
+        /// The bucket.
         #[arg(long)]
         bucket: String,
     },
+    /// `--bucket B [--prefix P]`: every version and delete marker, as JSON.
     ListObjectVersions {
+        /// The bucket.
         #[arg(long)]
         bucket: String,
+        /// Only keys beginning with this.
         #[arg(long, default_value = "")]
         prefix: String,
     },
+    /// `--bucket B --key K [--version-id V]`: an object's metadata, as JSON.
     HeadObject {
+        /// The bucket.
         #[arg(long)]
         bucket: String,
+        /// The object's key.
         #[arg(long)]
         key: String,
+        /// One version of the object; by default its latest.
         #[arg(long)]
         version_id: Option<String>,
     },
     /// Write an object (or one version of it) to OUTFILE and print its metadata.
     GetObject {
+        /// The bucket.
         #[arg(long)]
         bucket: String,
+        /// The object's key.
         #[arg(long)]
         key: String,
+        /// One version of the object; by default its latest.
         #[arg(long)]
         version_id: Option<String>,
+        /// The file to write the object to.
         outfile: PathBuf,
     },
 }
@@ -111,7 +140,7 @@ pub fn s3(state_dir: &Path, command: S3Command) -> anyhow::Result<ExitCode> {
         S3Command::Mb { target } => {
             let (bucket, _) = parse_s3_url(&target)?;
             store.create_bucket(&bucket)?;
-            println!("make_bucket: {bucket}");
+            outln!("make_bucket: {bucket}");
         }
         S3Command::Rb { target, force } => {
             let (bucket, _) = parse_s3_url(&target)?;
@@ -122,7 +151,7 @@ pub fn s3(state_dir: &Path, command: S3Command) -> anyhow::Result<ExitCode> {
                 }
             }
             store.delete_bucket(&bucket)?;
-            println!("remove_bucket: {bucket}");
+            outln!("remove_bucket: {bucket}");
         }
         S3Command::Cp {
             source,
@@ -148,7 +177,7 @@ pub fn s3(state_dir: &Path, command: S3Command) -> anyhow::Result<ExitCode> {
             };
             for key in keys {
                 store.delete_object(&bucket, &key, None)?;
-                println!("delete: s3://{bucket}/{}", Escaped(&key));
+                outln!("delete: s3://{bucket}/{}", Escaped(&key));
             }
         }
     }
@@ -254,7 +283,7 @@ fn copy(
                     options,
                     u64::MAX,
                 )?;
-                println!(
+                outln!(
                     "copy: s3://{from_bucket}/{} to s3://{to_bucket}/{}",
                     Escaped(&key),
                     Escaped(&target_key)
@@ -313,7 +342,7 @@ fn upload(
         ..options
     };
     store.put_object(bucket, key, &mut reader, options, u64::MAX)?;
-    println!(
+    outln!(
         "upload: {} to s3://{bucket}/{}",
         Escaped(&source.display().to_string()),
         Escaped(key)
@@ -325,7 +354,9 @@ fn download(store: &LocalS3, bucket: &str, key: &str, target: &str) -> anyhow::R
     let (_, file) = store.open_object(bucket, key, None)?;
     let mut file = file.into_std();
     if target == "-" {
-        std::io::copy(&mut file, &mut std::io::stdout().lock())?;
+        let mut stdout = crate::terminal::stdout();
+        std::io::copy(&mut file, &mut stdout)?;
+        stdout.flush()?;
         return Ok(());
     }
     let path = Path::new(target);
@@ -335,7 +366,7 @@ fn download(store: &LocalS3, bucket: &str, key: &str, target: &str) -> anyhow::R
     let mut out = std::fs::File::create(path).with_context(|| target.to_string())?;
     std::io::copy(&mut file, &mut out)?;
     out.flush()?;
-    println!(
+    outln!(
         "download: s3://{bucket}/{} to {}",
         Escaped(key),
         Escaped(target)
@@ -364,7 +395,7 @@ fn guess_content_type(key: &str) -> Option<String> {
 fn list(store: &LocalS3, target: Option<&str>, recursive: bool) -> anyhow::Result<()> {
     let Some(target) = target else {
         for bucket in store.list_buckets()? {
-            println!("{} {}", short_time(&bucket.created), bucket.name);
+            outln!("{} {}", short_time(&bucket.created), bucket.name);
         }
         return Ok(());
     };
@@ -382,7 +413,7 @@ fn list(store: &LocalS3, target: Option<&str>, recursive: bool) -> anyhow::Resul
                 .strip_prefix(query.prefix.as_deref().unwrap_or(""))
                 .unwrap_or(common);
             // Keys are whatever actions and users put there.
-            println!("{:>30} {}", "PRE", Escaped(shown));
+            outln!("{:>30} {}", "PRE", Escaped(shown));
         }
         for object in &page.objects {
             let shown = if recursive {
@@ -393,7 +424,7 @@ fn list(store: &LocalS3, target: Option<&str>, recursive: bool) -> anyhow::Resul
                     .strip_prefix(query.prefix.as_deref().unwrap_or(""))
                     .unwrap_or(&object.key)
             };
-            println!(
+            outln!(
                 "{} {:>10} {}",
                 short_time(&object.last_modified),
                 object.size,
@@ -471,7 +502,7 @@ pub fn s3api(state_dir: &Path, command: S3ApiCommand) -> anyhow::Result<ExitCode
             object_json(&info)
         }
     };
-    println!("{}", serde_json::to_string_pretty(&output)?);
+    outln!("{}", serde_json::to_string_pretty(&output)?);
     Ok(ExitCode::SUCCESS)
 }
 

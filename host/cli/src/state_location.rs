@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::terminal::errln;
+
 /// The name of the directory searched for, and created by the first run.
 pub const STATE_DIR_NAME: &str = ".sandpipe";
 
@@ -77,7 +79,7 @@ impl StateLocation {
             .clone()
             .or_else(|| self.variable.clone())
             .unwrap_or_else(|| PathBuf::from(STATE_DIR_NAME));
-        eprintln!(
+        errln!(
             "sandpipe: creating the state directory {}",
             sandpipe_model::text::Escaped(&dir.display().to_string())
         );

@@ -22,6 +22,7 @@ use sandpipe_model::{ActionDeclaration, PipelineDeclaration, PullRequestEvent};
 
 use crate::document::DocumentArgs;
 use crate::run::{RunnerArgs, finish, runtime};
+use crate::terminal::{errln, outln};
 
 #[derive(Args)]
 pub struct WatchArgs {
@@ -44,13 +45,13 @@ pub struct WatchArgs {
 fn say(detection: &Detection) {
     match &detection.decision {
         // What a change is (a branch, a tag, a key) comes from the repository or the bucket.
-        Decision::Start { why, .. } => println!(
+        Decision::Start { why, .. } => outln!(
             "{}: {}: starting an execution ({})",
             Escaped(&detection.action),
             Escaped(&detection.what),
             Escaped(why)
         ),
-        Decision::Ignore { why } => println!(
+        Decision::Ignore { why } => outln!(
             "{}: {}: ignored ({})",
             Escaped(&detection.action),
             Escaped(&detection.what),
@@ -64,7 +65,7 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
     let problems = loaded.problems();
     if !problems.is_empty() {
         for problem in &problems {
-            eprintln!("sandpipe: {}: {problem}", args.document.file_name());
+            errln!("sandpipe: {}: {problem}", args.document.file_name());
         }
         return Ok(ExitCode::FAILURE);
     }
@@ -78,7 +79,7 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
         runner.state_dir(),
     );
     for note in &notes {
-        println!("{note}");
+        outln!("{note}");
     }
     if watcher.watched() == 0 {
         anyhow::bail!(
@@ -87,7 +88,7 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
             loaded.pipeline.name
         );
     }
-    println!(
+    outln!(
         "Watching pipeline {} every {} (Ctrl-C stops)",
         loaded.pipeline.name,
         humantime::format_duration(args.interval)
@@ -123,7 +124,7 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
                                     running.push(runner.execute(request, progress.clone()));
                                 }
                             }
-                            Err(why) => eprintln!("sandpipe: {why} (trying again)"),
+                            Err(why) => errln!("sandpipe: {why} (trying again)"),
                         }
                     }
                 }
@@ -139,13 +140,13 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
                         }
                         Err(RunError::Other(error)) => {
                             all_succeeded = false;
-                            eprintln!("sandpipe: {error:#}");
+                            errln!("sandpipe: {error:#}");
                         }
                     }
                 }
                 _ = &mut ctrl_c, if !stopping => {
                     stopping = true;
-                    println!(
+                    outln!(
                         "Stopped watching; waiting for {} running execution(s)",
                         running.len()
                     );
@@ -200,6 +201,7 @@ enum EventArgs {
     },
     /// A pull request opened, updated or closed.
     PullRequest {
+        /// What happened to the pull request.
         #[arg(long, value_enum)]
         event: PullRequestKind,
         /// The branch the pull request comes from.

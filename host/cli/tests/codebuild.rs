@@ -678,7 +678,7 @@ phases:
         &ws,
         &file,
         &[],
-        "app-build.json: enviroment: unknown field `enviroment`",
+        "app-build.json: enviroment: ValidationException: unknown field `enviroment`",
     );
     assert_eq!(
         ws.records().len(),

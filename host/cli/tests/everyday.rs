@@ -190,8 +190,10 @@ fn approval_workspace() -> Workspace {
 }
 
 /// Start `sandpipe run` of the workspace's pipeline and wait until its approval waits.
+// The child is returned for the caller to wait on; only a failing assertion leaves it.
+#[allow(clippy::zombie_processes)]
 fn run_until_approval_waits(ws: &Workspace) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandpipe"))
         .args(["run", "--plain", "pipeline.yaml"])
         .current_dir(ws.dir.path())
         .env_remove("SANDPIPE_STATE_DIR")
@@ -211,7 +213,11 @@ fn run_until_approval_waits(ws: &Workspace) -> std::process::Child {
                 return child;
             }
         }
-        assert!(Instant::now() < deadline, "the approval never waited");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the approval never waited");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -33,6 +33,9 @@ impl Workspace {
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("SANDPIPE_STATE_DIR")
+            // Output as it is off a terminal: no colour, tables not wrapped.
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("COLUMNS")
             .output()
             .unwrap()
     }
