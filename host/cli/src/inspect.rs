@@ -65,7 +65,7 @@ pub fn validate_command(state_dir: Option<&Path>, args: ValidateArgs) -> anyhow:
                     })
                     .collect()
             } else {
-                args.start.preflight(state_dir, &loaded)?.0.findings
+                args.start.check(state_dir, &loaded)?.findings
             };
             let pipeline = &loaded.pipeline;
             let summary = json!({

@@ -13,6 +13,7 @@ mod flags;
 mod history;
 mod ids;
 mod inspect;
+mod interrupt;
 mod plan;
 mod progress;
 mod run;

@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sandpipe_engine::{
-    ActionStatus, BuildSettings, ExecutionRecord, ExecutionRequest, ExecutionStatus, PipelineFiles,
-    PipelineRunner, Preflight, PreflightReport, ProviderRegistry, RunError, RunEvent, RunObserver,
-    RunnerSettings, Start, StateStore, Tee,
+    BuildSettings, ExecutionRecord, ExecutionRequest, ExecutionStatus, PipelineFiles,
+    PipelineRunner, Preflight, PreflightReport, ProviderRegistry, RunError, RunnerSettings, Start,
+    StateStore,
 };
 use sandpipe_model::LoadedPipeline;
 use sandpipe_model::codebuild::{ProjectError, load_every_project, project_files};
@@ -23,7 +23,6 @@ use sandpipe_runtime::{
     ActionHost, BuildRunner, ComponentCache, ContainerKind, ExecutionLimits, SecretValues,
     local_base_environment,
 };
-use sandpipe_state::StopMode;
 use sandpipe_store::LocalS3;
 
 use crate::document::DocumentArgs;
@@ -428,9 +427,8 @@ pub(crate) fn finish(
     })
 }
 
-/// Run one request to its end on a runner made for it, showing it live. Ctrl-C once stops
-/// the execution (running actions finish); twice abandons them. Either way the execution
-/// ends Stopped, recorded as such, and the process exits 130 saying so.
+/// Run one request to its end on a runner made for it, showing it live; on Ctrl-C (see
+/// [`crate::interrupt`]) the execution ends Stopped and the process exits 130 saying so.
 pub(crate) fn execute(
     state_dir: &Path,
     settings: &RunnerArgs,
@@ -439,37 +437,11 @@ pub(crate) fn execute(
     let runtime = runtime()?;
     let runner = settings.runner(state_dir)?;
     let progress = settings.progress();
-    let started = Arc::new(StartedExecutions::default());
-    let observer = Arc::new(Tee(vec![progress.clone(), started.clone()]));
-    let (result, interrupted) = runtime.block_on(async {
-        let execution = runner.execute(request, observer);
-        tokio::pin!(execution);
-        let mut interrupts = 0;
-        loop {
-            tokio::select! {
-                result = &mut execution => break (result, interrupts > 0),
-                Ok(()) = tokio::signal::ctrl_c() => {
-                    interrupts += 1;
-                    let (mode, what) = match interrupts {
-                        // Nobody finishes a wait for a person: it is abandoned at once.
-                        1 if only_approvals_wait(&runner, &started.ids()) => (
-                            StopMode::Abandon,
-                            "abandoning the manual approval it waits for",
-                        ),
-                        1 => (StopMode::Stop, "stopping: running actions finish and nothing new \
-                              starts (Ctrl-C again abandons them)"),
-                        _ => (StopMode::Abandon, "abandoning the running actions"),
-                    };
-                    errln!("\nsandpipe: interrupted: {what}");
-                    for id in started.ids() {
-                        if let Err(error) = runner.request_stop(&id, mode, Some("interrupted (Ctrl-C)")) {
-                            errln!("sandpipe: cannot stop execution {id}: {error}");
-                        }
-                    }
-                }
-            }
-        }
-    });
+    let (result, interrupted) = runtime.block_on(crate::interrupt::execute_stopping_on_ctrl_c(
+        &runner,
+        request,
+        progress.clone(),
+    ));
     let stopped = match &result {
         Ok(record) if interrupted && record.status != ExecutionStatus::Succeeded => {
             Some((record.pipeline_execution_id.clone(), record.status))
@@ -484,44 +456,6 @@ pub(crate) fn execute(
             Ok(ExitCode::from(130))
         }
         None => Ok(code),
-    }
-}
-
-/// Whether every action still running in these executions is a manual approval.
-fn only_approvals_wait(runner: &PipelineRunner, ids: &[String]) -> bool {
-    let mut running = ids
-        .iter()
-        .filter_map(|id| runner.state().executions().get(id).ok())
-        .flat_map(|record| record.stages.into_iter().flat_map(|stage| stage.actions))
-        .filter(|action| action.status == ActionStatus::InProgress)
-        .peekable();
-    running.peek().is_some()
-        && running.all(|action| {
-            action
-                .action_type
-                .parse::<sandpipe_model::ActionTypeId>()
-                .is_ok_and(|t| t.is_manual_approval())
-        })
-}
-
-/// The executions a run started (its own, and an automatic rollback), to stop on Ctrl-C.
-#[derive(Default)]
-struct StartedExecutions(std::sync::Mutex<Vec<String>>);
-
-impl StartedExecutions {
-    fn ids(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-impl RunObserver for StartedExecutions {
-    fn on_event(&self, event: RunEvent) {
-        if let RunEvent::ExecutionStarted { execution_id, .. } = event {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(execution_id);
-        }
     }
 }
 
@@ -553,16 +487,27 @@ impl StartArgs {
             .collect()
     }
 
+    /// The preflight of `validate`, reading the pipeline's files and providers itself.
+    pub(crate) fn check(
+        &self,
+        state_dir: Option<&Path>,
+        loaded: &LoadedPipeline,
+    ) -> anyhow::Result<PreflightReport> {
+        let files = self.runner.pipeline_files(Some(&self.document.file))?;
+        let providers = self.runner.providers()?;
+        Ok(self.preflight(state_dir, loaded, &files, &providers)?.0)
+    }
+
     /// Everything `run` would check before starting, read from the state directory when
     /// there is one (never creating it).
     pub(crate) fn preflight(
         &self,
         state_dir: Option<&Path>,
         loaded: &LoadedPipeline,
+        files: &PipelineFiles,
+        providers: &ProviderRegistry,
     ) -> anyhow::Result<(PreflightReport, Start)> {
-        let providers = self.runner.providers()?;
         let secrets = self.runner.secrets()?;
-        let files = self.runner.pipeline_files(Some(&self.document.file))?;
         let store = match state_dir {
             Some(dir) if dir.join("s3").is_dir() => Some(LocalS3::open(&dir.join("s3"))?),
             _ => None,
@@ -571,8 +516,8 @@ impl StartArgs {
         let report = Preflight {
             loaded,
             file: &self.document.file_name(),
-            files: &files,
-            providers: &providers,
+            files,
+            providers,
             store: store.as_ref(),
             secrets: secrets.as_deref(),
             start: &start,
@@ -588,16 +533,16 @@ impl StartArgs {
 pub fn run(state: &StateLocation, args: RunArgs) -> anyhow::Result<ExitCode> {
     let args = args.start;
     let loaded = args.document.load()?;
-    let (report, start) = args.preflight(state.optional().as_deref(), &loaded)?;
+    let files = args.runner.pipeline_files(Some(&args.document.file))?;
+    let providers = args.runner.providers()?;
+    let (report, start) =
+        args.preflight(state.optional().as_deref(), &loaded, &files, &providers)?;
     if !report.findings.is_empty() {
         refuse(&report.findings);
         return Ok(ExitCode::FAILURE);
     }
     let state_dir = &state.for_writing();
-    let files = args.runner.pipeline_files(Some(&args.document.file))?;
-    if args.runner.builds_on_host()
-        && crate::plan::runs_builds(&loaded, &args.runner.providers()?, &start)
-    {
+    if args.runner.builds_on_host() && crate::plan::runs_builds(&loaded, &providers, &start) {
         errln!("{}", crate::plan::HOST_BUILDS_NOTICE);
     }
     let request = ExecutionRequest::start(loaded, args.document.file_name())
@@ -612,8 +557,9 @@ pub fn run(state: &StateLocation, args: RunArgs) -> anyhow::Result<ExitCode> {
 pub fn dry_run(state_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
     let args = args.start;
     let loaded = args.document.load()?;
-    let (report, start) = args.preflight(state_dir, &loaded)?;
+    let files = args.runner.pipeline_files(Some(&args.document.file))?;
     let providers = args.runner.providers()?;
+    let (report, start) = args.preflight(state_dir, &loaded, &files, &providers)?;
     crate::plan::print_plan(&loaded, &args, &providers, &start, &report);
     if report.findings.is_empty() {
         return Ok(ExitCode::SUCCESS);

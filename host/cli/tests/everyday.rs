@@ -161,32 +161,43 @@ fn latest(ws: &Workspace) -> serde_json::Value {
     ws.records().pop().expect("an execution")
 }
 
-/// A pipeline whose second stage waits for a manual approval.
-fn approval_workspace() -> Workspace {
+/// A workspace whose `pipeline.yaml` is pipeline `name`: an S3 source stage (`app.zip` in
+/// the versioned bucket `src`) followed by `later_stages` (YAML list items).
+fn s3_source_workspace(name: &str, later_stages: &str) -> Workspace {
     let ws = Workspace::new();
     ws.versioned_bucket("src");
     ws.write("app.zip", zip_of(&[("index.html", "hello")]));
     ws.ok(&["s3", "cp", "app.zip", "s3://src/app.zip"]);
     ws.write(
         "pipeline.yaml",
-        r#"pipeline:
-  name: gated
+        format!(
+            r#"pipeline:
+  name: {name}
   roleArn: arn:aws:iam::123456789012:role/R
-  artifactStore: {type: S3, location: gated-artifacts}
+  artifactStore: {{type: S3, location: {name}-artifacts}}
   stages:
     - name: Source
       actions:
         - name: Source
-          actionTypeId: {category: Source, owner: AWS, provider: S3, version: "1"}
-          configuration: {S3Bucket: src, S3ObjectKey: app.zip, PollForSourceChanges: "false"}
-          outputArtifacts: [{name: Src}]
-    - name: Approve
+          actionTypeId: {{category: Source, owner: AWS, provider: S3, version: "1"}}
+          configuration: {{S3Bucket: src, S3ObjectKey: app.zip, PollForSourceChanges: "false"}}
+          outputArtifacts: [{{name: Src}}]
+{later_stages}"#
+        ),
+    );
+    ws
+}
+
+/// A pipeline whose second stage waits for a manual approval.
+fn approval_workspace() -> Workspace {
+    s3_source_workspace(
+        "gated",
+        r#"    - name: Approve
       actions:
         - name: Gate
           actionTypeId: {category: Approval, owner: AWS, provider: Manual, version: "1"}
 "#,
-    );
-    ws
+    )
 }
 
 /// Start `sandpipe run` of the workspace's pipeline and wait until its approval waits.
@@ -274,25 +285,9 @@ fn ctrl_c_stops_the_run_and_records_it_stopped() {
 
 #[test]
 fn until_runs_the_first_stages_and_from_takes_up_their_results() {
-    let ws = Workspace::new();
-    ws.versioned_bucket("src");
-    ws.ok(&["s3", "mb", "s3://site"]);
-    ws.write("app.zip", zip_of(&[("index.html", "hello")]));
-    ws.ok(&["s3", "cp", "app.zip", "s3://src/app.zip"]);
-    ws.write(
-        "pipeline.yaml",
-        r#"pipeline:
-  name: partial
-  roleArn: arn:aws:iam::123456789012:role/R
-  artifactStore: {type: S3, location: partial-artifacts}
-  stages:
-    - name: Source
-      actions:
-        - name: Source
-          actionTypeId: {category: Source, owner: AWS, provider: S3, version: "1"}
-          configuration: {S3Bucket: src, S3ObjectKey: app.zip, PollForSourceChanges: "false"}
-          outputArtifacts: [{name: Src}]
-    - name: Build
+    let ws = s3_source_workspace(
+        "partial",
+        r#"    - name: Build
       actions:
         - name: Publish
           actionTypeId: {category: Deploy, owner: AWS, provider: S3, version: "1"}
@@ -305,6 +300,7 @@ fn until_runs_the_first_stages_and_from_takes_up_their_results() {
           configuration: {FunctionName: notify}
 "#,
     );
+    ws.ok(&["s3", "mb", "s3://site"]);
     let refused = ws.fails(&["run", "--plain", "pipeline.yaml"]);
     assert!(
         refused.contains("no provider for Invoke/AWS/Lambda/1"),

@@ -15,7 +15,7 @@ use sandpipe_model::buildspec::{self, Buildspec};
 use sandpipe_model::codebuild::BuildProject;
 use sandpipe_model::connections::{Location, RepositoryRef};
 use sandpipe_model::execution::pipeline_variable_values;
-use sandpipe_model::{ActionDeclaration, ActionTypeId, Finding, LoadedPipeline, Problem};
+use sandpipe_model::{ActionDeclaration, Finding, LoadedPipeline, Problem};
 use sandpipe_runtime::{EXEC, GIT, SecretValues};
 use sandpipe_store::LocalS3;
 
@@ -63,22 +63,20 @@ impl Preflight<'_> {
         // What is checked below reads the declaration; a broken one has said enough.
         let declared = problems.is_empty();
         problems.extend(self.start.problems(&self.loaded.pipeline));
-        self.providers_problems(&mut problems);
+        let selected = self.selected();
+        self.providers_problems(&selected, &mut problems);
         let (values, variable_problems) =
             pipeline_variable_values(&self.loaded.pipeline.variables, self.variables, |path| {
                 self.loaded.document_path(path)
             });
         problems.extend(variable_problems);
         report.variables = values;
-        let selected = self.selected();
         if declared {
             self.inputs_of_skipped_stages(&selected, &mut problems);
         }
-        for (s, stage) in self.loaded.pipeline.stages.iter().enumerate() {
+        let checked = self.loaded.pipeline.stages.iter().enumerate();
+        for (s, stage) in checked.filter(|(s, _)| declared && selected.contains(s)) {
             for (a, action) in stage.actions.iter().enumerate() {
-                if !declared || !selected.contains(&s) {
-                    break;
-                }
                 let at = |key: &str| {
                     self.loaded
                         .document_path(&format!("stages[{s}].actions[{a}].{key}"))
@@ -145,8 +143,7 @@ impl Preflight<'_> {
     }
 
     /// An action type no provider serves.
-    fn providers_problems(&self, problems: &mut Vec<Problem>) {
-        let selected = self.selected();
+    fn providers_problems(&self, selected: &BTreeSet<usize>, problems: &mut Vec<Problem>) {
         for (s, stage) in self.loaded.pipeline.stages.iter().enumerate() {
             if !selected.contains(&s) {
                 continue;
@@ -198,7 +195,7 @@ impl Preflight<'_> {
         let action_type = &action.action_type_id;
         let (bucket_key, object_key) = if action_type.is_s3_source() {
             ("S3Bucket", Some("S3ObjectKey"))
-        } else if is_s3_deploy(action_type) {
+        } else if action_type.is_s3_deploy() {
             ("BucketName", None)
         } else {
             return;
@@ -462,11 +459,6 @@ fn known<'a>(configuration: &'a BTreeMap<String, String>, key: &str) -> Option<&
         .get(key)
         .map(String::as_str)
         .filter(|value| !value.is_empty() && !value.contains("#{"))
-}
-
-/// `Deploy/AWS/S3/1`.
-fn is_s3_deploy(action_type: &ActionTypeId) -> bool {
-    action_type.to_string() == "Deploy/AWS/S3/1"
 }
 
 #[cfg(test)]

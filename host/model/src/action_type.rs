@@ -106,6 +106,11 @@ impl ActionTypeId {
         self.is_aws(Category::Source, "S3")
     }
 
+    /// `Deploy/AWS/S3/1`.
+    pub fn is_s3_deploy(&self) -> bool {
+        self.is_aws(Category::Deploy, "S3")
+    }
+
     /// How long an action of this type may run when its declaration sets no
     /// `timeoutInMinutes`: CodePipeline's per-provider defaults.
     pub fn default_timeout(&self) -> Duration {
