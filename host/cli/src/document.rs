@@ -14,15 +14,15 @@ pub struct DocumentArgs {
     pub file: PathBuf,
 
     /// A template parameter's value: KEY=VALUE (repeatable); others take their Default.
-    #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = key_value)]
+    #[arg(global = true, long = "parameter", value_name = "KEY=VALUE", value_parser = key_value)]
     pub parameters: Vec<KeyValue>,
 
     /// The logical id of the pipeline to take from a template holding several.
-    #[arg(long, value_name = "LOGICAL_ID")]
+    #[arg(global = true, long, value_name = "LOGICAL_ID")]
     pub pipeline: Option<String>,
 
     /// The region: AWS::Region in templates, and the artifactStores entry a run uses.
-    #[arg(long, default_value = sandpipe_engine::DEFAULT_REGION, env = "AWS_REGION")]
+    #[arg(global = true, long, default_value = sandpipe_engine::DEFAULT_REGION, env = "AWS_REGION")]
     pub region: String,
 }
 

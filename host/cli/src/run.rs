@@ -38,43 +38,43 @@ use crate::terminal::errln;
 #[derive(Args)]
 pub struct RunnerArgs {
     /// Stop any action running longer than this (e.g. 30s, 10m), instead of its own timeout.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(global = true, long, value_parser = humantime::parse_duration)]
     action_timeout: Option<Duration>,
 
     /// Memory one action may use, in MiB.
-    #[arg(long, default_value_t = 512)]
+    #[arg(global = true, long, default_value_t = 512)]
     memory_mib: usize,
 
     /// Bytes one action may write into its outputs, /tmp and cache together (e.g. 2GiB);
     /// a write past it fails with ENOSPC and the action fails. Default 10GiB.
-    #[arg(long, value_name = "SIZE", value_parser = crate::flags::byte_size)]
+    #[arg(global = true, long, value_name = "SIZE", value_parser = crate::flags::byte_size)]
     output_budget: Option<u64>,
 
     /// Files, directories and links one action may create there. Default 200000.
-    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(global = true, long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     file_budget: Option<u64>,
 
     /// Free space to keep on the state directory's and the work area's file systems: no
     /// action starts below it, and none may write into it. Default 1GiB.
-    #[arg(long, value_name = "SIZE", value_parser = crate::flags::byte_size)]
+    #[arg(global = true, long, value_name = "SIZE", value_parser = crate::flags::byte_size)]
     disk_reserve: Option<u64>,
 
     /// Serve an action type with a WebAssembly component: TYPE=FILE, where TYPE is
     /// Category/Owner/Provider/Version (e.g. Build/Custom/Lint/1=lint.wasm). Repeatable.
-    #[arg(long = "provider", value_name = "TYPE=FILE", value_parser = provider)]
+    #[arg(global = true, long = "provider", value_name = "TYPE=FILE", value_parser = provider)]
     providers: Vec<ProviderFlag>,
 
     /// Keep each action's sandbox directory under <state-dir>/work for inspection.
-    #[arg(long)]
+    #[arg(global = true, long)]
     keep_work: bool,
 
     /// Where action sandboxes are made. By default a private directory on a memory file
     /// system ($XDG_RUNTIME_DIR or /dev/shm) when one has 4 GiB free, else <state-dir>/work.
-    #[arg(long, value_name = "DIR", env = "SANDPIPE_WORK_DIR")]
+    #[arg(global = true, long, value_name = "DIR", env = "SANDPIPE_WORK_DIR")]
     work_dir: Option<PathBuf>,
 
     /// Do not cache compiled components (by default they are kept in ~/.cache/sandpipe).
-    #[arg(long)]
+    #[arg(global = true, long)]
     no_cache: bool,
 
     /// Grant a provider capabilities beyond the sandbox: TYPE=CAP[,CAP], where CAP is `exec`
@@ -82,13 +82,14 @@ pub struct RunnerArgs {
     /// `git` (read the repository the connections file maps for the action). The built-in
     /// CodeBuild provider has exec and secrets, the built-in git sources git; nothing else has
     /// any unless granted.
-    #[arg(long = "grant", value_name = "TYPE=CAPS", value_parser = grant)]
+    #[arg(global = true, long = "grant", value_name = "TYPE=CAPS", value_parser = grant)]
     grants: Vec<GrantFlag>,
 
     /// Where build commands run: `local` (a process on this machine, outside the wasm
     /// sandbox), `container` (docker or podman, whichever answers, with the project's image),
     /// `docker` or `podman`.
     #[arg(
+        global = true,
         long,
         value_enum,
         default_value = "local",
@@ -99,38 +100,38 @@ pub struct RunnerArgs {
     /// CodeBuild project definitions (create-project input; a file or a directory of them).
     /// Repeatable. Beside the pipeline file, codebuild/ and codebuild-projects.{json,yaml,yml}
     /// are read as well.
-    #[arg(long = "projects", value_name = "PATH")]
+    #[arg(global = true, long = "projects", value_name = "PATH")]
     projects: Vec<PathBuf>,
 
     /// Parameters and secrets for builds: a JSON or YAML file with `parameters:` and
     /// `secrets:` maps, the local stand-in for Parameter Store and Secrets Manager.
-    #[arg(long, value_name = "FILE", env = "SANDPIPE_SECRETS")]
+    #[arg(global = true, long, value_name = "FILE", env = "SANDPIPE_SECRETS")]
     secrets: Option<PathBuf>,
 
     /// A variable of this machine passed to local builds, beyond PATH, HOME, USER, LANG, TZ,
     /// TMPDIR and the toolchain homes. Repeatable.
-    #[arg(long = "pass-env", value_name = "NAME")]
+    #[arg(global = true, long = "pass-env", value_name = "NAME")]
     pass_env: Vec<String>,
 
     /// Where git source actions' repositories are: a connections file mapping connection
     /// repositories, GitHub Owner/Repo and CodeCommit names to paths or URLs. By default
     /// sandpipe-connections.{yaml,yml,json} beside the pipeline.
-    #[arg(long, value_name = "FILE", env = "SANDPIPE_CONNECTIONS")]
+    #[arg(global = true, long, value_name = "FILE", env = "SANDPIPE_CONNECTIONS")]
     connections: Option<PathBuf>,
 
     /// Where repositories the connections file does not map are looked for, by repository
     /// id or name. By default the connections file's reposRoot, else the directory holding
     /// the repository the pipeline file is in (its sibling checkouts).
-    #[arg(long, value_name = "DIR", env = "SANDPIPE_REPOS_ROOT")]
+    #[arg(global = true, long, value_name = "DIR", env = "SANDPIPE_REPOS_ROOT")]
     repos_root: Option<PathBuf>,
 
     /// Create the buckets S3 sources and deploys name when they do not exist, instead of
     /// refusing the run.
-    #[arg(long)]
+    #[arg(global = true, long)]
     create_buckets: bool,
 
     /// Print plain lines even on a terminal.
-    #[arg(long)]
+    #[arg(global = true, long)]
     plain: bool,
 }
 

@@ -17,7 +17,7 @@ use sandpipe_engine::{
     ExecutionRequest, ExecutionStatus, PipelineFiles, PipelineRunner, RunError, Start,
 };
 use sandpipe_model::text::Escaped;
-use sandpipe_model::triggers::{Decision, GitRef};
+use sandpipe_model::triggers::{Decision, DetectionOff, GitRef};
 use sandpipe_model::{ActionDeclaration, PipelineDeclaration, PullRequestEvent};
 
 use crate::document::DocumentArgs;
@@ -38,15 +38,27 @@ pub struct WatchArgs {
     #[arg(long, value_name = "N")]
     max_executions: Option<usize>,
 
+    /// Also watch sources whose change detection is off (PollForSourceChanges or
+    /// DetectChanges false, as AWS recommends with an EventBridge rule or webhook): the
+    /// watcher stands in for that rule, and records the trigger type it would.
+    #[arg(long)]
+    all_sources: bool,
+
     #[command(flatten)]
     runner: RunnerArgs,
 }
 
-fn say(detection: &Detection) {
+/// What a detection leads to; `would start` when only deciding.
+fn say(detection: &Detection, dry_run: bool) {
+    let start = if dry_run {
+        "would start an execution"
+    } else {
+        "starting an execution"
+    };
     match &detection.decision {
         // What a change is (a branch, a tag, a key) comes from the repository or the bucket.
         Decision::Start { why, .. } => outln!(
-            "{}: {}: starting an execution ({})",
+            "{}: {}: {start} ({})",
             Escaped(&detection.action),
             Escaped(&detection.what),
             Escaped(why)
@@ -77,6 +89,11 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
         &files.connections,
         runner.object_store(),
         runner.state_dir(),
+        if args.all_sources {
+            DetectionOff::Deliver
+        } else {
+            DetectionOff::Ignore
+        },
     );
     for note in &notes {
         outln!("{note}");
@@ -116,7 +133,7 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
                     for detection in found {
                         match detection {
                             Ok(detection) => {
-                                say(&detection);
+                                say(&detection, false);
                                 let wanted = args.max_executions.is_none_or(|max| started < max);
                                 if let Some(start) = detection.start.filter(|_| wanted) {
                                     started += 1;
@@ -168,11 +185,11 @@ pub struct TriggerArgs {
     document: DocumentArgs,
 
     /// The source action the event is for; by default the pipeline's only git source.
-    #[arg(long)]
+    #[arg(long, global = true)]
     action: Option<String>,
 
-    /// Only decide: say whether the event starts the pipeline, and why.
-    #[arg(long)]
+    /// Only decide: say whether the event would start the pipeline, and why.
+    #[arg(long, global = true)]
     dry_run: bool,
 
     #[command(subcommand)]
@@ -302,8 +319,8 @@ pub fn trigger(state_dir: &Path, args: TriggerArgs) -> anyhow::Result<ExitCode> 
         }
     };
     drop(repository);
-    let detection = detect(pipeline, action_name, event, &commit, "WebhookV2");
-    say(&detection);
+    let detection = detect(pipeline, action_name, event, &commit, DetectionOff::Ignore);
+    say(&detection, args.dry_run);
     let Some(start) = detection.start else {
         return Ok(ExitCode::from(NOT_STARTED));
     };

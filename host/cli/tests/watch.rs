@@ -188,7 +188,8 @@ fn watch_evaluates_v2_push_filters_on_every_branch() {
     git_commit(&dir, &[("src/app.js", "main\n")], "On main");
     let line = watching.wait_for("ignored");
     assert!(
-        line.contains("push to branch 'main'") && line.contains("branch 'main' is not included"),
+        line.contains("push to branch 'main'")
+            && line.contains("branch 'main' matches none of the includes ('release/**')"),
         "{line}"
     );
     git(&dir, &["checkout", "-q", "-b", "release/1"]);
@@ -261,6 +262,54 @@ fn watch_starts_an_execution_for_a_new_version_of_an_s3_source() {
 }
 
 #[test]
+fn watch_stands_in_for_the_eventbridge_rule_of_a_source_that_does_not_poll() {
+    let ws = Workspace::new();
+    ws.tutorial_buckets();
+    ws.write("file", "one\n");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket/file"]);
+    // The tutorial's pipeline as AWS recommends it: PollForSourceChanges false.
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/s3-to-s3/pipeline.json");
+    let example = example.to_str().unwrap();
+    let refused = ws.sandpipe(&["watch", example, "--interval", "100ms"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&refused.stdout).to_string();
+    assert!(
+        text.contains(
+            "not watched (change detection is off and it has no trigger; \
+                       --all-sources watches it"
+        ),
+        "{text}"
+    );
+    let mut watching = Watching::start(
+        &ws,
+        &[
+            example,
+            "--all-sources",
+            "--interval",
+            "100ms",
+            "--max-executions",
+            "1",
+        ],
+    );
+    watching.wait_for("(now version");
+    watching.wait_for("Watching pipeline");
+    ws.write("file", "two\n");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket/file"]);
+    watching.wait_for("starting an execution");
+    let (status, seen) = watching.finish();
+    assert!(status.success(), "{}", seen.join("\n"));
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("standing in for its EventBridge rule")),
+        "{}",
+        seen.join("\n")
+    );
+    assert_eq!(ws.records()[0]["trigger"]["triggerType"], "CloudWatchEvent");
+    assert_eq!(ws.get("s3://target-bucket/output-artifact-file"), b"two\n");
+}
+
+#[test]
 fn trigger_decides_pull_requests_and_pushes() {
     let ws = Workspace::new();
     let dir = app(&ws);
@@ -320,16 +369,20 @@ fn trigger_decides_pull_requests_and_pushes() {
     assert_eq!(variables["CommitId"], feature.as_str());
     assert_eq!(variables["BranchName"], "feature/login");
 
-    // A tag push: --dry-run decides without running.
+    // A tag push: --dry-run decides without running, written before the event or after it.
     git(&dir, &["tag", "v1.0"]);
-    let output = ws.sandpipe(&["trigger", file, "--dry-run", "push", "--tag", "v1.0"]);
-    assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("push to tag 'v1.0' ("));
+    let output = ws.sandpipe(&["trigger", file, "push", "--tag", "v1.0", "--dry-run"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        text.contains("push to tag 'v1.0' (") && text.contains("would start an execution"),
+        "{text}"
+    );
     let output = ws.sandpipe(&["trigger", file, "--dry-run", "push", "--branch", "main"]);
     assert_eq!(output.status.code(), Some(3));
     assert_eq!(ws.records().len(), 1);
     let output = ws.sandpipe(&[
-        "trigger", file, "--action", "Nope", "push", "--branch", "main",
+        "trigger", file, "push", "--branch", "main", "--action", "Nope",
     ]);
     assert!(
         String::from_utf8_lossy(&output.stderr).contains(

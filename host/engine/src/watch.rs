@@ -15,7 +15,7 @@ use sandpipe_git::{Location, Repository};
 use sandpipe_model::connections::Connections;
 use sandpipe_model::connections::RepositoryRef;
 use sandpipe_model::execution::{RevisionType, SourceRevision};
-use sandpipe_model::triggers::{self, Decision, GitEvent, GitRef};
+use sandpipe_model::triggers::{self, Decision, DetectionOff, GitEvent, GitRef};
 use sandpipe_model::{ActionDeclaration, Category, PipelineDeclaration, PullRequestEvent};
 use sandpipe_runtime::{GitGrant, GitSource};
 use sandpipe_store::LocalS3;
@@ -54,10 +54,13 @@ struct S3Watch {
     bucket: String,
     key: String,
     version: Option<String>,
+    /// Polling, or the EventBridge rule the watcher stands in for.
+    trigger_type: &'static str,
 }
 
 pub struct Watcher {
     pipeline: PipelineDeclaration,
+    off: DetectionOff,
     s3: Arc<LocalS3>,
     sources: Vec<(String, Watched)>,
 }
@@ -91,24 +94,35 @@ fn is_git_source(action: &ActionDeclaration) -> bool {
 
 impl Watcher {
     /// Take the baseline. Returns the watcher and one note per source action: what is
-    /// watched, or why it is not.
+    /// watched, or why it is not. With [`DetectionOff::Deliver`] a source whose change
+    /// detection is off is watched too, standing in for the EventBridge rule or webhook that
+    /// delivers its changes on AWS.
     pub fn new(
         pipeline: &PipelineDeclaration,
         connections: &Connections,
         s3: Arc<LocalS3>,
         state_dir: &Path,
+        off: DetectionOff,
     ) -> (Watcher, Vec<String>) {
         let mut notes = Vec::new();
         let mut sources = Vec::new();
         for action in pipeline.source_actions() {
             let has_trigger = has_trigger(pipeline, &action.name);
-            if !has_trigger && !triggers::detects_changes(action) {
+            let detection_off = !has_trigger && !triggers::detects_changes(action);
+            if detection_off && off == DetectionOff::Ignore {
                 notes.push(format!(
-                    "{}: not watched (change detection is off and it has no trigger)",
+                    "{}: not watched (change detection is off and it has no trigger; \
+                     --all-sources watches it as the EventBridge rule or webhook would)",
                     action.name
                 ));
                 continue;
             }
+            let by = match triggers::default_trigger_type(action) {
+                _ if !detection_off => "",
+                "CloudWatchEvent" => ", standing in for its EventBridge rule",
+                "Webhook" => ", standing in for its webhook",
+                _ => ", though its change detection is off",
+            };
             if is_git_source(action) {
                 let grant = mapped(connections, action, state_dir);
                 let GitSource::Repository {
@@ -141,7 +155,7 @@ impl Watcher {
                     format!("branch '{tracked}'")
                 };
                 notes.push(format!(
-                    "{}: watching {what} of {} ({mapped_by})",
+                    "{}: watching {what} of {} ({mapped_by}{by})",
                     action.name,
                     location.display()
                 ));
@@ -162,7 +176,7 @@ impl Watcher {
                     .ok()
                     .and_then(|o| o.version_id);
                 notes.push(format!(
-                    "{}: watching s3://{bucket}/{key} ({})",
+                    "{}: watching s3://{bucket}/{key} ({}{by})",
                     action.name,
                     match &version {
                         Some(v) => format!("now version {v}"),
@@ -175,6 +189,7 @@ impl Watcher {
                         bucket,
                         key,
                         version,
+                        trigger_type: triggers::default_trigger_type(action),
                     }),
                 ));
             } else {
@@ -187,6 +202,7 @@ impl Watcher {
         (
             Watcher {
                 pipeline: pipeline.clone(),
+                off,
                 s3,
                 sources,
             },
@@ -205,7 +221,7 @@ impl Watcher {
         let mut found = Vec::new();
         for (action, watched) in &mut self.sources {
             let seen = match watched {
-                Watched::Git(git) => git.poll(&self.pipeline, action),
+                Watched::Git(git) => git.poll(&self.pipeline, action, self.off),
                 Watched::S3(object) => object.poll(&self.s3, action).map(Vec::from_iter),
             };
             match seen {
@@ -242,6 +258,7 @@ impl GitWatch {
         &mut self,
         pipeline: &PipelineDeclaration,
         action: &str,
+        off: DetectionOff,
     ) -> Result<Vec<Detection>, String> {
         let before = self.refs.clone();
         let repository = self.refresh()?;
@@ -251,7 +268,7 @@ impl GitWatch {
             .filter(|(name, commit)| before.get(*name) != Some(commit))
             .map(|(name, commit)| {
                 let event = push_event(&repository, name, before.get(name), commit, &self.tracked);
-                detect(pipeline, action, event, commit, "WebhookV2")
+                detect(pipeline, action, event, commit, off)
             })
             .collect())
     }
@@ -270,10 +287,7 @@ impl S3Watch {
         };
         self.version = Some(version.clone());
         let object = format!("s3://{}/{}", self.bucket, self.key);
-        let mut start = Start::by(
-            "PollForSourceChanges",
-            &format!("{object} version {version}"),
-        );
+        let mut start = Start::by(self.trigger_type, &format!("{object} version {version}"));
         start.source_revisions.insert(
             action.to_string(),
             SourceRevision {
@@ -407,15 +421,16 @@ pub fn push_to(
 }
 
 /// Decide `event` for `action` and, when it starts the pipeline, how: pinned to `commit`, on
-/// the event's branch.
+/// the event's branch, recorded as started by the V2 trigger (`WebhookV2`) or as
+/// [`triggers::default_trigger_type`] says.
 pub fn detect(
     pipeline: &PipelineDeclaration,
     action: &str,
     event: GitEvent,
     commit: &str,
-    trigger_type: &str,
+    off: DetectionOff,
 ) -> Detection {
-    let decision = triggers::evaluate(pipeline, action, &event);
+    let decision = triggers::evaluate_with(pipeline, action, &event, off);
     let short = &commit[..commit.len().min(12)];
     let what = match &event {
         GitEvent::Push { reference, .. } => format!("push to {reference} ({short})"),
@@ -430,10 +445,10 @@ pub fn detect(
     };
     let start = match &decision {
         Decision::Start { branch, .. } => {
-            let trigger_type = if has_trigger(pipeline, action) {
-                trigger_type
-            } else {
-                "PollForSourceChanges"
+            let trigger_type = match pipeline.source_action(action) {
+                _ if has_trigger(pipeline, action) => "WebhookV2",
+                Some(declared) => triggers::default_trigger_type(declared),
+                None => "PollForSourceChanges",
             };
             let mut start = Start::by(trigger_type, &format!("{action}: {what}"));
             start.source_revisions.insert(

@@ -9,6 +9,7 @@
 
 use globset::{GlobBuilder, GlobMatcher};
 
+use crate::action_type::Owner;
 use crate::declaration::{
     ActionDeclaration, GitFilterCriteria, GitPullRequestFilter, GitPushFilter, PipelineDeclaration,
     PullRequestEvent,
@@ -74,21 +75,28 @@ pub fn compile_pattern(pattern: &str) -> Result<GlobMatcher, String> {
 }
 
 /// Whether `name` passes `criteria`, and the pattern that decided it.
-fn criteria_accept(criteria: &GitFilterCriteria, name: &str) -> Result<Option<String>, String> {
+fn criteria_accept(
+    criteria: &GitFilterCriteria,
+    name: &str,
+) -> Result<Result<String, String>, String> {
     for pattern in criteria.excludes.iter().flatten() {
         if compile_pattern(pattern)?.is_match(name) {
-            return Ok(None);
+            return Ok(Err(format!("is excluded by '{pattern}'")));
         }
     }
     match &criteria.includes {
-        None => Ok(Some("no exclude".into())),
+        None => Ok(Ok("no exclude".into())),
         Some(includes) => {
             for pattern in includes {
                 if compile_pattern(pattern)?.is_match(name) {
-                    return Ok(Some(format!("'{pattern}'")));
+                    return Ok(Ok(format!("'{pattern}'")));
                 }
             }
-            Ok(None)
+            let quoted: Vec<String> = includes.iter().map(|p| format!("'{p}'")).collect();
+            Ok(Err(format!(
+                "matches none of the includes ({})",
+                quoted.join(", ")
+            )))
         }
     }
 }
@@ -97,15 +105,51 @@ fn criteria_accept(criteria: &GitFilterCriteria, name: &str) -> Result<Option<St
 fn accepted_paths(criteria: &GitFilterCriteria, paths: &[String]) -> Result<usize, String> {
     let mut accepted = 0;
     for path in paths {
-        if criteria_accept(criteria, path)?.is_some() {
+        if criteria_accept(criteria, path)?.is_ok() {
             accepted += 1;
         }
     }
     Ok(accepted)
 }
 
+/// What happens to an event for a source whose change detection is off and which has no
+/// trigger. On AWS nothing sees it unless an EventBridge rule or a webhook (what AWS recommends
+/// in place of polling) delivers it; `watch --all-sources` stands in for that rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetectionOff {
+    Ignore,
+    Deliver,
+}
+
+/// The trigger type AWS records when the change to `action` reaches it without a V2 trigger:
+/// its polling, or, with detection off, the EventBridge rule (S3, CodeCommit, ECR) or the
+/// webhook (GitHub version 1) that delivers it instead.
+pub fn default_trigger_type(action: &ActionDeclaration) -> &'static str {
+    if detects_changes(action) {
+        return "PollForSourceChanges";
+    }
+    match (
+        action.action_type_id.owner,
+        action.action_type_id.provider.as_str(),
+    ) {
+        (Owner::AWS, "S3" | "CodeCommit" | "ECR") => "CloudWatchEvent",
+        (Owner::ThirdParty, "GitHub") => "Webhook",
+        _ => "PollForSourceChanges",
+    }
+}
+
 /// Decide whether `event` on `source_action` starts `pipeline`.
 pub fn evaluate(pipeline: &PipelineDeclaration, source_action: &str, event: &GitEvent) -> Decision {
+    evaluate_with(pipeline, source_action, event, DetectionOff::Ignore)
+}
+
+/// [`evaluate`], saying what an event for a source with detection off means.
+pub fn evaluate_with(
+    pipeline: &PipelineDeclaration,
+    source_action: &str,
+    event: &GitEvent,
+    off: DetectionOff,
+) -> Decision {
     let Some(action) = pipeline.source_action(source_action) else {
         return Decision::Ignore {
             why: format!("'{source_action}' is not a source action of the pipeline"),
@@ -116,7 +160,7 @@ pub fn evaluate(pipeline: &PipelineDeclaration, source_action: &str, event: &Git
         .iter()
         .find(|t| t.git_configuration.source_action_name == source_action);
     let result = match trigger {
-        None => Ok(default_detection(action, event)),
+        None => Ok(default_detection(action, event, off)),
         Some(trigger) => {
             let git = &trigger.git_configuration;
             match event {
@@ -157,10 +201,10 @@ pub fn detects_changes(action: &ActionDeclaration) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("false"))
 }
 
-fn default_detection(action: &ActionDeclaration, event: &GitEvent) -> Decision {
+fn default_detection(action: &ActionDeclaration, event: &GitEvent, off: DetectionOff) -> Decision {
     let branch = tracked_branch(action).unwrap_or_default();
     match event {
-        _ if !detects_changes(action) => Decision::Ignore {
+        _ if off == DetectionOff::Ignore && !detects_changes(action) => Decision::Ignore {
             why: format!(
                 "'{}' does not detect changes (DetectChanges / PollForSourceChanges is false) \
                  and has no trigger",
@@ -226,15 +270,16 @@ fn push_filter(filter: &GitPushFilter, event: &GitEvent) -> FilterResult {
     };
     match (reference, &filter.tags, &filter.branches) {
         (GitRef::Tag(tag), Some(tags), _) => Ok(match criteria_accept(tags, tag)? {
-            Some(by) => Ok((None, format!("tag '{tag}' is included by {by}"))),
-            None => Err(format!("tag '{tag}' is not included")),
+            Ok(by) => Ok((None, format!("tag '{tag}' is included by {by}"))),
+            Err(why) => Err(format!("tag '{tag}' {why}")),
         }),
         (GitRef::Tag(tag), None, _) => Ok(Err(format!(
             "it filters branches, and tag '{tag}' was pushed"
         ))),
         (GitRef::Branch(branch), _, Some(branches)) => {
-            let Some(by) = criteria_accept(branches, branch)? else {
-                return Ok(Err(format!("branch '{branch}' is not included")));
+            let by = match criteria_accept(branches, branch)? {
+                Ok(by) => by,
+                Err(why) => return Ok(Err(format!("branch '{branch}' {why}"))),
             };
             let why = format!("branch '{branch}' is included by {by}");
             file_paths(filter.file_paths.as_ref(), changed_paths, Some(branch), why)
@@ -265,10 +310,10 @@ fn pull_request_filter(filter: &GitPullRequestFilter, event: &GitEvent) -> Filte
     }
     let why = match &filter.branches {
         Some(branches) => match criteria_accept(branches, destination_branch)? {
-            Some(by) => format!("destination branch '{destination_branch}' is included by {by}"),
-            None => {
+            Ok(by) => format!("destination branch '{destination_branch}' is included by {by}"),
+            Err(why) => {
                 return Ok(Err(format!(
-                    "destination branch '{destination_branch}' is not included"
+                    "destination branch '{destination_branch}' {why}"
                 )));
             }
         },

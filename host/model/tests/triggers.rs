@@ -137,8 +137,17 @@ fn push_filters_on_branches_tags_and_file_paths() {
             &push(branch("feature/x"), &["projectA/a"])
         ),
         Decision::Ignore {
-            why: "push filter 1: branch 'feature/x' is not included; push filter 2: it filters \
-                  tags, and branch 'feature/x' was pushed"
+            why: "push filter 1: branch 'feature/x' matches none of the includes ('main', \
+                  'release/**'); push filter 2: it filters tags, and branch 'feature/x' was pushed"
+                .into()
+        }
+    );
+    // An exclude says which pattern excluded it, not that it "is not included".
+    assert_eq!(
+        evaluate(&pipeline, "App", &push(tag("v2.0-rc1"), &[])),
+        Decision::Ignore {
+            why: "push filter 1: it filters branches, and tag 'v2.0-rc1' was pushed; push \
+                  filter 2: tag 'v2.0-rc1' is excluded by '*-rc?'"
                 .into()
         }
     );
