@@ -157,6 +157,27 @@ pub fn yes(value: &Option<Text>) -> bool {
         .is_some_and(|v| matches!(v.0.to_ascii_lowercase().as_str(), "yes" | "true"))
 }
 
+/// What to add to a YAML syntax error when a line is indented with a tab, which YAML forbids
+/// and YAML parsers rarely name ("found character that cannot start any token"). The
+/// pipeline loader uses it too: the model compiles this file in.
+pub fn tab_hint(text: &str, message: &str) -> String {
+    if message.contains("tab") {
+        return String::new();
+    }
+    let tabbed = text.lines().position(|line| {
+        line.chars()
+            .take_while(|c| c.is_whitespace())
+            .any(|c| c == '\t')
+    });
+    match tabbed {
+        Some(index) => format!(
+            " (line {} is indented with a tab: YAML indents with spaces only)",
+            index + 1
+        ),
+        None => String::new(),
+    }
+}
+
 /// Parse a buildspec; the error names `file`, the line and column, and the key path.
 pub fn parse(text: &str, file: &str) -> Result<Buildspec, String> {
     let deserializer = serde_yaml_ng::Deserializer::from_str(text);
@@ -179,10 +200,11 @@ pub fn parse(text: &str, file: &str) -> Result<Buildspec, String> {
             Some((head, rest)) if !head.contains(' ') => rest.to_string(),
             _ => message,
         };
+        let hint = tab_hint(text, &message);
         if path == "." || path.is_empty() {
-            format!("{file}: {location}{message}")
+            format!("{file}: {location}{message}{hint}")
         } else {
-            format!("{file}: {location}{path}: {message}")
+            format!("{file}: {location}{path}: {message}{hint}")
         }
     })?;
     match buildspec.version.0.as_str() {
@@ -210,6 +232,19 @@ mod tests {
         );
         assert!(
             error.contains("expected one of `install`, `pre_build`, `build`, `post_build`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_tab_in_the_indentation_is_named() {
+        let error = parse(
+            "version: 0.2\nphases:\n  build:\n\tcommands: [make]\n",
+            "b.yml",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("line 4 is indented with a tab: YAML indents with spaces only"),
             "{error}"
         );
     }

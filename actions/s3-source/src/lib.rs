@@ -49,7 +49,7 @@ impl Action for S3Source {
         if !info.versioning_enabled {
             return Err(Failure::configuration(format!(
                 "the S3 source bucket '{bucket}' does not have versioning enabled; CodePipeline \
-                 requires a versioned source bucket (aws s3api put-bucket-versioning --bucket \
+                 requires a versioned source bucket (sandpipe s3api put-bucket-versioning --bucket \
                  {bucket} --versioning-configuration Status=Enabled)"
             )));
         }

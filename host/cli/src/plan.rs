@@ -74,7 +74,7 @@ pub fn print_plan(
         }
     }
     if !report.missing_buckets.is_empty() && args.runner.create_buckets() {
-        let names: Vec<&str> = report.missing_buckets.iter().map(String::as_str).collect();
+        let names: Vec<&str> = report.missing_buckets.keys().map(String::as_str).collect();
         outln!(
             "buckets created first (--create-buckets): {}",
             names.join(", ")

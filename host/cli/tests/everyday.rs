@@ -122,6 +122,29 @@ fn a_missing_bucket_can_be_created_by_the_run() {
 }
 
 #[test]
+fn an_unversioned_source_bucket_is_found_before_the_run_with_a_local_fix() {
+    let ws = Workspace::new();
+    ws.ok(&["s3", "mb", "s3://source-bucket"]);
+    ws.write("file", "Hello\n");
+    ws.ok(&["s3", "cp", "file", "s3://source-bucket"]);
+    ws.write(
+        "pipeline.json",
+        include_str!("../../model/tests/corpus/valid/01-seed-localstack-s3-to-s3.json"),
+    );
+    let refused = ws.fails(&["run", "--plain", "--create-buckets", "pipeline.json"]);
+    assert!(
+        refused.contains(
+            "the S3 source bucket 'source-bucket' does not have versioning enabled, which \
+             CodePipeline requires: `sandpipe s3api put-bucket-versioning --bucket \
+             source-bucket --versioning-configuration Status=Enabled`"
+        ),
+        "{refused}"
+    );
+    assert!(!refused.contains("aws s3api"), "{refused}");
+    assert!(ws.records().is_empty());
+}
+
+#[test]
 fn a_missing_file_is_an_error_not_a_problem_list() {
     let ws = Workspace::new();
     let output = ws.fails(&["validate", "nothere.yaml"]);

@@ -18,6 +18,7 @@ use sandpipe_model::execution::pipeline_variable_values;
 use sandpipe_model::{ActionDeclaration, Finding, LoadedPipeline, Problem};
 use sandpipe_runtime::{EXEC, GIT, SecretValues};
 use sandpipe_store::LocalS3;
+use sandpipe_store::s3::Versioning;
 
 use crate::providers::ProviderRegistry;
 use crate::request::Start;
@@ -45,8 +46,10 @@ pub struct Preflight<'a> {
 #[derive(Debug, Default)]
 pub struct PreflightReport {
     pub findings: Vec<Finding>,
-    /// Buckets actions need that do not exist (each also a finding unless created first).
-    pub missing_buckets: BTreeSet<String>,
+    /// Buckets actions need that do not exist (each also a finding unless created first),
+    /// each with whether an S3 source reads it: those are created versioned, as CodePipeline
+    /// requires of a source bucket.
+    pub missing_buckets: BTreeMap<String, bool>,
     /// Every pipeline variable's value for the execution.
     pub variables: BTreeMap<String, String>,
 }
@@ -207,11 +210,11 @@ impl Preflight<'_> {
         let Some(bucket) = known(&action.configuration, bucket_key) else {
             return;
         };
-        let exists = self
-            .store
-            .is_some_and(|store| store.bucket_info(bucket).is_ok());
-        if !exists {
-            report.missing_buckets.insert(bucket.to_string());
+        let info = self.store.and_then(|store| store.bucket_info(bucket).ok());
+        let Some(info) = info else {
+            let versioned =
+                object_key.is_some() || report.missing_buckets.get(bucket) == Some(&true);
+            report.missing_buckets.insert(bucket.to_string(), versioned);
             if !create_buckets {
                 problems.push(Problem {
                     path: at(&format!("configuration.{bucket_key}")),
@@ -223,10 +226,22 @@ impl Preflight<'_> {
                 });
             }
             return;
-        }
+        };
         let (Some(store), Some(object_key)) = (self.store, object_key) else {
             return;
         };
+        if info.versioning != Versioning::Enabled {
+            problems.push(Problem {
+                path: at(&format!("configuration.{bucket_key}")),
+                exception: "InvalidActionDeclarationException",
+                message: format!(
+                    "the S3 source bucket '{bucket}' does not have versioning enabled, which \
+                     CodePipeline requires: `sandpipe s3api put-bucket-versioning --bucket \
+                     {bucket} --versioning-configuration Status=Enabled`"
+                ),
+            });
+            return;
+        }
         let Some(key) = known(&action.configuration, object_key) else {
             return;
         };

@@ -45,9 +45,12 @@ impl PipelineRunner {
         if !report.findings.is_empty() {
             return Err(RunError::Invalid(report.findings));
         }
-        for bucket in &report.missing_buckets {
-            self.s3
-                .create_bucket(bucket)
+        for (bucket, versioned) in &report.missing_buckets {
+            let created = self.s3.create_bucket(bucket).and_then(|_| match versioned {
+                true => self.s3.set_versioning(bucket, true).map(drop),
+                false => Ok(()),
+            });
+            created
                 .with_context(|| format!("creating the bucket '{bucket}' (--create-buckets)"))?;
         }
 

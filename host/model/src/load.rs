@@ -287,12 +287,14 @@ fn parse_yaml(file: &str, text: &str) -> Result<serde_json::Value, LoadError> {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
+        let message = strip_position(&e.to_string());
+        let hint = crate::buildspec::tab_hint(text, &message);
         LoadError::Syntax {
             file: file.to_string(),
             format: "YAML",
             line,
             column,
-            message: strip_position(&e.to_string()),
+            message: format!("{message}{hint}"),
         }
     };
     let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(syntax_error)?;
@@ -418,6 +420,18 @@ mod tests {
         assert_eq!(
             parse_document("f.json", &get, false).unwrap().root,
             "pipeline"
+        );
+    }
+
+    #[test]
+    fn a_tab_in_yaml_indentation_is_named() {
+        let text = "pipeline:\n  name: x\n  stages:\n\t- name: a\n";
+        let error = parse_document("p.yaml", text, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 4 is indented with a tab: YAML indents with spaces only"),
+            "{error}"
         );
     }
 
