@@ -18,6 +18,7 @@ mod plan;
 mod progress;
 mod run;
 mod s3;
+mod s3_sync;
 mod state_location;
 mod terminal;
 mod watch;
@@ -131,6 +132,7 @@ fn dispatch(state: &StateLocation, command: Command) -> anyhow::Result<ExitCode>
             let writes = match &command {
                 s3::S3Command::Mb { .. } => true,
                 s3::S3Command::Cp { destination, .. } => destination.starts_with("s3://"),
+                s3::S3Command::Sync(args) => args.writes_to_s3(),
                 _ => false,
             };
             let dir = if writes {

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use sandpipe_model::text::Escaped;
 use sandpipe_store::s3::{ListQuery, Versioning};
-use sandpipe_store::{LocalS3, PutOptions};
+use sandpipe_store::{LocalS3, ObjectInfo, PutOptions};
 
 use crate::terminal::outln;
 
@@ -54,6 +54,9 @@ pub enum S3Command {
         #[arg(long)]
         recursive: bool,
     },
+    /// Make a directory or prefix hold what another holds: `s3 sync <source> <destination>`,
+    /// copying what is missing, resized or newer (as `aws s3 sync` decides).
+    Sync(crate::s3_sync::SyncArgs),
     /// Delete objects: `s3 rm s3://bucket/key [--recursive]`.
     Rm {
         /// s3://bucket/key, or with --recursive s3://bucket/prefix.
@@ -123,7 +126,7 @@ fn open(state_dir: &Path) -> anyhow::Result<LocalS3> {
 }
 
 /// `s3://bucket/key` → (bucket, key); the key may be empty.
-fn parse_s3_url(url: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn parse_s3_url(url: &str) -> anyhow::Result<(String, String)> {
     let rest = url
         .strip_prefix("s3://")
         .with_context(|| format!("'{url}' is not an S3 URL (s3://bucket/key)"))?;
@@ -168,6 +171,7 @@ pub fn s3(state_dir: &Path, command: S3Command) -> anyhow::Result<ExitCode> {
             copy(&store, &source, &destination, recursive, options)?;
         }
         S3Command::Ls { target, recursive } => list(&store, target.as_deref(), recursive)?,
+        S3Command::Sync(args) => crate::s3_sync::sync(&store, args)?,
         S3Command::Rm { target, recursive } => {
             let (bucket, key) = parse_s3_url(&target)?;
             let keys = if recursive {
@@ -185,7 +189,19 @@ pub fn s3(state_dir: &Path, command: S3Command) -> anyhow::Result<ExitCode> {
 }
 
 fn all_keys(store: &LocalS3, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let mut keys = Vec::new();
+    Ok(all_objects(store, bucket, prefix)?
+        .into_iter()
+        .map(|o| o.key)
+        .collect())
+}
+
+/// Every object under `prefix`, page by page.
+pub(crate) fn all_objects(
+    store: &LocalS3,
+    bucket: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<ObjectInfo>> {
+    let mut objects = Vec::new();
     let mut query = ListQuery {
         prefix: Some(prefix.to_string()),
         max_keys: 1000,
@@ -193,12 +209,29 @@ fn all_keys(store: &LocalS3, bucket: &str, prefix: &str) -> anyhow::Result<Vec<S
     };
     loop {
         let page = store.list_objects(bucket, &query)?;
-        keys.extend(page.objects.into_iter().map(|o| o.key));
+        objects.extend(page.objects);
         match page.next_start_after {
             Some(after) => query.start_after = Some(after),
-            None => return Ok(keys),
+            None => return Ok(objects),
         }
     }
+}
+
+/// Where the object at `relative` below a prefix lands below local `root`: never outside
+/// it, whatever the key holds (`..`, an absolute path), as keys are anyone's to write.
+pub(crate) fn local_target(root: &Path, relative: &str) -> anyhow::Result<PathBuf> {
+    let path = Path::new(relative);
+    let inside = path
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside || relative.is_empty() {
+        bail!(
+            "the key part '{}' would land outside {}: not downloaded",
+            Escaped(relative),
+            root.display()
+        );
+    }
+    Ok(root.join(path))
 }
 
 fn copy(
@@ -241,16 +274,16 @@ fn copy(
             if recursive {
                 for object_key in all_keys(store, &bucket, &key)? {
                     let relative = object_key[key.len()..].trim_start_matches('/');
-                    let target = Path::new(destination).join(relative);
-                    download(store, &bucket, &object_key, &target.display().to_string())?;
+                    let target = local_target(Path::new(destination), relative)?;
+                    download(store, &bucket, &object_key, &target)?;
                 }
                 return Ok(());
             }
             let target = if Path::new(destination).is_dir() {
                 let name = key.rsplit('/').next().unwrap_or(&key);
-                Path::new(destination).join(name).display().to_string()
+                local_target(Path::new(destination), name)?
             } else {
-                destination.to_string()
+                PathBuf::from(destination)
             };
             download(store, &bucket, &key, &target)
         }
@@ -270,24 +303,12 @@ fn copy(
                 } else {
                     to_key.clone()
                 };
-                let (info, file) = store.open_object(&from_bucket, &key, None)?;
-                let options = PutOptions {
-                    content_type: options.content_type.clone().or(info.content_type),
-                    metadata: info.metadata,
-                    ..options.clone()
-                };
-                store.put_object(
-                    &to_bucket,
-                    &target_key,
-                    &mut file.into_std(),
-                    options,
-                    u64::MAX,
+                copy_object(
+                    store,
+                    (&from_bucket, &key),
+                    (&to_bucket, &target_key),
+                    &options,
                 )?;
-                outln!(
-                    "copy: s3://{from_bucket}/{} to s3://{to_bucket}/{}",
-                    Escaped(&key),
-                    Escaped(&target_key)
-                );
             }
             Ok(())
         }
@@ -295,6 +316,35 @@ fn copy(
             bail!("at least one of '{source}' and '{destination}' must be an s3:// URL")
         }
     }
+}
+
+/// Copy one object within the store, keeping its type and metadata unless `options` set a
+/// type.
+pub(crate) fn copy_object(
+    store: &LocalS3,
+    (from_bucket, key): (&str, &str),
+    (to_bucket, target_key): (&str, &str),
+    options: &PutOptions,
+) -> anyhow::Result<()> {
+    let (info, file) = store.open_object(from_bucket, key, None)?;
+    let options = PutOptions {
+        content_type: options.content_type.clone().or(info.content_type),
+        metadata: info.metadata,
+        ..options.clone()
+    };
+    store.put_object(
+        to_bucket,
+        target_key,
+        &mut file.into_std(),
+        options,
+        u64::MAX,
+    )?;
+    outln!(
+        "copy: s3://{from_bucket}/{} to s3://{to_bucket}/{}",
+        Escaped(key),
+        Escaped(target_key)
+    );
+    Ok(())
 }
 
 fn join_key(prefix: &str, relative: &str) -> String {
@@ -305,7 +355,7 @@ fn join_key(prefix: &str, relative: &str) -> String {
     }
 }
 
-fn local_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn local_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -325,7 +375,7 @@ fn local_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn upload(
+pub(crate) fn upload(
     store: &LocalS3,
     source: &Path,
     bucket: &str,
@@ -350,26 +400,36 @@ fn upload(
     Ok(())
 }
 
-fn download(store: &LocalS3, bucket: &str, key: &str, target: &str) -> anyhow::Result<()> {
-    let (_, file) = store.open_object(bucket, key, None)?;
+/// Write an object to `target` (`-` is stdout), dated with its LastModified as the AWS CLI
+/// does, so a later `sync` sees the two as the same.
+pub(crate) fn download(
+    store: &LocalS3,
+    bucket: &str,
+    key: &str,
+    target: &Path,
+) -> anyhow::Result<()> {
+    let (info, file) = store.open_object(bucket, key, None)?;
     let mut file = file.into_std();
-    if target == "-" {
+    if target == Path::new("-") {
         let mut stdout = crate::terminal::stdout();
         std::io::copy(&mut file, &mut stdout)?;
         stdout.flush()?;
         return Ok(());
     }
-    let path = Path::new(target);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let mut out = std::fs::File::create(path).with_context(|| target.to_string())?;
+    let shown = target.display().to_string();
+    let mut out = std::fs::File::create(target).with_context(|| shown.clone())?;
     std::io::copy(&mut file, &mut out)?;
     out.flush()?;
+    if let Some(time) = crate::s3_sync::modified_time(&info.last_modified) {
+        out.set_modified(time).with_context(|| shown.clone())?;
+    }
     outln!(
         "download: s3://{bucket}/{} to {}",
         Escaped(key),
-        Escaped(target)
+        Escaped(&shown)
     );
     Ok(())
 }

@@ -334,8 +334,7 @@ fn bad_input_gets_one_clear_error_and_writes_nothing() {
     );
     assert_eq!(output.trim().lines().count(), 1);
 
-    // An unversioned source bucket and a missing object fail the source action, so nothing
-    // reaches the deploy stage.
+    // An unversioned source bucket is found before the run.
     ws.ok(&["s3", "mb", "s3://plain-bucket"]);
     ws.write("file", "data");
     ws.ok(&["s3", "cp", "file", "s3://plain-bucket/file"]);
@@ -346,7 +345,8 @@ fn bad_input_gets_one_clear_error_and_writes_nothing() {
     );
     let output = ws.fails(&["run", file.to_str().unwrap()]);
     assert!(
-        output.contains("✘ [Source/Fetch] Failed") && output.contains("ConfigurationError: the S3 source bucket 'plain-bucket' does not have versioning enabled"),
+        output.contains("configuration.S3Bucket: InvalidActionDeclarationException: the S3 source bucket 'plain-bucket' does not have versioning enabled")
+            && !output.contains("[Source/Fetch]"),
         "{output}"
     );
 
