@@ -24,7 +24,6 @@ sandpipe s3 mb s3://target-bucket
 sandpipe s3api put-bucket-versioning --bucket source-bucket --versioning-configuration Status=Enabled
 echo "Hello LocalStack!" > file
 sandpipe s3 cp file s3://source-bucket
-sandpipe s3 mb s3://artifact-store-bucket
 
 sandpipe run "$here/pipeline.json"
 
