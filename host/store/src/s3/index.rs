@@ -49,6 +49,7 @@ impl StoredVersion {
             kms_key_id: self.kms_key_id.clone(),
             metadata: self.metadata.clone(),
             is_latest,
+            delete_marker: self.is_delete_marker(),
         }
     }
 }
@@ -93,39 +94,65 @@ pub(super) fn remove_if_empty(bucket: &Dir, key_dir: &str) {
     }
 }
 
+/// The data file of one version (the latest by default); a delete marker is a missing key.
 pub(super) fn find_version(
     bucket: &Dir,
     bucket_name: &str,
     key: &str,
     version: Option<&str>,
 ) -> Result<(ObjectInfo, String)> {
+    let (index, position) = locate(bucket, bucket_name, key, version)?;
+    let stored = &index.versions[position];
+    match &stored.data {
+        Some(data) => Ok((stored.info(key, position == 0), data.clone())),
+        None => Err(no_such_key(bucket_name, key)),
+    }
+}
+
+/// One version or delete marker (the latest by default).
+pub(super) fn find_entry(
+    bucket: &Dir,
+    bucket_name: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<ObjectInfo> {
+    let (index, position) = locate(bucket, bucket_name, key, version)?;
+    Ok(index.versions[position].info(key, position == 0))
+}
+
+/// A key's index and the position of the wanted version in it.
+fn locate(
+    bucket: &Dir,
+    bucket_name: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<(KeyIndex, usize)> {
     validate_key(key)?;
-    let no_such_key = || S3Error::NoSuchKey {
-        bucket: bucket_name.to_string(),
-        key: key.to_string(),
-    };
-    let index = read_index(bucket, &key_dir(key))?.ok_or_else(no_such_key)?;
-    let found = match version {
-        None => index.versions.first().map(|v| (0, v)),
+    let index = read_index(bucket, &key_dir(key))?.ok_or_else(|| no_such_key(bucket_name, key))?;
+    let position = match version {
+        None => (!index.versions.is_empty()).then_some(0),
         Some(version) => {
             let wanted = (version != "null").then_some(version);
             index
                 .versions
                 .iter()
-                .enumerate()
-                .find(|(_, v)| v.version_id.as_deref() == wanted)
+                .position(|v| v.version_id.as_deref() == wanted)
         }
     };
-    match (found, version) {
-        (Some((position, stored)), _) => match &stored.data {
-            Some(data) => Ok((stored.info(key, position == 0), data.clone())),
-            None => Err(no_such_key()),
-        },
+    match (position, version) {
+        (Some(position), _) => Ok((index, position)),
         (None, Some(version)) => Err(S3Error::NoSuchVersion {
             key: key.to_string(),
             version: version.to_string(),
         }),
-        (None, None) => Err(no_such_key()),
+        (None, None) => Err(no_such_key(bucket_name, key)),
+    }
+}
+
+fn no_such_key(bucket: &str, key: &str) -> S3Error {
+    S3Error::NoSuchKey {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
     }
 }
 
@@ -193,6 +220,40 @@ pub(super) fn lock(bucket: &Dir) -> Result<File> {
     let file = file.into_std();
     file.lock().map_err(S3Error::io("locking bucket"))?;
     Ok(File::from_std(file))
+}
+
+/// What a data file holds, as its version records it.
+pub(super) struct StoredData {
+    /// Quoted, as S3 returns it.
+    pub(super) etag: String,
+    pub(super) size: u64,
+}
+
+/// Stream at most `max_bytes` of `source` into a new synced file `tmp/<id>`, returning the id;
+/// on failure nothing is left behind.
+pub(super) fn write_tmp(
+    bucket: &Dir,
+    source: &mut dyn Read,
+    max_bytes: u64,
+    what: &str,
+) -> Result<(String, StoredData)> {
+    let data_id = uuid::Uuid::new_v4().simple().to_string();
+    let tmp_name = format!("tmp/{data_id}");
+    let mut file = bucket
+        .create(&tmp_name)
+        .map_err(S3Error::io(format!("uploading {what}")))?;
+    let written = copy_hashing(source, &mut file, max_bytes).and_then(|(etag, size)| {
+        file.sync_all()
+            .map_err(S3Error::io(format!("uploading {what}")))?;
+        Ok(StoredData { etag, size })
+    });
+    match written {
+        Ok(data) => Ok((data_id, data)),
+        Err(error) => {
+            let _ = bucket.remove_file(&tmp_name);
+            Err(error)
+        }
+    }
 }
 
 /// Copy at most `max_bytes`, returning the quoted MD5 ETag and the size.

@@ -8,6 +8,7 @@
 //! <bucket>/tmp/                             uploads in progress (same filesystem: atomic rename)
 //! <bucket>/objects/<h:2>/<h>/index.json     the key and its versions, newest first
 //! <bucket>/objects/<h:2>/<h>/<data-id>      one file per stored version
+//! <bucket>/uploads/<upload-id>/             multipart uploads in progress (see `multipart`)
 //! ```
 //! `h` is the SHA-256 of the key, so any key (up to 1024 bytes, any characters) maps to a
 //! safe path. Data files are immutable and indexes are replaced atomically, so a reader sees
@@ -86,6 +87,9 @@ pub struct ObjectInfo {
     pub kms_key_id: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub is_latest: bool,
+    /// A delete marker: no data, `etag` empty and `size` 0.
+    #[serde(default)]
+    pub delete_marker: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -97,24 +101,6 @@ pub struct PutOptions {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    pub prefix: Option<String>,
-    pub delimiter: Option<String>,
-    /// 1..=1000.
-    pub max_keys: usize,
-    /// Return keys after this one (the previous page's last key or common prefix).
-    pub start_after: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ListPage {
-    pub objects: Vec<ObjectInfo>,
-    pub common_prefixes: Vec<String>,
-    /// Set when the listing was cut at `max_keys`: pass it as `start_after`.
-    pub next_start_after: Option<String>,
-}
-
 /// What a delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteOutcome {
@@ -123,10 +109,19 @@ pub struct DeleteOutcome {
 }
 
 mod index;
+mod listing;
+mod multipart;
+#[cfg(test)]
+mod multipart_tests;
 #[cfg(test)]
 mod tests;
 
 use index::*;
+pub use listing::{ListPage, ListQuery, VersionPage, VersionQuery};
+pub use multipart::{
+    CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE, MultipartError, PartInfo, UploadInfo,
+    UploadPage, UploadQuery,
+};
 
 /// The largest object key S3 accepts, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
@@ -237,43 +232,46 @@ impl LocalS3 {
     ) -> Result<ObjectInfo> {
         validate_key(key)?;
         let bucket = self.bucket(bucket_name)?;
-        let data_id = uuid::Uuid::new_v4().simple().to_string();
-        let tmp_name = format!("tmp/{data_id}");
-        let (etag, size) = {
-            let mut file = bucket
-                .create(&tmp_name)
-                .map_err(S3Error::io(format!("uploading {key}")))?;
-            let copied = copy_hashing(source, &mut file, max_bytes);
-            let (etag, size) = match copied {
-                Ok(result) => result,
-                Err(error) => {
-                    let _ = bucket.remove_file(&tmp_name);
-                    return Err(error);
-                }
-            };
-            file.sync_all()
-                .map_err(S3Error::io(format!("uploading {key}")))?;
-            (etag, size)
-        };
+        let (data_id, data) = write_tmp(&bucket, source, max_bytes, key)?;
+        self.commit_version(&bucket, bucket_name, key, &data_id, data, options)
+    }
 
-        let _lock = lock(&bucket)?;
-        let versioning = self.bucket_info(bucket_name)?.versioning;
+    /// Make the data file `tmp/<data_id>` the newest version of `key`, under the bucket's
+    /// lock: the one step every write (put, copy, completed upload) shares.
+    fn commit_version(
+        &self,
+        bucket: &Dir,
+        bucket_name: &str,
+        key: &str,
+        data_id: &str,
+        data: StoredData,
+        options: PutOptions,
+    ) -> Result<ObjectInfo> {
+        let tmp_name = format!("tmp/{data_id}");
+        let _lock = lock(bucket)?;
+        let versioning = match self.bucket_info(bucket_name) {
+            Ok(info) => info.versioning,
+            Err(error) => {
+                let _ = bucket.remove_file(&tmp_name);
+                return Err(error);
+            }
+        };
         let key_dir = key_dir(key);
         bucket
             .create_dir_all(&key_dir)
             .map_err(S3Error::io(format!("storing {key}")))?;
         bucket
-            .rename(&tmp_name, &bucket, format!("{key_dir}/{data_id}"))
+            .rename(&tmp_name, bucket, format!("{key_dir}/{data_id}"))
             .map_err(S3Error::io(format!("storing {key}")))?;
-        let mut index = read_index(&bucket, &key_dir)?.unwrap_or(KeyIndex {
+        let mut index = read_index(bucket, &key_dir)?.unwrap_or(KeyIndex {
             key: key.to_string(),
             versions: Vec::new(),
         });
         let version = StoredVersion {
             version_id: new_version_id(versioning),
-            data: Some(data_id),
-            etag,
-            size,
+            data: Some(data_id.to_string()),
+            etag: data.etag,
+            size: data.size,
             last_modified: now(),
             content_type: options.content_type,
             cache_control: options.cache_control,
@@ -282,8 +280,8 @@ impl LocalS3 {
             metadata: options.metadata,
         };
         let replaced = insert_version(&mut index, version);
-        write_json_atomically(&bucket, &format!("{key_dir}/index.json"), &index)?;
-        remove_data(&bucket, &key_dir, replaced);
+        write_json_atomically(bucket, &format!("{key_dir}/index.json"), &index)?;
+        remove_data(bucket, &key_dir, replaced);
         Ok(index.versions[0].info(key, true))
     }
 
@@ -296,6 +294,18 @@ impl LocalS3 {
         let bucket_dir = self.bucket(bucket)?;
         let (info, _) = find_version(&bucket_dir, bucket, key, version)?;
         Ok(info)
+    }
+
+    /// One version (the latest by default) as listed: unlike `head_object`, a delete marker
+    /// is returned (with `delete_marker` set) rather than reported as a missing key.
+    pub fn version_info(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<ObjectInfo> {
+        let bucket_dir = self.bucket(bucket)?;
+        find_entry(&bucket_dir, bucket, key, version)
     }
 
     /// Open one version (the latest by default) for reading.
@@ -389,77 +399,6 @@ impl LocalS3 {
             }
         };
         Ok(outcome)
-    }
-
-    /// The latest version of every key, in key order (ListObjectsV2).
-    pub fn list_objects(&self, bucket_name: &str, query: &ListQuery) -> Result<ListPage> {
-        let prefix = query.prefix.as_deref().unwrap_or("");
-        let mut latest: Vec<ObjectInfo> = self
-            .indexes(bucket_name, prefix)?
-            .into_iter()
-            .filter_map(|index| {
-                let newest = index.versions.first()?;
-                let after_start = query
-                    .start_after
-                    .as_deref()
-                    .is_none_or(|after| index.key.as_str() > after);
-                (!newest.is_delete_marker() && after_start).then(|| newest.info(&index.key, true))
-            })
-            .collect();
-        latest.sort_by(|a, b| a.key.cmp(&b.key));
-
-        let max_keys = query.max_keys.clamp(1, 1000);
-        let mut page = ListPage::default();
-        // Where the next page starts: the last key returned, or past every key of the last
-        // common prefix returned (no UTF-8 text sorts after U+10FFFF).
-        let mut resume_after = None;
-        for object in latest {
-            let common_prefix = query.delimiter.as_deref().and_then(|delimiter| {
-                object.key[prefix.len()..]
-                    .find(delimiter)
-                    .map(|at| object.key[..prefix.len() + at + delimiter.len()].to_string())
-            });
-            if common_prefix.is_some() && page.common_prefixes.last() == common_prefix.as_ref() {
-                continue;
-            }
-            if page.objects.len() + page.common_prefixes.len() == max_keys {
-                page.next_start_after = resume_after;
-                break;
-            }
-            match common_prefix {
-                Some(common) => {
-                    resume_after = Some(format!("{common}\u{10FFFF}"));
-                    page.common_prefixes.push(common);
-                }
-                None => {
-                    resume_after = Some(object.key.clone());
-                    page.objects.push(object);
-                }
-            }
-        }
-        Ok(page)
-    }
-
-    /// Every version and delete marker of keys under `prefix` (ListObjectVersions).
-    pub fn list_versions(&self, bucket_name: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        let mut all: Vec<ObjectInfo> = self
-            .indexes(bucket_name, prefix)?
-            .into_iter()
-            .flat_map(|index| {
-                index
-                    .versions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, version)| version.info(&index.key, i == 0))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        all.sort_by(|a, b| {
-            a.key
-                .cmp(&b.key)
-                .then(b.last_modified.cmp(&a.last_modified))
-        });
-        Ok(all)
     }
 
     /// The index of every key starting with `prefix`, in no particular order.

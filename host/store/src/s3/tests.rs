@@ -180,3 +180,128 @@ fn refuses_bad_names_missing_buckets_and_oversized_uploads() {
         Err(S3Error::NoSuchKey { .. })
     ));
 }
+
+#[test]
+fn version_pages_resume_at_key_and_version_markers() {
+    let (_dir, s3) = store();
+    s3.create_bucket("versions-1").unwrap();
+    s3.set_versioning("versions-1", true).unwrap();
+    for (key, body) in [
+        ("a", "1"),
+        ("a", "2"),
+        ("d/x", "3"),
+        ("d/y", "4"),
+        ("e", "5"),
+    ] {
+        put(&s3, "versions-1", key, body.as_bytes());
+    }
+    s3.delete_object("versions-1", "e", None).unwrap();
+
+    // Newest first within a key, a delete marker among the versions.
+    let all = s3.list_versions("versions-1", "").unwrap();
+    let listed: Vec<_> = all
+        .iter()
+        .map(|v| (v.key.as_str(), v.is_latest, v.delete_marker))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a", true, false),
+            ("a", false, false),
+            ("d/x", true, false),
+            ("d/y", true, false),
+            ("e", true, true),
+            ("e", false, false),
+        ]
+    );
+
+    let mut seen = Vec::new();
+    let mut query = VersionQuery {
+        delimiter: Some("/".into()),
+        max_keys: 1,
+        ..VersionQuery::default()
+    };
+    loop {
+        let page = s3.list_version_page("versions-1", &query).unwrap();
+        seen.extend(page.common_prefixes.iter().cloned());
+        seen.extend(page.versions.iter().map(|v| v.key.clone()));
+        if page.next_key_marker.is_none() {
+            break;
+        }
+        query.key_marker = page.next_key_marker;
+        query.version_id_marker = page.next_version_id_marker;
+    }
+    assert_eq!(seen, ["a", "a", "d/", "e", "e"]);
+
+    // A key marker alone starts after the whole key.
+    let after_a = s3
+        .list_version_page(
+            "versions-1",
+            &VersionQuery {
+                key_marker: Some("a".into()),
+                max_keys: 1000,
+                ..VersionQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(after_a.versions[0].key, "d/x");
+}
+
+#[test]
+fn a_marker_naming_a_common_prefix_skips_its_keys() {
+    let (_dir, s3) = store();
+    s3.create_bucket("markers-1").unwrap();
+    for key in ["a/1", "a/2", "a0", "b"] {
+        put(&s3, "markers-1", key, b"x");
+    }
+    let page = s3
+        .list_objects(
+            "markers-1",
+            &ListQuery {
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                start_after: Some("a/".into()),
+                ..ListQuery::default()
+            },
+        )
+        .unwrap();
+    assert!(page.common_prefixes.is_empty());
+    let keys: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["a0", "b"]);
+    // Without a delimiter the same marker is just a key.
+    let flat = s3
+        .list_objects(
+            "markers-1",
+            &ListQuery {
+                max_keys: 1000,
+                start_after: Some("a/".into()),
+                ..ListQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(flat.objects.len(), 4);
+}
+
+#[test]
+fn version_info_reports_delete_markers() {
+    let (_dir, s3) = store();
+    s3.create_bucket("markers-2").unwrap();
+    s3.set_versioning("markers-2", true).unwrap();
+    let kept = put(&s3, "markers-2", "k", b"kept");
+    let marker = s3.delete_object("markers-2", "k", None).unwrap();
+    let latest = s3.version_info("markers-2", "k", None).unwrap();
+    assert!(latest.delete_marker && latest.is_latest);
+    assert_eq!(latest.version_id, marker.version_id);
+    let by_id = s3
+        .version_info("markers-2", "k", kept.version_id.as_deref())
+        .unwrap();
+    assert!(!by_id.delete_marker && !by_id.is_latest);
+    assert!(matches!(
+        s3.version_info("markers-2", "k", Some("nope")),
+        Err(S3Error::NoSuchVersion { .. })
+    ));
+    assert!(matches!(
+        s3.version_info("markers-2", "other", None),
+        Err(S3Error::NoSuchKey { .. })
+    ));
+}
