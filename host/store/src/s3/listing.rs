@@ -20,6 +20,9 @@ pub struct ListPage {
     pub common_prefixes: Vec<String>,
     /// Set when the listing was cut at `max_keys`: pass it as `start_after`.
     pub next_start_after: Option<String>,
+    /// Set with `next_start_after`: the page's last key or common prefix, as ListObjects'
+    /// `NextMarker` names it (given back as `start_after`, it resumes at the same place).
+    pub next_marker: Option<String>,
 }
 
 /// A ListObjectVersions request.
@@ -145,19 +148,23 @@ impl LocalS3 {
         );
         // Where the next page starts: the last key returned, or past every key of the last
         // common prefix returned.
-        let next_start_after = grouped.truncated.then(|| {
-            if grouped.last_was_prefix {
-                let common = grouped.common_prefixes.last().map(String::as_str);
-                format!("{}{PAST_EVERY_KEY}", common.unwrap_or_default())
+        let next_marker = grouped.truncated.then(|| {
+            let last = if grouped.last_was_prefix {
+                grouped.common_prefixes.last()
             } else {
-                let last = grouped.entries.last().map(|o| o.key.as_str());
-                last.unwrap_or_default().to_string()
-            }
+                grouped.entries.last().map(|o| &o.key)
+            };
+            last.cloned().unwrap_or_default()
         });
+        // Past every key of the last common prefix returned, or after the last key.
+        let next_start_after = next_marker
+            .as_deref()
+            .map(|marker| resume_after_marker(marker, prefix, delimiter));
         Ok(ListPage {
             objects: grouped.entries,
             common_prefixes: grouped.common_prefixes,
             next_start_after,
+            next_marker,
         })
     }
 
