@@ -13,7 +13,8 @@
 //! `STREAMING-UNSIGNED-PAYLOAD-TRAILER` — is decoded by `body` instead of s3s, its chunk
 //! signatures unchecked and its trailing checksum verified. Plain bodies (what the aws CLI and
 //! boto3 send over http), chunked bodies (the Java and Rust SDKs), presigned URLs and
-//! `--no-sign-request` all work.
+//! `--no-sign-request` all work; a browser-form POST with a signed policy does not (its
+//! signature is in the form, which s3s checks and cannot without the secret).
 
 mod backend;
 mod body;
@@ -83,9 +84,10 @@ impl S3Front {
 
     /// Serve one S3 request.
     pub async fn handle(&self, request: Request<axum::body::Body>) -> Response<axum::body::Body> {
-        let request = match self.check_signatures {
-            true => request,
-            false => unsigned(request),
+        let request = if self.check_signatures {
+            request
+        } else {
+            unsigned(request)
         };
         let request = request.map(s3s::Body::http_body_unsync);
         match self.service.call(request).await {
@@ -193,9 +195,10 @@ fn without_presign_parameters(uri: &Uri) -> Option<Uri> {
         .split('&')
         .filter(|pair| !is_signature(pair))
         .collect();
-    let path_and_query = match kept.is_empty() {
-        true => uri.path().to_string(),
-        false => format!("{}?{}", uri.path(), kept.join("&")),
+    let path_and_query = if kept.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
     };
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = path_and_query.parse().ok();

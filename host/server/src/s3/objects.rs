@@ -107,9 +107,12 @@ impl Conditions {
                 "at least one of the preconditions you specified did not hold"
             )
         };
-        let not_modified = || match for_copy {
-            true => failed(),
-            false => s3_error!(NotModified),
+        let not_modified = || {
+            if for_copy {
+                failed()
+            } else {
+                s3_error!(NotModified)
+            }
         };
         match (&self.if_match, &self.if_unmodified_since) {
             (Some(condition), _) if !matches(condition) => return Err(failed()),
@@ -431,15 +434,16 @@ pub async fn copy_object(
         if_modified_since: input.copy_source_if_modified_since,
         if_unmodified_since: input.copy_source_if_unmodified_since,
     };
-    let replacement = match replace {
-        true => Some(PutOptions {
+    let replacement = if replace {
+        Some(PutOptions {
             content_type: input.content_type,
             cache_control: input.cache_control,
             canned_acl: input.acl.map(|acl| acl.as_str().to_string()),
             kms_key_id: input.ssekms_key_id,
             metadata: user_metadata(input.metadata)?,
-        }),
-        false => None,
+        })
+    } else {
+        None
     };
     let (bucket, key) = (input.bucket, input.key);
     let store = store.clone();
