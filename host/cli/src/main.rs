@@ -19,6 +19,7 @@ mod progress;
 mod run;
 mod s3;
 mod s3_sync;
+mod serve;
 mod state_location;
 mod terminal;
 mod watch;
@@ -87,6 +88,9 @@ enum Command {
         #[command(subcommand)]
         command: s3::S3ApiCommand,
     },
+    /// Serve an AWS endpoint — CodePipeline, S3, IAM and STS on one port — for the aws CLI,
+    /// awslocal, boto3 and the SDKs, over this state directory.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +131,7 @@ fn dispatch(state: &StateLocation, command: Command) -> anyhow::Result<ExitCode>
         Command::Stop(args) => control::stop(&state.existing()?, args),
         Command::Executions { command } => history::executions(&state.existing()?, command),
         Command::Logs(args) => history::logs(&state.existing()?, args),
+        Command::Serve(args) => serve::serve(&state.for_writing(), args),
         Command::S3 { command } => {
             // Making a bucket or copying into one is how a fresh project starts.
             let writes = match &command {

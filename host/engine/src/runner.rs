@@ -110,14 +110,37 @@ impl PipelineRunner {
         request: ExecutionRequest,
         observer: Arc<dyn RunObserver>,
     ) -> Result<ExecutionRecord, RunError> {
-        let (files, region) = (request.files.clone(), request.region.clone());
         let launch = self.launch(request).await?;
+        Ok(self.run_to_end(launch, observer).await)
+    }
+
+    /// Check and record the request, then run it in the background on the current tokio
+    /// runtime: returns the new execution's id as soon as it is recorded, as
+    /// StartPipelineExecution answers before the execution ends.
+    pub async fn start(
+        self: &Arc<Self>,
+        request: ExecutionRequest,
+        observer: Arc<dyn RunObserver>,
+    ) -> Result<String, RunError> {
+        let launch = self.launch(request).await?;
+        let id = launch.record.pipeline_execution_id.clone();
+        let runner = self.clone();
+        tokio::spawn(async move { runner.run_to_end(launch, observer).await });
+        Ok(id)
+    }
+
+    async fn run_to_end(
+        &self,
+        launch: crate::launch::Launch,
+        observer: Arc<dyn RunObserver>,
+    ) -> ExecutionRecord {
+        let (files, region) = (launch.files.clone(), launch.region.clone());
         let (record, rollback) = self.run(launch, observer.clone()).await;
         let Some(stage) = rollback.filter(|_| {
             record.status == ExecutionStatus::Failed
                 && record.execution_type == ExecutionType::Standard
         }) else {
-            return Ok(record);
+            return record;
         };
         // A rollback itself is never rolled back.
         let id = &record.pipeline_execution_id;
@@ -142,7 +165,7 @@ impl PipelineRunner {
             }
             Err(error) => note(format!("the automatic rollback could not start: {error}")),
         }
-        Ok(record)
+        record
     }
 
     /// StopPipelineExecution for an execution this or another process runs.

@@ -66,6 +66,22 @@ impl Approvals<'_> {
         Ok(token)
     }
 
+    /// The pending approval's token for each (stage, action) of an execution that waits
+    /// (GetPipelineState's `latestExecution.token`).
+    pub fn pending_of(&self, execution_id: &str) -> Result<Vec<(String, String, String)>> {
+        self.0.with(|connection| {
+            connection
+                .prepare(
+                    "SELECT stage, action, token FROM approvals \
+                     WHERE execution_id = ?1 AND status = ?2",
+                )?
+                .query_map(params![execution_id, ApprovalStatus::Pending], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect()
+        })
+    }
+
     /// The status and summary of an approval.
     pub fn status(&self, token: &str) -> Result<(ApprovalStatus, Option<String>)> {
         self.0.with(|connection| {

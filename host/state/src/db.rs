@@ -141,6 +141,33 @@ CREATE TABLE IF NOT EXISTS disabled_transitions (
     changed TEXT NOT NULL,
     PRIMARY KEY (pipeline, stage)
 );
+CREATE TABLE IF NOT EXISTS tags (
+    resource TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (resource, key)
+);
+CREATE TABLE IF NOT EXISTS iam_roles (
+    name TEXT PRIMARY KEY,
+    role_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    assume_role_policy TEXT NOT NULL,
+    description TEXT,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS iam_role_policies (
+    role TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (role, kind, name)
+);
+CREATE TABLE IF NOT EXISTS start_tokens (
+    pipeline TEXT NOT NULL,
+    token TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    PRIMARY KEY (pipeline, token)
+);
 CREATE TABLE IF NOT EXISTS action_executions (
     execution_id TEXT NOT NULL REFERENCES executions (id),
     stage_index INTEGER NOT NULL,

@@ -374,6 +374,15 @@ impl Executions<'_> {
         )
     }
 
+    /// The newest execution of `pipeline` that entered the stage named `stage` (the
+    /// stage's `latestExecution` in GetPipelineState).
+    pub fn latest_in_stage_named(&self, pipeline: &str, stage: &str) -> Result<Option<String>> {
+        self.newest_in_stage(
+            "e.pipeline = ?1 AND s.name = ?2 AND s.status != ?3",
+            params![pipeline, stage, StageStatus::NotStarted],
+        )
+    }
+
     /// An execution of the same pipeline that started after `record` and has entered stage
     /// `stage_index` since (RetryStageExecution's NotLatestPipelineExecutionException).
     pub fn newer_in_stage(

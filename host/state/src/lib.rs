@@ -4,14 +4,17 @@
 //! [`StateStore`] opens the database; each concern is a typed handle on it:
 //! [`StateStore::executions`] (records), [`StateStore::stage_gate`] (execution modes and
 //! transitions), [`StateStore::approvals`], [`StateStore::control`] (stop requests) and
-//! [`StateStore::ownership`] (which process runs what). Statuses are stored as their API
+//! [`StateStore::ownership`] (which process runs what) and [`StateStore::pipelines`]
+//! (pipelines as API resources: metadata, deletion, tags, start tokens). Statuses are stored as their API
 //! names through the enums of [`record`]; the store decides no domain outcome itself.
 
 mod approvals;
 mod control;
 mod db;
 mod executions;
+mod iam;
 mod ownership;
+mod pipelines;
 pub mod record;
 mod stage_gate;
 #[doc(hidden)]
@@ -23,7 +26,9 @@ pub use approvals::{ApprovalError, ApprovalPlace, ApprovalStatus, Approvals};
 pub use control::{Control, StopError, StopMode, StopRequest};
 pub use db::{Result, StateError};
 pub use executions::{ExecutionSummary, Executions};
+pub use iam::{Iam, Role};
 pub use ownership::{Orphan, Ownership, ProcessOwner};
+pub use pipelines::{PipelineMeta, Pipelines};
 pub use record::{
     ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, CurrentRevision, ErrorDetails,
     ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionType, SourceRevisionRecord,
@@ -62,6 +67,14 @@ impl StateStore {
 
     pub fn ownership(&self) -> Ownership<'_> {
         Ownership(&self.db)
+    }
+
+    pub fn iam(&self) -> Iam<'_> {
+        Iam(&self.db)
+    }
+
+    pub fn pipelines(&self) -> Pipelines<'_> {
+        Pipelines(&self.db)
     }
 }
 

@@ -209,6 +209,21 @@ impl StageGate<'_> {
                     params![pipeline, stage, reason, now()]).map(drop)
     }
 
+    /// The pipeline's disabled inbound transitions: (stage, reason, when), for
+    /// GetPipelineState.
+    pub fn disabled_transitions(&self, pipeline: &str) -> Result<Vec<(String, String, String)>> {
+        self.0.with(|connection| {
+            connection
+                .prepare(
+                    "SELECT stage, reason, changed FROM disabled_transitions WHERE pipeline = ?1",
+                )?
+                .query_map([pipeline], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect()
+        })
+    }
+
     /// EnableStageTransition (inbound). Returns whether it was disabled.
     pub fn enable_transition(&self, pipeline: &str, stage: &str) -> Result<bool> {
         self.0

@@ -1,0 +1,296 @@
+//! Pipelines as resources: CreatePipeline, GetPipeline, UpdatePipeline, DeletePipeline,
+//! ListPipelines, and the tags of TagResource, UntagResource and ListTagsForResource. The
+//! registry is the state store's, so a pipeline first run from a file by the CLI is one the
+//! API can get, update and start.
+
+use serde_json::{Value, json};
+
+use sandpipe_model::load::parse_document;
+use sandpipe_model::validate::mask_secrets;
+use sandpipe_model::{LoadedPipeline, PipelineDeclaration};
+
+use super::{empty, state_error};
+use crate::App;
+use crate::caller::Caller;
+use crate::json::{AwsError, Input, Reply, timestamp};
+
+/// The source a pipeline made through the API is recorded with (records name a file).
+pub const API_SOURCE: &str = "CreatePipeline";
+
+/// The pipeline of a CreatePipeline / UpdatePipeline request, checked as the service checks
+/// it: each problem with its JSON path, under the exception of the first.
+fn declaration_of(input: &Input, operation: &str) -> Result<LoadedPipeline, AwsError> {
+    let Some(pipeline) = input.0.get("pipeline") else {
+        return Err(AwsError::validation(
+            "1 validation error detected: Value null at 'pipeline' failed to satisfy \
+             constraint: Member must not be null",
+        ));
+    };
+    let text = json!({ "pipeline": pipeline }).to_string();
+    let mut loaded = parse_document(operation, &text, false).map_err(|error| {
+        let findings = error.findings();
+        let code = findings
+            .first()
+            .map(|f| f.problem.exception)
+            .unwrap_or("InvalidStructureException");
+        let message: Vec<String> = findings.iter().map(|f| f.problem.to_string()).collect();
+        AwsError::new(code, message.join("; "))
+    })?;
+    let problems = loaded.problems();
+    if let Some(first) = problems.first() {
+        let message: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(AwsError::new(first.exception, message.join("; ")));
+    }
+    // The version is the service's to give, not the caller's.
+    loaded.pipeline.version = None;
+    Ok(loaded)
+}
+
+/// The declaration as stored and shown: secret configuration values masked.
+pub fn stored_form(pipeline: &PipelineDeclaration) -> String {
+    serde_json::to_string(&mask_secrets(pipeline)).expect("declarations serialize")
+}
+
+/// The latest declaration of `name`, loaded; `PipelineNotFoundException` if there is none.
+pub fn load(app: &App, name: &str) -> Result<(LoadedPipeline, u32), AwsError> {
+    let state = app.runner.state();
+    let meta = state
+        .pipelines()
+        .get(name)
+        .map_err(state_error)?
+        .ok_or_else(|| not_found(name))?;
+    let text = state
+        .executions()
+        .declaration(name, meta.version)
+        .map_err(state_error)?;
+    let loaded = parse_document(API_SOURCE, &format!("{{\"pipeline\":{text}}}"), false)
+        .map_err(|e| AwsError::internal(format!("the stored pipeline '{name}': {e}")))?;
+    Ok((loaded, meta.version))
+}
+
+pub fn not_found(name: &str) -> AwsError {
+    AwsError::new(
+        "PipelineNotFoundException",
+        format!("Account does not have a pipeline with name '{name}'"),
+    )
+}
+
+fn tags_of(input: &Input) -> Result<Vec<(String, String)>, AwsError> {
+    #[derive(serde::Deserialize)]
+    struct Tag {
+        key: String,
+        value: String,
+    }
+    let tags: Vec<Tag> = input.typed("tags")?.unwrap_or_default();
+    for tag in &tags {
+        if tag.key.is_empty() || tag.key.len() > 128 || tag.value.len() > 256 {
+            return Err(AwsError::new(
+                "InvalidTagsException",
+                format!(
+                    "tag '{}': keys are 1–128 characters, values up to 256",
+                    tag.key
+                ),
+            ));
+        }
+    }
+    Ok(tags.into_iter().map(|t| (t.key, t.value)).collect())
+}
+
+fn tags_json(tags: &[(String, String)]) -> Value {
+    Value::Array(
+        tags.iter()
+            .map(|(key, value)| json!({"key": key, "value": value}))
+            .collect(),
+    )
+}
+
+/// The declaration JSON shown with its version.
+fn shown(stored: &str, version: u32) -> Result<Value, AwsError> {
+    let mut value: Value = serde_json::from_str(stored)
+        .map_err(|e| AwsError::internal(format!("a stored declaration is unreadable: {e}")))?;
+    value["version"] = json!(version);
+    Ok(value)
+}
+
+pub fn create(app: &App, caller: &Caller, input: Input) -> Reply {
+    let loaded = declaration_of(&input, "CreatePipeline")?;
+    let tags = tags_of(&input)?;
+    let name = loaded.pipeline.name.clone();
+    let state = app.runner.state();
+    if state.pipelines().get(&name).map_err(state_error)?.is_some() {
+        return Err(AwsError::new(
+            "PipelineNameInUseException",
+            format!("A pipeline with the name '{name}' already exists in this account"),
+        ));
+    }
+    let stored = stored_form(&loaded.pipeline);
+    let version = state
+        .executions()
+        .register_pipeline(&name, &stored, API_SOURCE)
+        .map_err(state_error)?;
+    let arn = caller.arn("codepipeline", &name);
+    state.pipelines().tag(&arn, &tags).map_err(state_error)?;
+    // As on AWS, a new pipeline starts an execution at once.
+    super::executions::launch(app, caller, loaded, "CreatePipeline", Default::default())?;
+    Ok(json!({"pipeline": shown(&stored, version)?, "tags": tags_json(&tags)}))
+}
+
+pub fn update(app: &App, _caller: &Caller, input: Input) -> Reply {
+    let loaded = declaration_of(&input, "UpdatePipeline")?;
+    let name = loaded.pipeline.name.clone();
+    let state = app.runner.state();
+    if state.pipelines().get(&name).map_err(state_error)?.is_none() {
+        return Err(not_found(&name));
+    }
+    let stored = stored_form(&loaded.pipeline);
+    let version = state
+        .executions()
+        .register_pipeline(&name, &stored, API_SOURCE)
+        .map_err(state_error)?;
+    Ok(json!({"pipeline": shown(&stored, version)?}))
+}
+
+pub fn get(app: &App, caller: &Caller, input: Input) -> Reply {
+    let name = input.string("name")?;
+    let state = app.runner.state();
+    let meta = state
+        .pipelines()
+        .get(&name)
+        .map_err(state_error)?
+        .ok_or_else(|| not_found(&name))?;
+    let version = match input.0.get("version") {
+        None | Some(Value::Null) => meta.version,
+        Some(v) => v
+            .as_u64()
+            .filter(|v| (1..=meta.version as u64).contains(v))
+            .map(|v| v as u32)
+            .ok_or_else(|| {
+                AwsError::new(
+                    "PipelineVersionNotFoundException",
+                    format!("pipeline '{name}' has no version {v}"),
+                )
+            })?,
+    };
+    let stored = state
+        .executions()
+        .declaration(&name, version)
+        .map_err(state_error)?;
+    Ok(json!({
+        "pipeline": shown(&stored, version)?,
+        "metadata": {
+            "pipelineArn": caller.arn("codepipeline", &name),
+            "created": timestamp(&meta.created),
+            "updated": timestamp(&meta.updated),
+        }
+    }))
+}
+
+pub fn delete(app: &App, caller: &Caller, input: Input) -> Reply {
+    let name = input.string("name")?;
+    // Deleting a pipeline that does not exist succeeds, as on AWS.
+    app.runner
+        .state()
+        .pipelines()
+        .delete(&name, &caller.arn("codepipeline", &name))
+        .map_err(state_error)?;
+    empty()
+}
+
+/// ListPipelines: by name, up to `maxResults` (1–1000) per page.
+pub fn list(app: &App, _caller: &Caller, input: Input) -> Reply {
+    let limit = input.max_results(1000, 1000)?;
+    let after = input.optional_string("nextToken")?;
+    let state = app.runner.state();
+    let mut page = state
+        .pipelines()
+        .list(after.as_deref(), limit + 1)
+        .map_err(state_error)?;
+    let next = (page.len() > limit).then(|| {
+        page.truncate(limit);
+        page.last().map(|p| p.name.clone())
+    });
+    let mut pipelines = Vec::new();
+    for meta in &page {
+        let stored = state
+            .executions()
+            .declaration(&meta.name, meta.version)
+            .map_err(state_error)?;
+        let declaration: Value = serde_json::from_str(&stored).unwrap_or_default();
+        let summary = json!({
+            "name": meta.name,
+            "version": meta.version,
+            "pipelineType": declaration.get("pipelineType").cloned().unwrap_or(json!("V1")),
+            "executionMode": declaration.get("executionMode").cloned().unwrap_or(json!("SUPERSEDED")),
+            "created": timestamp(&meta.created),
+            "updated": timestamp(&meta.updated),
+        });
+        pipelines.push(summary);
+    }
+    let mut reply = json!({ "pipelines": pipelines });
+    if let Some(Some(token)) = next {
+        reply["nextToken"] = json!(token);
+    }
+    Ok(reply)
+}
+
+/// The pipeline an ARN names, when this account has it.
+fn pipeline_of_arn(app: &App, caller: &Caller, arn: &str) -> Result<String, AwsError> {
+    let prefix = caller.arn("codepipeline", "");
+    let Some(name) = arn.strip_prefix(&prefix).filter(|n| !n.is_empty()) else {
+        return Err(AwsError::new(
+            "InvalidArnException",
+            format!(
+                "'{arn}' is not the ARN of a pipeline of this account and region ({prefix}<name>)"
+            ),
+        ));
+    };
+    match app
+        .runner
+        .state()
+        .pipelines()
+        .get(name)
+        .map_err(state_error)?
+    {
+        Some(_) => Ok(name.to_string()),
+        None => Err(AwsError::new(
+            "ResourceNotFoundException",
+            format!("no pipeline with ARN '{arn}'"),
+        )),
+    }
+}
+
+pub fn tag(app: &App, caller: &Caller, input: Input) -> Reply {
+    let arn = input.string("resourceArn")?;
+    pipeline_of_arn(app, caller, &arn)?;
+    let tags = tags_of(&input)?;
+    app.runner
+        .state()
+        .pipelines()
+        .tag(&arn, &tags)
+        .map_err(state_error)?;
+    empty()
+}
+
+pub fn untag(app: &App, caller: &Caller, input: Input) -> Reply {
+    let arn = input.string("resourceArn")?;
+    pipeline_of_arn(app, caller, &arn)?;
+    let keys: Vec<String> = input.typed("tagKeys")?.unwrap_or_default();
+    app.runner
+        .state()
+        .pipelines()
+        .untag(&arn, &keys)
+        .map_err(state_error)?;
+    empty()
+}
+
+pub fn list_tags(app: &App, caller: &Caller, input: Input) -> Reply {
+    let arn = input.string("resourceArn")?;
+    pipeline_of_arn(app, caller, &arn)?;
+    let tags = app
+        .runner
+        .state()
+        .pipelines()
+        .tags(&arn)
+        .map_err(state_error)?;
+    Ok(json!({ "tags": tags_json(&tags) }))
+}

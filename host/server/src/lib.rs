@@ -1,0 +1,182 @@
+//! `sandpipe serve`: an AWS endpoint on one port — CodePipeline, S3, IAM and STS — for the
+//! aws CLI, `awslocal`, boto3 and the SDKs, over the same state directory the CLI uses.
+//!
+//! One axum router; every request that is not sandpipe's own (`/_sandpipe/…`) goes to
+//! [`dispatch::classify`], which decides from the headers alone which protocol it speaks:
+//!
+//! - [`dispatch`]: the service a request is for;
+//! - `caller`: the account and region, from the SigV4 credential scope;
+//! - `json` + `codepipeline`: AWS JSON 1.1 and CodePipeline's 44 operations, which drive
+//!   the engine's [`PipelineRunner`];
+//! - `query` + `iam` + `sts`: the awsQuery protocol, IAM roles and STS identities;
+//! - [`s3`]: the S3 REST protocol through `s3s`, over the embedded store.
+
+mod caller;
+mod codepipeline;
+pub mod dispatch;
+mod iam;
+mod json;
+mod query;
+pub mod s3;
+mod sts;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Response, StatusCode};
+use axum::routing::get;
+
+use sandpipe_engine::{NoObserver, PipelineFiles, PipelineRunner, RunObserver};
+
+use crate::caller::Caller;
+use crate::dispatch::Service;
+
+/// What the operator chose for the server.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Serve `POST /_sandpipe/reset` (wipes all state; for test harnesses).
+    pub allow_reset: bool,
+    /// Access key → secret key. None: any key is accepted, as local emulators do.
+    pub credentials: Option<BTreeMap<String, String>>,
+    /// `host:port` clients reach the server by, for S3 virtual-host addressing.
+    pub domain: Option<String>,
+}
+
+/// What every request shares.
+pub struct App {
+    pub(crate) runner: Arc<PipelineRunner>,
+    /// Project, connection and secrets files the operator gave `serve`.
+    pub(crate) files: PipelineFiles,
+    pub(crate) observer: Arc<dyn RunObserver>,
+    /// Held while a start checks and records its idempotency token.
+    pub(crate) starting: Mutex<()>,
+    pub(crate) s3: s3::S3Front,
+    pub(crate) options: ServeOptions,
+}
+
+impl App {
+    pub fn new(runner: Arc<PipelineRunner>, files: PipelineFiles, options: ServeOptions) -> App {
+        let s3 = s3::S3Front::new(
+            runner.object_store(),
+            options.credentials.clone(),
+            options.domain.clone(),
+        );
+        App {
+            runner,
+            files,
+            observer: Arc::new(NoObserver),
+            starting: Mutex::new(()),
+            s3,
+            options,
+        }
+    }
+
+    /// The router serving every protocol.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/_sandpipe/health", get(health))
+            .route("/_sandpipe/reset", axum::routing::post(reset))
+            .fallback(dispatch)
+            .with_state(self)
+    }
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response<Body> {
+    let body = serde_json::json!({
+        "status": "running",
+        "services": {"codepipeline": "running", "s3": "running", "iam": "running", "sts": "running"},
+        "stateDir": app.runner.state_dir().display().to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    response.headers_mut().insert(
+        "content-type",
+        "application/json".parse().expect("a valid header"),
+    );
+    response
+}
+
+async fn reset(State(app): State<Arc<App>>) -> Response<Body> {
+    let (status, text) = if app.options.allow_reset {
+        (
+            StatusCode::NOT_IMPLEMENTED,
+            "reset is not available yet".to_string(),
+        )
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            "reset is off: start the server with --allow-reset".to_string(),
+        )
+    };
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response
+}
+
+/// Every request that is not one of sandpipe's own routes.
+async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response<Body> {
+    let service = dispatch::classify(request.uri().path(), request.headers());
+    match service {
+        Service::S3 => app.s3.handle(request).await,
+        Service::Sandpipe => {
+            let mut response = Response::new(Body::from("no such sandpipe route"));
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        }
+        Service::OtherJsonTarget { target } => {
+            let caller = Caller::of(request.headers());
+            json::respond(
+                Err(json::AwsError::new(
+                    "UnknownOperationException",
+                    format!("sandpipe serves CodePipeline, S3, IAM and STS, not '{target}'"),
+                )),
+                &caller.request_id,
+            )
+        }
+        Service::CodePipeline { operation } => {
+            let caller = Caller::of(request.headers());
+            match read_body(request, json::MAX_REQUEST_BYTES).await {
+                Ok(body) => codepipeline::handle(&app, &caller, &operation, &body).await,
+                Err(error) => json::respond(Err(error), &caller.request_id),
+            }
+        }
+        Service::Iam | Service::Sts => {
+            let caller = Caller::of(request.headers());
+            let body = match read_body(request, query::MAX_REQUEST_BYTES).await {
+                Ok(body) => body,
+                Err(error) => return query::respond_error(&error, &caller),
+            };
+            match service {
+                Service::Iam => iam::handle(&app, &caller, &body),
+                _ => sts::handle(&caller, &body),
+            }
+        }
+    }
+}
+
+/// A request body up to `limit` bytes; a larger one is refused, never buffered whole.
+async fn read_body(request: Request, limit: usize) -> Result<bytes::Bytes, json::AwsError> {
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|e| {
+            json::AwsError::new(
+                "SerializationException",
+                format!("the request body could not be read (at most {limit} bytes): {e}"),
+            )
+        })
+}
+
+/// Serve `app` on `listener` until `shutdown` completes.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
