@@ -2,6 +2,9 @@
 //! the `sandpipe` binary run in it.
 #![allow(dead_code)]
 
+pub mod aws;
+pub mod serve;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};
