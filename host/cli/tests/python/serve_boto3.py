@@ -1,0 +1,172 @@
+"""boto3 against `sandpipe serve`: approvals, retries, stops, transitions, paging,
+idempotent starts and the service's errors, each as botocore parses it.
+
+Run by host/cli/tests/serve_boto3.rs with AWS_ENDPOINT_URL pointing at the server and
+MARKER naming a file whose presence lets the build pass."""
+
+import io
+import os
+import sys
+import time
+import zipfile
+
+import boto3
+
+MARKER = os.environ["MARKER"]
+cp = boto3.client("codepipeline")
+s3 = boto3.client("s3")
+
+
+def wait(what, check, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.time() > deadline:
+            sys.exit(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def status(execution_id):
+    return cp.get_pipeline_execution(pipelineName="gated", pipelineExecutionId=execution_id)[
+        "pipelineExecution"
+    ]["status"]
+
+
+def stage_state(name):
+    state = cp.get_pipeline_state(name="gated")
+    return next(s for s in state["stageStates"] if s["stageName"] == name)
+
+
+def expect_error(exception, call, **kwargs):
+    try:
+        call(**kwargs)
+    except exception as error:
+        return error
+    sys.exit(f"{call.__name__}({kwargs}) did not raise {exception.__name__}")
+
+
+# The source: a zip with a buildspec whose build passes only once MARKER exists.
+for bucket in ("gated-source", "gated-artifacts"):
+    s3.create_bucket(Bucket=bucket)
+s3.put_bucket_versioning(Bucket="gated-source", VersioningConfiguration={"Status": "Enabled"})
+archive = io.BytesIO()
+with zipfile.ZipFile(archive, "w") as z:
+    z.writestr(
+        "buildspec.yml",
+        f"version: 0.2\nphases:\n  build:\n    commands:\n      - test -f {MARKER}\n",
+    )
+s3.put_object(Bucket="gated-source", Key="src.zip", Body=archive.getvalue())
+
+pipeline = {
+    "name": "gated",
+    "roleArn": "arn:aws:iam::123456789012:role/role",
+    "artifactStore": {"type": "S3", "location": "gated-artifacts"},
+    "stages": [
+        {"name": "Source", "actions": [{
+            "name": "Fetch",
+            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+            "configuration": {"S3Bucket": "gated-source", "S3ObjectKey": "src.zip",
+                              "PollForSourceChanges": "false"},
+            "outputArtifacts": [{"name": "Src"}]}]},
+        {"name": "Approve", "actions": [{
+            "name": "Gate",
+            "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+            "configuration": {"CustomData": "ship it?"}}]},
+        {"name": "Build", "actions": [{
+            "name": "Check",
+            "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+            "configuration": {"ProjectName": "check"},
+            "inputArtifacts": [{"name": "Src"}]}]},
+    ],
+}
+created = cp.create_pipeline(pipeline=pipeline, tags=[{"key": "team", "value": "local"}])
+assert created["pipeline"]["version"] == 1, created
+expect_error(cp.exceptions.PipelineNameInUseException, cp.create_pipeline, pipeline=pipeline)
+
+# CreatePipeline started the first execution; it waits at the approval, whose token the
+# state shows.
+first = wait("the first execution", lambda: cp.list_pipeline_executions(pipelineName="gated")[
+    "pipelineExecutionSummaries"])[0]["pipelineExecutionId"]
+gate = wait("the approval", lambda: stage_state("Approve")["actionStates"][0]
+            .get("latestExecution", {}).get("token"))
+expect_error(cp.exceptions.InvalidApprovalTokenException, cp.put_approval_result,
+             pipelineName="gated", stageName="Approve", actionName="Gate",
+             result={"summary": "no", "status": "Approved"}, token="not-the-token")
+expect_error(cp.exceptions.StageNotFoundException, cp.put_approval_result,
+             pipelineName="gated", stageName="Nope", actionName="Gate",
+             result={"summary": "no", "status": "Approved"}, token=gate)
+expect_error(cp.exceptions.ActionNotFoundException, cp.put_approval_result,
+             pipelineName="gated", stageName="Approve", actionName="Nope",
+             result={"summary": "no", "status": "Approved"}, token=gate)
+approved = cp.put_approval_result(pipelineName="gated", stageName="Approve", actionName="Gate",
+                                  result={"summary": "looks good", "status": "Approved"},
+                                  token=gate)
+assert "approvedAt" in approved, approved
+expect_error(cp.exceptions.ApprovalAlreadyCompletedException, cp.put_approval_result,
+             pipelineName="gated", stageName="Approve", actionName="Gate",
+             result={"summary": "again", "status": "Approved"}, token=gate)
+
+# The build fails without the marker; a retry of the failed actions passes once it exists.
+wait("the build to fail", lambda: status(first) == "Failed")
+details = cp.list_action_executions(pipelineName="gated",
+                                    filter={"pipelineExecutionId": first})["actionExecutionDetails"]
+failed = [d for d in details if d["actionName"] == "Check"][0]
+assert failed["status"] == "Failed", failed
+open(MARKER, "w").close()
+retried = cp.retry_stage_execution(pipelineName="gated", stageName="Build",
+                                   pipelineExecutionId=first, retryMode="FAILED_ACTIONS")
+assert retried["pipelineExecutionId"] == first, retried
+wait("the retry to succeed", lambda: status(first) == "Succeeded")
+expect_error(cp.exceptions.PipelineExecutionNotStoppableException, cp.stop_pipeline_execution,
+             pipelineName="gated", pipelineExecutionId=first)
+
+# A disabled transition holds the next execution before the stage, as the state shows;
+# a start repeated with its clientRequestToken is the same execution; stop ends it.
+cp.disable_stage_transition(pipelineName="gated", stageName="Approve",
+                            transitionType="Inbound", reason="change freeze")
+approve = stage_state("Approve")
+assert approve["inboundTransitionState"]["enabled"] is False, approve
+assert approve["inboundTransitionState"]["disabledReason"] == "change freeze", approve
+second = cp.start_pipeline_execution(name="gated", clientRequestToken="deploy-42")["pipelineExecutionId"]
+again = cp.start_pipeline_execution(name="gated", clientRequestToken="deploy-42")["pipelineExecutionId"]
+assert second == again and second != first, (first, second, again)
+wait("the source stage of the second execution", lambda: stage_state("Source")
+     .get("latestExecution", {}).get("pipelineExecutionId") == second
+     and stage_state("Source")["latestExecution"]["status"] == "Succeeded")
+time.sleep(0.5)
+assert stage_state("Approve")["latestExecution"]["pipelineExecutionId"] == first
+assert status(second) == "InProgress"
+stopped = cp.stop_pipeline_execution(pipelineName="gated", pipelineExecutionId=second,
+                                     abandon=True, reason="not today")
+assert stopped["pipelineExecutionId"] == second
+wait("the stop", lambda: status(second) in ("Stopped", "Stopping") and status(second) == "Stopped")
+cp.enable_stage_transition(pipelineName="gated", stageName="Approve", transitionType="Inbound")
+assert stage_state("Approve")["inboundTransitionState"]["enabled"] is True
+
+# Paging: one execution per page, newest first, through boto3's paginator.
+pages = list(cp.get_paginator("list_pipeline_executions").paginate(
+    pipelineName="gated", PaginationConfig={"PageSize": 1}))
+ids = [s["pipelineExecutionId"] for p in pages for s in p["pipelineExecutionSummaries"]]
+assert ids == [second, first], ids
+assert len(pages) == 2, pages
+
+# Tags, and the errors for what does not exist.
+arn = f"arn:aws:codepipeline:us-east-1:123456789012:gated"
+assert cp.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "team", "value": "local"}]
+expect_error(cp.exceptions.PipelineNotFoundException, cp.get_pipeline, name="nope")
+expect_error(cp.exceptions.PipelineNotFoundException, cp.get_pipeline_state, name="nope")
+expect_error(cp.exceptions.PipelineNotFoundException, cp.start_pipeline_execution, name="nope")
+expect_error(cp.exceptions.PipelineExecutionNotFoundException, cp.get_pipeline_execution,
+             pipelineName="gated", pipelineExecutionId="00000000-0000-0000-0000-000000000000")
+expect_error(cp.exceptions.StageNotFoundException, cp.retry_stage_execution,
+             pipelineName="gated", stageName="Nope", pipelineExecutionId=first,
+             retryMode="FAILED_ACTIONS")
+expect_error(cp.exceptions.PipelineVersionNotFoundException, cp.get_pipeline, name="gated",
+             version=7)
+expect_error(cp.exceptions.ResourceNotFoundException, cp.list_tags_for_resource,
+             resourceArn="arn:aws:codepipeline:us-east-1:123456789012:nope")
+listed = cp.list_pipelines()["pipelines"]
+assert [p["name"] for p in listed] == ["gated"], listed
+print("ok")

@@ -1,0 +1,40 @@
+//! `sandpipe serve` driven by boto3 (tests/python/serve_boto3.py): a manual approval resolved
+//! by put_approval_result, a failed build retried with FAILED_ACTIONS, a disabled transition
+//! seen through get_pipeline_state, an idempotent start, a stop, paging, tags, and every
+//! error for a missing pipeline, execution, stage or action as botocore's modeled exception.
+
+mod common;
+
+use common::Workspace;
+use common::aws::{client, client_env, venv};
+use common::serve::Server;
+
+#[test]
+fn boto3_drives_approvals_retries_stops_transitions_and_paging() {
+    let ws = Workspace::new();
+    let server = Server::start(ws.dir.path(), &[]);
+    let mut env = client_env(&server.url, ws.dir.path());
+    env.push((
+        "MARKER".into(),
+        ws.path("build-may-pass").display().to_string(),
+    ));
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/serve_boto3.py");
+    let python = venv().join("bin/python");
+    let ran = client(
+        ws.dir.path(),
+        &env,
+        python.to_str().unwrap(),
+        &[script.to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(ran.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.trim(), "ok");
+    // The executions the API started are the CLI's too.
+    let listed = ws.ok(&["executions", "list", "--pipeline", "gated"]);
+    assert!(
+        listed.contains("Succeeded") && listed.contains("Stopped"),
+        "{listed}"
+    );
+}
