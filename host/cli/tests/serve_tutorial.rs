@@ -99,3 +99,31 @@ fn the_seed_tutorial_runs_through_awslocal() {
         text(&missing)
     );
 }
+
+#[test]
+fn reset_wipes_everything_only_when_allowed() {
+    let ws = Workspace::new();
+    {
+        let server = Server::start(ws.dir.path(), &[]);
+        let (status, body) = server.request("POST", "/_sandpipe/reset");
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("--allow-reset"), "{body}");
+        let (status, body) = server.request("GET", "/_sandpipe/health");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"codepipeline\":\"running\""), "{body}");
+    }
+    let server = Server::start(ws.dir.path(), &["--allow-reset"]);
+    ws.tutorial_buckets_with_source();
+    ws.write(
+        "pipeline.json",
+        include_str!("fixtures/seed-000/pipeline.json")
+            .replace("\"S3ObjectKey\": \"file\"", "\"S3ObjectKey\": \"src.zip\""),
+    );
+    ws.ok(&["run", "--plain", "pipeline.json"]);
+    assert!(!ws.records().is_empty());
+    let (status, body) = server.request("POST", "/_sandpipe/reset");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ws.ok(&["s3", "ls"]), "");
+    let listed = ws.fails(&["executions", "show"]);
+    assert!(listed.contains("no execution in .sandpipe"), "{listed}");
+}

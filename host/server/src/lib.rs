@@ -100,20 +100,73 @@ async fn health(State(app): State<Arc<App>>) -> Response<Body> {
 }
 
 async fn reset(State(app): State<Arc<App>>) -> Response<Body> {
-    let (status, text) = if app.options.allow_reset {
-        (
-            StatusCode::NOT_IMPLEMENTED,
-            "reset is not available yet".to_string(),
-        )
-    } else {
+    let (status, text) = if !app.options.allow_reset {
         (
             StatusCode::FORBIDDEN,
             "reset is off: start the server with --allow-reset".to_string(),
         )
+    } else {
+        match tokio::task::block_in_place(|| wipe(&app)) {
+            Ok(()) => (StatusCode::OK, "{\"reset\": true}".to_string()),
+            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")),
+        }
     };
     let mut response = Response::new(Body::from(text));
     *response.status_mut() = status;
     response
+}
+
+/// `POST /_sandpipe/reset`: abandon what runs, then forget every pipeline, execution, role
+/// and bucket, so a test harness starts each test from nothing.
+fn wipe(app: &App) -> anyhow::Result<()> {
+    let state = app.runner.state();
+    let running = state.executions().list_in(
+        None,
+        &[
+            sandpipe_state::ExecutionStatus::InProgress,
+            sandpipe_state::ExecutionStatus::Stopping,
+        ],
+        usize::MAX >> 1,
+    )?;
+    for execution in &running {
+        let _ = app.runner.request_stop(
+            &execution.id,
+            sandpipe_state::StopMode::Abandon,
+            Some("reset"),
+        );
+    }
+    // Abandoning ends them promptly; what still writes after this is wiped with the rest.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline
+        && !state
+            .executions()
+            .list_in(
+                None,
+                &[
+                    sandpipe_state::ExecutionStatus::InProgress,
+                    sandpipe_state::ExecutionStatus::Stopping,
+                ],
+                1,
+            )?
+            .is_empty()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    state.wipe()?;
+    let store = app.runner.object_store();
+    for entry in std::fs::read_dir(store.path())? {
+        let path = entry?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    let executions = app.runner.state_dir().join("executions");
+    if executions.exists() {
+        std::fs::remove_dir_all(executions)?;
+    }
+    Ok(())
 }
 
 /// Every request that is not one of sandpipe's own routes.

@@ -247,6 +247,22 @@ impl Database {
         self.with(|connection| connection.execute(sql, params))
     }
 
+    /// Delete every row of every table, in one transaction (`serve --allow-reset`).
+    pub(crate) fn wipe(&self) -> Result<()> {
+        self.transaction(|transaction| {
+            let tables: Vec<String> = transaction
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")?
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            // Children first would matter for foreign keys; deferring them is simpler.
+            transaction.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+            for table in tables {
+                transaction.execute(&format!("DELETE FROM \"{table}\""), [])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Run `work` in one immediate transaction, committed when it returns `Ok`: several
     /// processes deciding the same thing at once agree.
     pub(crate) fn transaction<T>(

@@ -73,6 +73,11 @@ impl StateStore {
         Iam(&self.db)
     }
 
+    /// Forget everything: every pipeline, execution, approval, role and token.
+    pub fn wipe(&self) -> Result<()> {
+        self.db.wipe()
+    }
+
     pub fn pipelines(&self) -> Pipelines<'_> {
         Pipelines(&self.db)
     }
