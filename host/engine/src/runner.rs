@@ -92,6 +92,12 @@ impl PipelineRunner {
         &self.settings.state_dir
     }
 
+    /// The action types this runner's providers serve (not counting the manual approval,
+    /// which the engine runs itself).
+    pub fn action_types(&self) -> Vec<sandpipe_model::ActionTypeId> {
+        self.providers.action_types().cloned().collect()
+    }
+
     /// The embedded S3 store (source buckets, artifacts).
     pub fn object_store(&self) -> Arc<LocalS3> {
         self.s3.clone()

@@ -162,6 +162,11 @@ CREATE TABLE IF NOT EXISTS iam_role_policies (
     document TEXT NOT NULL,
     PRIMARY KEY (role, kind, name)
 );
+CREATE TABLE IF NOT EXISTS action_types (
+    id TEXT PRIMARY KEY,
+    declaration TEXT NOT NULL,
+    created TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS start_tokens (
     pipeline TEXT NOT NULL,
     token TEXT NOT NULL,

@@ -8,6 +8,7 @@
 //! (pipelines as API resources: metadata, deletion, tags, start tokens). Statuses are stored as their API
 //! names through the enums of [`record`]; the store decides no domain outcome itself.
 
+mod action_types;
 mod approvals;
 mod control;
 mod db;
@@ -22,6 +23,7 @@ pub mod testing;
 
 use std::path::Path;
 
+pub use action_types::ActionTypes;
 pub use approvals::{ApprovalError, ApprovalPlace, ApprovalStatus, Approvals};
 pub use control::{Control, StopError, StopMode, StopRequest};
 pub use db::{Result, StateError};
@@ -67,6 +69,10 @@ impl StateStore {
 
     pub fn ownership(&self) -> Ownership<'_> {
         Ownership(&self.db)
+    }
+
+    pub fn action_types(&self) -> ActionTypes<'_> {
+        ActionTypes(&self.db)
     }
 
     pub fn iam(&self) -> Iam<'_> {

@@ -169,4 +169,26 @@ expect_error(cp.exceptions.ResourceNotFoundException, cp.list_tags_for_resource,
              resourceArn="arn:aws:codepipeline:us-east-1:123456789012:nope")
 listed = cp.list_pipelines()["pipelines"]
 assert [p["name"] for p in listed] == ["gated"], listed
+# Action types: the built-ins this server runs, and custom types registered and removed.
+built = cp.list_action_types(actionOwnerFilter="AWS")["actionTypes"]
+ids = {(t["id"]["category"], t["id"]["provider"]) for t in built}
+assert ("Source", "S3") in ids and ("Approval", "Manual") in ids and ("Build", "CodeBuild") in ids, ids
+s3_source = next(t for t in built if t["id"]["provider"] == "S3" and t["id"]["category"] == "Source")
+assert s3_source["outputArtifactDetails"] == {"minimumCount": 1, "maximumCount": 1}, s3_source
+custom = dict(category="Build", provider="Lint", version="1",
+              configurationProperties=[{"name": "Level", "required": True, "key": True,
+                                        "secret": False, "queryable": False, "type": "String"}],
+              inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+              outputArtifactDetails={"minimumCount": 0, "maximumCount": 0})
+made = cp.create_custom_action_type(**custom)["actionType"]
+assert made["id"] == {"category": "Build", "owner": "Custom", "provider": "Lint", "version": "1"}, made
+expect_error(cp.exceptions.ActionTypeAlreadyExistsException, cp.create_custom_action_type, **custom)
+listed_custom = cp.list_action_types(actionOwnerFilter="Custom")["actionTypes"]
+assert [t["id"]["provider"] for t in listed_custom] == ["Lint"], listed_custom
+got = cp.get_action_type(category="Build", owner="Custom", provider="Lint", version="1")["actionType"]
+assert got["executor"]["type"] == "JobWorker" and got["properties"][0]["name"] == "Level", got
+cp.delete_custom_action_type(category="Build", provider="Lint", version="1")
+expect_error(cp.exceptions.ActionTypeNotFoundException, cp.get_action_type,
+             category="Build", owner="Custom", provider="Lint", version="1")
+assert cp.list_rule_types()["ruleTypes"][0]["id"]["provider"] == "VariableCheck"
 print("ok")

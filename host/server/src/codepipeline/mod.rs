@@ -3,11 +3,13 @@
 //! [`OPERATIONS`] names all 44, so an operation not served yet answers with a modeled error
 //! naming it rather than `UnknownOperationException`, which is for names the service lacks.
 //!
+//! - `action_types`: built-in, registered custom and rule types;
 //! - `pipelines`: Create/Get/Update/Delete/ListPipelines, tags;
 //! - `executions`: start, stop, get, list, retry, roll back, approvals, transitions;
 //! - `view`: records and declarations turned into the API's shapes (PipelineExecution,
 //!   GetPipelineState, ActionExecutionDetail).
 
+mod action_types;
 mod executions;
 mod pipelines;
 mod view;
@@ -26,9 +28,9 @@ type Operation = fn(&App, &Caller, Input) -> Reply;
 const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ("AcknowledgeJob", None),
     ("AcknowledgeThirdPartyJob", None),
-    ("CreateCustomActionType", None),
+    ("CreateCustomActionType", Some(action_types::create_custom)),
     ("CreatePipeline", Some(pipelines::create)),
-    ("DeleteCustomActionType", None),
+    ("DeleteCustomActionType", Some(action_types::delete_custom)),
     ("DeletePipeline", Some(pipelines::delete)),
     ("DeleteWebhook", None),
     ("DeregisterWebhookWithThirdParty", None),
@@ -37,19 +39,19 @@ const OPERATIONS: &[(&str, Option<Operation>)] = &[
         Some(executions::disable_transition),
     ),
     ("EnableStageTransition", Some(executions::enable_transition)),
-    ("GetActionType", None),
+    ("GetActionType", Some(action_types::get)),
     ("GetJobDetails", None),
     ("GetPipeline", Some(pipelines::get)),
     ("GetPipelineExecution", Some(executions::get)),
     ("GetPipelineState", Some(executions::state)),
     ("GetThirdPartyJobDetails", None),
     ("ListActionExecutions", Some(executions::list_actions)),
-    ("ListActionTypes", None),
+    ("ListActionTypes", Some(action_types::list)),
     ("ListDeployActionExecutionTargets", None),
     ("ListPipelineExecutions", Some(executions::list)),
     ("ListPipelines", Some(pipelines::list)),
     ("ListRuleExecutions", None),
-    ("ListRuleTypes", None),
+    ("ListRuleTypes", Some(action_types::list_rule_types)),
     ("ListTagsForResource", Some(pipelines::list_tags)),
     ("ListWebhooks", None),
     ("OverrideStageCondition", None),
@@ -69,7 +71,7 @@ const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ("StopPipelineExecution", Some(executions::stop)),
     ("TagResource", Some(pipelines::tag)),
     ("UntagResource", Some(pipelines::untag)),
-    ("UpdateActionType", None),
+    ("UpdateActionType", Some(action_types::update)),
     ("UpdatePipeline", Some(pipelines::update)),
 ];
 

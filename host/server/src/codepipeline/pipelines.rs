@@ -130,8 +130,20 @@ pub fn create(app: &App, caller: &Caller, input: Input) -> Reply {
         .map_err(state_error)?;
     let arn = caller.arn("codepipeline", &name);
     state.pipelines().tag(&arn, &tags).map_err(state_error)?;
-    // As on AWS, a new pipeline starts an execution at once.
-    super::executions::launch(app, caller, loaded, "CreatePipeline", Default::default())?;
+    // As on AWS, a new pipeline starts an execution at once; the pipeline exists whether or
+    // not that execution could start (its refusal is the server's log to tell).
+    if let Err(refused) =
+        super::executions::launch(app, caller, loaded, "CreatePipeline", Default::default())
+    {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "sandpipe serve: pipeline '{name}' was created, but its first execution could not \
+             start: {}: {}",
+            refused.code,
+            refused.message
+        );
+    }
     Ok(json!({"pipeline": shown(&stored, version)?, "tags": tags_json(&tags)}))
 }
 
