@@ -514,11 +514,22 @@ impl StartArgs {
             _ => None,
         };
         let start = self.start();
+        // Custom types registered through `sandpipe serve` are served by its job workers.
+        let job_worker_types = match state_dir {
+            Some(dir) if dir.join("state.db").is_file() => sandpipe_state::StateStore::open(dir)?
+                .action_types()
+                .list()?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+            _ => Default::default(),
+        };
         let report = Preflight {
             loaded,
             file: &self.document.file_name(),
             files,
             providers,
+            job_worker_types: &job_worker_types,
             store: store.as_ref(),
             secrets: secrets.as_deref(),
             start: &start,

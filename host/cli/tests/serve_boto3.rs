@@ -38,3 +38,23 @@ fn boto3_drives_approvals_retries_stops_transitions_and_paging() {
         "{listed}"
     );
 }
+
+#[test]
+fn a_boto3_job_worker_serves_a_custom_action() {
+    let ws = Workspace::new();
+    let server = Server::start(ws.dir.path(), &[]);
+    let env = client_env(&server.url, ws.dir.path());
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/serve_job_worker.py");
+    let python = venv().join("bin/python");
+    let ran = client(
+        ws.dir.path(),
+        &env,
+        python.to_str().unwrap(),
+        &[script.to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(ran.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.trim(), "ok");
+}

@@ -32,6 +32,37 @@ impl ArtifactStore {
         &self.bucket
     }
 
+    /// Where a new artifact of `pipeline` goes: CodePipeline's key layout.
+    pub fn new_key(pipeline: &str, artifact: &str) -> String {
+        format!(
+            "{}/{}/{}",
+            truncate(pipeline, 20),
+            truncate(artifact, 10),
+            &uuid::Uuid::new_v4().simple().to_string()[..7]
+        )
+    }
+
+    /// Take an object someone else wrote at `key` of the artifact bucket (a job worker's
+    /// upload) as output artifact `artifact`: its digest and size, read once.
+    pub fn adopt(&self, artifact: &str, key: &str) -> anyhow::Result<ArtifactRecord> {
+        let (info, object) = self.s3.open_object(&self.bucket, key, None)?;
+        if info.size > self.limits.max_bytes {
+            anyhow::bail!("more than {} bytes", self.limits.max_bytes);
+        }
+        let mut object = object.into_std();
+        let mut hashing = HashingReader::new(&mut object);
+        io::copy(&mut hashing, &mut io::sink())?;
+        Ok(ArtifactRecord {
+            name: artifact.to_string(),
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            sha256: hashing.finish(),
+            size: info.size,
+            format: ArtifactFormat::Zip,
+            revision: None,
+        })
+    }
+
     /// Package output directory `dir` (a zip, or the bytes of `file` inside it) and store it.
     pub fn store_output(
         &self,
@@ -61,12 +92,7 @@ impl ArtifactStore {
             anyhow::bail!("more than {} bytes", self.limits.max_bytes);
         }
         let mut hashing = HashingReader::new(&mut blob);
-        let key = format!(
-            "{}/{}/{}",
-            truncate(pipeline, 20),
-            truncate(artifact, 10),
-            &uuid::Uuid::new_v4().simple().to_string()[..7]
-        );
+        let key = ArtifactStore::new_key(pipeline, artifact);
         let options = PutOptions {
             content_type: Some("application/zip".into()).filter(|_| format == ArtifactFormat::Zip),
             ..PutOptions::default()

@@ -34,6 +34,9 @@ pub struct Preflight<'a> {
     pub file: &'a str,
     pub files: &'a PipelineFiles,
     pub providers: &'a ProviderRegistry,
+    /// Custom action types registered with CreateCustomActionType (`Category/Custom/P/V`):
+    /// served by job workers when no component serves them.
+    pub job_worker_types: &'a BTreeSet<String>,
     /// The embedded S3 store, when a state directory exists (without one, no bucket does).
     pub store: Option<&'a LocalS3>,
     pub secrets: Option<&'a SecretValues>,
@@ -154,7 +157,10 @@ impl Preflight<'_> {
             for (a, action) in stage.actions.iter().enumerate() {
                 let action_type = &action.action_type_id;
                 // Manual approval is the host's own, as it is CodePipeline's.
-                if action_type.is_manual_approval() || self.providers.serves(action_type) {
+                if action_type.is_manual_approval()
+                    || self.providers.serves(action_type)
+                    || self.job_worker_types.contains(&action_type.to_string())
+                {
                     continue;
                 }
                 let path = self

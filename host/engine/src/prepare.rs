@@ -31,11 +31,13 @@ impl PipelineRunner {
         context: &LaunchContext,
     ) -> Result<Prepared, RunError> {
         let pipeline = &loaded.pipeline;
+        let job_worker_types = self.job_worker_types()?;
         let report = crate::preflight::Preflight {
             loaded,
             file,
             files: &context.files,
             providers: &self.providers,
+            job_worker_types: &job_worker_types,
             store: Some(&self.s3),
             secrets: self.settings.builds.secrets.as_deref(),
             start,
@@ -102,6 +104,9 @@ impl PipelineRunner {
                 let policy = self.providers.policy(action_type);
                 let backend = if action_type.is_manual_approval() {
                     Backend::ManualApproval
+                } else if !self.providers.serves(action_type) {
+                    // The preflight let it through: a registered custom type.
+                    Backend::JobWorker
                 } else if let Some(dir) = start.working_tree(s, &action.name)
                     && !policy.allows(GIT)
                 {

@@ -98,6 +98,18 @@ impl PipelineRunner {
         self.providers.action_types().cloned().collect()
     }
 
+    /// The custom action types registered in the state (`Category/Custom/Provider/Version`),
+    /// which job workers serve when no component does.
+    pub fn job_worker_types(&self) -> sandpipe_state::Result<std::collections::BTreeSet<String>> {
+        Ok(self
+            .state
+            .action_types()
+            .list()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
     /// The embedded S3 store (source buckets, artifacts).
     pub fn object_store(&self) -> Arc<LocalS3> {
         self.s3.clone()
@@ -200,6 +212,19 @@ impl PipelineRunner {
             .decide(place, token, approve, summary)?;
         self.signals.notify();
         Ok(decided)
+    }
+
+    /// PutJobSuccessResult / PutJobFailureResult: end a job a worker holds and wake the
+    /// action waiting on it.
+    pub fn finish_job(
+        &self,
+        id: &str,
+        status: sandpipe_state::JobStatus,
+        result: &str,
+    ) -> sandpipe_state::Result<Result<(), sandpipe_state::JobError>> {
+        let finished = self.state.jobs().finish(id, status, result)?;
+        self.signals.notify();
+        Ok(finished)
     }
 
     /// EnableStageTransition: executions waiting at the stage's door go on.

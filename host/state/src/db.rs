@@ -162,6 +162,18 @@ CREATE TABLE IF NOT EXISTS iam_role_policies (
     document TEXT NOT NULL,
     PRIMARY KEY (role, kind, name)
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    nonce TEXT NOT NULL,
+    action_type TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    data TEXT NOT NULL,
+    result TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_type ON jobs (action_type, status, created);
 CREATE TABLE IF NOT EXISTS action_types (
     id TEXT PRIMARY KEY,
     declaration TEXT NOT NULL,

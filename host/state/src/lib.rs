@@ -14,6 +14,7 @@ mod control;
 mod db;
 mod executions;
 mod iam;
+mod jobs;
 mod ownership;
 mod pipelines;
 pub mod record;
@@ -29,6 +30,7 @@ pub use control::{Control, StopError, StopMode, StopRequest};
 pub use db::{Result, StateError};
 pub use executions::{ExecutionSummary, Executions};
 pub use iam::{Iam, Role};
+pub use jobs::{Job, JobError, JobStatus, Jobs};
 pub use ownership::{Orphan, Ownership, ProcessOwner};
 pub use pipelines::{PipelineMeta, Pipelines};
 pub use record::{
@@ -73,6 +75,10 @@ impl StateStore {
 
     pub fn action_types(&self) -> ActionTypes<'_> {
         ActionTypes(&self.db)
+    }
+
+    pub fn jobs(&self) -> Jobs<'_> {
+        Jobs(&self.db)
     }
 
     pub fn iam(&self) -> Iam<'_> {

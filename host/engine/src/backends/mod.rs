@@ -1,9 +1,10 @@
 //! How an action runs, chosen by its kind when the execution is prepared: the action type's
-//! wasm component, CodePipeline's own manual approval, or (for a source that cannot read a
+//! wasm component, CodePipeline's own manual approval, a job for a job worker, or (for a source that cannot read a
 //! working tree itself) the host copying the operator's working tree in its place.
 
 mod approval;
 mod component;
+mod job_worker;
 mod staging;
 mod working_tree;
 
@@ -20,6 +21,8 @@ use crate::pipeline::Run;
 pub(crate) enum Backend {
     Component(Box<LoadedComponent>),
     ManualApproval,
+    /// A registered custom type no component serves: a job for PollForJobs.
+    JobWorker,
     WorkingTree(PathBuf),
 }
 
@@ -52,6 +55,7 @@ impl Run<'_> {
     pub(crate) async fn dispatch(&self, call: &ActionCall<'_>) -> Result<Completed, ActionError> {
         match &self.launch.prepared.backends[&(call.s, call.a)] {
             Backend::ManualApproval => self.await_approval(call).await,
+            Backend::JobWorker => self.await_job_worker(call).await,
             Backend::Component(component) => {
                 let run = async |staged: &Staged| self.run_component(call, component, staged).await;
                 self.sandboxed(call, run).await

@@ -5,12 +5,14 @@
 //!
 //! - `action_types`: built-in, registered custom and rule types;
 //! - `pipelines`: Create/Get/Update/Delete/ListPipelines, tags;
+//! - `jobs`: the job-worker protocol for custom action types;
 //! - `executions`: start, stop, get, list, retry, roll back, approvals, transitions;
 //! - `view`: records and declarations turned into the API's shapes (PipelineExecution,
 //!   GetPipelineState, ActionExecutionDetail).
 
 mod action_types;
 mod executions;
+mod jobs;
 mod pipelines;
 mod view;
 
@@ -26,7 +28,7 @@ type Operation = fn(&App, &Caller, Input) -> Reply;
 
 /// Every CodePipeline operation, and what serves it (None: not served by sandpipe yet).
 const OPERATIONS: &[(&str, Option<Operation>)] = &[
-    ("AcknowledgeJob", None),
+    ("AcknowledgeJob", Some(jobs::acknowledge)),
     ("AcknowledgeThirdPartyJob", None),
     ("CreateCustomActionType", Some(action_types::create_custom)),
     ("CreatePipeline", Some(pipelines::create)),
@@ -40,7 +42,7 @@ const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ),
     ("EnableStageTransition", Some(executions::enable_transition)),
     ("GetActionType", Some(action_types::get)),
-    ("GetJobDetails", None),
+    ("GetJobDetails", Some(jobs::details)),
     ("GetPipeline", Some(pipelines::get)),
     ("GetPipelineExecution", Some(executions::get)),
     ("GetPipelineState", Some(executions::state)),
@@ -55,12 +57,12 @@ const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ("ListTagsForResource", Some(pipelines::list_tags)),
     ("ListWebhooks", None),
     ("OverrideStageCondition", None),
-    ("PollForJobs", None),
+    ("PollForJobs", Some(jobs::poll)),
     ("PollForThirdPartyJobs", None),
     ("PutActionRevision", None),
     ("PutApprovalResult", Some(executions::put_approval_result)),
-    ("PutJobFailureResult", None),
-    ("PutJobSuccessResult", None),
+    ("PutJobFailureResult", Some(jobs::fail)),
+    ("PutJobSuccessResult", Some(jobs::succeed)),
     ("PutThirdPartyJobFailureResult", None),
     ("PutThirdPartyJobSuccessResult", None),
     ("PutWebhook", None),
