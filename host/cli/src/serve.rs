@@ -71,6 +71,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             allow_reset: args.allow_reset,
             credentials,
             domain: Some(domain),
+            url: Some(format!("http://{address}")),
         };
         let app = Arc::new(App::new(runner, files, options));
         outln!("sandpipe serve: listening on http://{address}");

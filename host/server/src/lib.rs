@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub credentials: Option<BTreeMap<String, String>>,
     /// `host:port` clients reach the server by, for S3 virtual-host addressing.
     pub domain: Option<String>,
+    /// `http://host:port`, as URLs the server hands out (webhooks) name it.
+    pub url: Option<String>,
 }
 
 /// What every request shares.
@@ -74,11 +76,20 @@ impl App {
         }
     }
 
+    /// Where clients reach this server.
+    pub fn public_url(&self) -> String {
+        self.options
+            .url
+            .clone()
+            .unwrap_or_else(|| "http://localhost:4566".into())
+    }
+
     /// The router serving every protocol.
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
             .route("/_sandpipe/health", get(health))
             .route("/_sandpipe/reset", axum::routing::post(reset))
+            .route("/_sandpipe/webhooks/{token}", axum::routing::post(webhook))
             .fallback(dispatch)
             .with_state(self)
     }
@@ -169,6 +180,24 @@ fn wipe(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A POST to a webhook's URL.
+async fn webhook(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+) -> Response<Body> {
+    let headers = request.headers().clone();
+    match read_body(request, json::MAX_REQUEST_BYTES).await {
+        Ok(body) => codepipeline::deliver_webhook(&app, &token, &headers, peer.ip(), &body),
+        Err(error) => {
+            let mut response = Response::new(Body::from(error.message));
+            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            response
+        }
+    }
+}
+
 /// Every request that is not one of sandpipe's own routes.
 async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response<Body> {
     let service = dispatch::classify(request.uri().path(), request.headers());
@@ -228,7 +257,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app.router())
+    let service = app
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

@@ -162,6 +162,14 @@ CREATE TABLE IF NOT EXISTS iam_role_policies (
     document TEXT NOT NULL,
     PRIMARY KEY (role, kind, name)
 );
+CREATE TABLE IF NOT EXISTS webhooks (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    registered INTEGER NOT NULL,
+    last_triggered TEXT,
+    created TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     nonce TEXT NOT NULL,

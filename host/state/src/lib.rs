@@ -21,6 +21,7 @@ pub mod record;
 mod stage_gate;
 #[doc(hidden)]
 pub mod testing;
+mod webhooks;
 
 use std::path::Path;
 
@@ -39,6 +40,7 @@ pub use record::{
     StageRecord, StageStatus, TestFailure, TestReportSummary, now,
 };
 pub use stage_gate::{StageEntry, StageGate, StageSharing};
+pub use webhooks::{Webhook, Webhooks};
 
 /// The state of one state directory (`<state_dir>/state.db`).
 pub struct StateStore {
@@ -75,6 +77,10 @@ impl StateStore {
 
     pub fn action_types(&self) -> ActionTypes<'_> {
         ActionTypes(&self.db)
+    }
+
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks(&self.db)
     }
 
     pub fn jobs(&self) -> Jobs<'_> {

@@ -191,4 +191,43 @@ cp.delete_custom_action_type(category="Build", provider="Lint", version="1")
 expect_error(cp.exceptions.ActionTypeNotFoundException, cp.get_action_type,
              category="Build", owner="Custom", provider="Lint", version="1")
 assert cp.list_rule_types()["ruleTypes"][0]["id"]["provider"] == "VariableCheck"
+# A webhook: its URL starts the pipeline for a signed payload its filters accept.
+import hashlib, hmac, json, urllib.error, urllib.request
+hook = cp.put_webhook(webhook={
+    "name": "gated-push", "targetPipeline": "gated", "targetAction": "Fetch",
+    "filters": [{"jsonPath": "$.ref", "matchEquals": "refs/heads/main"}],
+    "authentication": "GITHUB_HMAC", "authenticationConfiguration": {"SecretToken": "s3cret"},
+})["webhook"]
+assert [w["definition"]["name"] for w in cp.list_webhooks()["webhooks"]] == ["gated-push"]
+expect_error(cp.exceptions.InvalidWebhookFilterPatternException, cp.put_webhook, webhook={
+    "name": "bad", "targetPipeline": "gated", "targetAction": "Fetch",
+    "filters": [{"jsonPath": "ref"}], "authentication": "UNAUTHENTICATED",
+    "authenticationConfiguration": {}})
+expect_error(cp.exceptions.WebhookNotFoundException, cp.register_webhook_with_third_party,
+             webhookName="nope")
+cp.register_webhook_with_third_party(webhookName="gated-push")
+
+
+def deliver(payload, secret="s3cret"):
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(hook["url"], data=body, method="POST",
+                                     headers={"X-Hub-Signature-256": signature})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+assert deliver({"ref": "refs/heads/main"}, secret="wrong")[0] == 403
+status_code, answer = deliver({"ref": "refs/heads/feature"})
+assert status_code == 200 and "ignored" in answer, answer
+status_code, answer = deliver({"ref": "refs/heads/main"})
+assert status_code == 200 and "pipelineExecutionId" in answer, answer
+hooked = cp.get_pipeline_execution(pipelineName="gated", pipelineExecutionId=answer["pipelineExecutionId"])
+assert hooked["pipelineExecution"]["trigger"]["triggerType"] == "Webhook", hooked
+assert "lastTriggered" in cp.list_webhooks()["webhooks"][0]
+cp.delete_webhook(name="gated-push")
+assert cp.list_webhooks()["webhooks"] == []
 print("ok")

@@ -7,6 +7,7 @@
 //! - `pipelines`: Create/Get/Update/Delete/ListPipelines, tags;
 //! - `jobs`: the job-worker protocol for custom action types;
 //! - `executions`: start, stop, get, list, retry, roll back, approvals, transitions;
+//! - `webhooks`: GitHub version 1 webhooks and the URLs that start pipelines;
 //! - `view`: records and declarations turned into the API's shapes (PipelineExecution,
 //!   GetPipelineState, ActionExecutionDetail).
 
@@ -15,6 +16,9 @@ mod executions;
 mod jobs;
 mod pipelines;
 mod view;
+mod webhooks;
+
+pub use webhooks::deliver as deliver_webhook;
 
 use axum::body::Body;
 use axum::http::Response;
@@ -34,8 +38,11 @@ const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ("CreatePipeline", Some(pipelines::create)),
     ("DeleteCustomActionType", Some(action_types::delete_custom)),
     ("DeletePipeline", Some(pipelines::delete)),
-    ("DeleteWebhook", None),
-    ("DeregisterWebhookWithThirdParty", None),
+    ("DeleteWebhook", Some(webhooks::delete)),
+    (
+        "DeregisterWebhookWithThirdParty",
+        Some(webhooks::deregister),
+    ),
     (
         "DisableStageTransition",
         Some(executions::disable_transition),
@@ -55,7 +62,7 @@ const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ("ListRuleExecutions", None),
     ("ListRuleTypes", Some(action_types::list_rule_types)),
     ("ListTagsForResource", Some(pipelines::list_tags)),
-    ("ListWebhooks", None),
+    ("ListWebhooks", Some(webhooks::list)),
     ("OverrideStageCondition", None),
     ("PollForJobs", Some(jobs::poll)),
     ("PollForThirdPartyJobs", None),
@@ -65,8 +72,8 @@ const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ("PutJobSuccessResult", Some(jobs::succeed)),
     ("PutThirdPartyJobFailureResult", None),
     ("PutThirdPartyJobSuccessResult", None),
-    ("PutWebhook", None),
-    ("RegisterWebhookWithThirdParty", None),
+    ("PutWebhook", Some(webhooks::put)),
+    ("RegisterWebhookWithThirdParty", Some(webhooks::register)),
     ("RetryStageExecution", Some(executions::retry)),
     ("RollbackStage", Some(executions::rollback)),
     ("StartPipelineExecution", Some(executions::start)),
