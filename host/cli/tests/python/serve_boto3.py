@@ -191,6 +191,26 @@ cp.delete_custom_action_type(category="Build", provider="Lint", version="1")
 expect_error(cp.exceptions.ActionTypeNotFoundException, cp.get_action_type,
              category="Build", owner="Custom", provider="Lint", version="1")
 assert cp.list_rule_types()["ruleTypes"][0]["id"]["provider"] == "VariableCheck"
+# The rest of the 44: a revision the source already ran with starts nothing; conditions that
+# are not in progress cannot be overridden; no third-party jobs; deploy targets.
+current = stage_state("Source")["actionStates"][0]["currentRevision"]["revisionId"]
+same = cp.put_action_revision(pipelineName="gated", stageName="Source", actionName="Fetch",
+                              actionRevision={"revisionId": current, "revisionChangeId": current,
+                                              "created": time.time()})
+assert same["newRevision"] is False, same
+expect_error(cp.exceptions.ConditionNotOverridableException, cp.override_stage_condition,
+             pipelineName="gated", stageName="Build", pipelineExecutionId=first,
+             conditionType="BEFORE_ENTRY")
+assert cp.poll_for_third_party_jobs(actionTypeId={"category": "Source", "owner": "ThirdParty",
+                                                  "provider": "GitHub", "version": "1"})["jobs"] == []
+expect_error(cp.exceptions.JobNotFoundException, cp.get_third_party_job_details,
+             jobId="j", clientToken="c")
+check_id = failed["actionExecutionId"]
+assert cp.list_deploy_action_execution_targets(pipelineName="gated",
+                                               actionExecutionId=check_id)["targets"] == []
+expect_error(cp.exceptions.ActionExecutionNotFoundException,
+             cp.list_deploy_action_execution_targets, pipelineName="gated", actionExecutionId="x")
+
 # A webhook: its URL starts the pipeline for a signed payload its filters accept.
 import hashlib, hmac, json, urllib.error, urllib.request
 hook = cp.put_webhook(webhook={

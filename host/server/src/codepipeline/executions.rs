@@ -65,7 +65,11 @@ fn submit(app: &App, request: ExecutionRequest) -> Result<String, AwsError> {
 }
 
 /// An execution of `pipeline` by exact id; `PipelineExecutionNotFoundException` otherwise.
-fn execution_of(app: &App, pipeline: &str, id: &str) -> Result<ExecutionRecord, AwsError> {
+pub(super) fn execution_of(
+    app: &App,
+    pipeline: &str,
+    id: &str,
+) -> Result<ExecutionRecord, AwsError> {
     let missing = || {
         AwsError::new(
             "PipelineExecutionNotFoundException",
@@ -361,7 +365,11 @@ pub fn state(app: &App, _caller: &Caller, input: Input) -> Reply {
 }
 
 /// The stage of the pipeline's latest declaration; `StageNotFoundException` otherwise.
-fn declared_stage(app: &App, pipeline: &str, stage: &str) -> Result<LoadedPipeline, AwsError> {
+pub(super) fn declared_stage(
+    app: &App,
+    pipeline: &str,
+    stage: &str,
+) -> Result<LoadedPipeline, AwsError> {
     let (loaded, _) = pipelines::load(app, pipeline)?;
     if !loaded.pipeline.stages.iter().any(|s| s.name == stage) {
         return Err(AwsError::new(

@@ -8,6 +8,7 @@
 //! - `jobs`: the job-worker protocol for custom action types;
 //! - `executions`: start, stop, get, list, retry, roll back, approvals, transitions;
 //! - `webhooks`: GitHub version 1 webhooks and the URLs that start pipelines;
+//! - `revisions`: PutActionRevision, OverrideStageCondition, deploy targets, third-party jobs;
 //! - `view`: records and declarations turned into the API's shapes (PipelineExecution,
 //!   GetPipelineState, ActionExecutionDetail).
 
@@ -15,6 +16,7 @@ mod action_types;
 mod executions;
 mod jobs;
 mod pipelines;
+mod revisions;
 mod view;
 mod webhooks;
 
@@ -33,7 +35,7 @@ type Operation = fn(&App, &Caller, Input) -> Reply;
 /// Every CodePipeline operation, and what serves it (None: not served by sandpipe yet).
 const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ("AcknowledgeJob", Some(jobs::acknowledge)),
-    ("AcknowledgeThirdPartyJob", None),
+    ("AcknowledgeThirdPartyJob", Some(revisions::third_party_job)),
     ("CreateCustomActionType", Some(action_types::create_custom)),
     ("CreatePipeline", Some(pipelines::create)),
     ("DeleteCustomActionType", Some(action_types::delete_custom)),
@@ -53,25 +55,37 @@ const OPERATIONS: &[(&str, Option<Operation>)] = &[
     ("GetPipeline", Some(pipelines::get)),
     ("GetPipelineExecution", Some(executions::get)),
     ("GetPipelineState", Some(executions::state)),
-    ("GetThirdPartyJobDetails", None),
+    ("GetThirdPartyJobDetails", Some(revisions::third_party_job)),
     ("ListActionExecutions", Some(executions::list_actions)),
     ("ListActionTypes", Some(action_types::list)),
-    ("ListDeployActionExecutionTargets", None),
+    (
+        "ListDeployActionExecutionTargets",
+        Some(revisions::list_deploy_targets),
+    ),
     ("ListPipelineExecutions", Some(executions::list)),
     ("ListPipelines", Some(pipelines::list)),
     ("ListRuleExecutions", None),
     ("ListRuleTypes", Some(action_types::list_rule_types)),
     ("ListTagsForResource", Some(pipelines::list_tags)),
     ("ListWebhooks", Some(webhooks::list)),
-    ("OverrideStageCondition", None),
+    (
+        "OverrideStageCondition",
+        Some(revisions::override_stage_condition),
+    ),
     ("PollForJobs", Some(jobs::poll)),
-    ("PollForThirdPartyJobs", None),
-    ("PutActionRevision", None),
+    ("PollForThirdPartyJobs", Some(revisions::poll_third_party)),
+    ("PutActionRevision", Some(revisions::put_action_revision)),
     ("PutApprovalResult", Some(executions::put_approval_result)),
     ("PutJobFailureResult", Some(jobs::fail)),
     ("PutJobSuccessResult", Some(jobs::succeed)),
-    ("PutThirdPartyJobFailureResult", None),
-    ("PutThirdPartyJobSuccessResult", None),
+    (
+        "PutThirdPartyJobFailureResult",
+        Some(revisions::third_party_job),
+    ),
+    (
+        "PutThirdPartyJobSuccessResult",
+        Some(revisions::third_party_job),
+    ),
     ("PutWebhook", Some(webhooks::put)),
     ("RegisterWebhookWithThirdParty", Some(webhooks::register)),
     ("RetryStageExecution", Some(executions::retry)),
