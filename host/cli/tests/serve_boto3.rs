@@ -58,3 +58,54 @@ fn a_boto3_job_worker_serves_a_custom_action() {
     assert!(ran.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stdout.trim(), "ok");
 }
+
+#[test]
+fn with_credentials_every_service_checks_the_signature() {
+    let ws = Workspace::new();
+    ws.write("keys.json", r#"{"AKIDLOCAL": "local-secret"}"#);
+    let server = Server::start(ws.dir.path(), &["--credentials", "keys.json"]);
+    let mut env = client_env(&server.url, ws.dir.path());
+    env.retain(|(k, _)| k != "AWS_ACCESS_KEY_ID" && k != "AWS_SECRET_ACCESS_KEY");
+    let script = r#"
+import boto3, botocore.exceptions
+def code(service, key, secret, call):
+    client = boto3.client(service, aws_access_key_id=key, aws_secret_access_key=secret)
+    try:
+        call(client)
+        return "ok"
+    except botocore.exceptions.ClientError as error:
+        return error.response["Error"]["Code"]
+pipelines = lambda c: c.list_pipelines()
+roles = lambda c: c.list_roles()
+print(code("codepipeline", "AKIDLOCAL", "local-secret", pipelines))
+print(code("codepipeline", "AKIDLOCAL", "wrong", pipelines))
+print(code("codepipeline", "SOMEONE", "local-secret", pipelines))
+print(code("iam", "AKIDLOCAL", "local-secret", roles))
+print(code("iam", "AKIDLOCAL", "wrong", roles))
+print(code("s3", "AKIDLOCAL", "wrong", lambda c: c.list_buckets()))
+"#;
+    let python = venv().join("bin/python");
+    let ran = client(
+        ws.dir.path(),
+        &env,
+        python.to_str().unwrap(),
+        &["-c", script],
+    );
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "ok",
+            "InvalidSignatureException",
+            "UnrecognizedClientException",
+            "ok",
+            "SignatureDoesNotMatch",
+            "SignatureDoesNotMatch"
+        ]
+    );
+}

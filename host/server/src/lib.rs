@@ -18,6 +18,7 @@ mod iam;
 mod json;
 mod query;
 pub mod s3;
+mod sigv4;
 mod sts;
 
 use std::collections::BTreeMap;
@@ -82,6 +83,21 @@ impl App {
             .url
             .clone()
             .unwrap_or_else(|| "http://localhost:4566".into())
+    }
+
+    /// With keys configured, a JSON or query request must be signed with one of them.
+    fn check_signature(
+        &self,
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        dialect: sigv4::Dialect,
+    ) -> Result<(), json::AwsError> {
+        match &self.options.credentials {
+            Some(secrets) => sigv4::verify(method, uri, headers, body, secrets, dialect),
+            None => Ok(()),
+        }
     }
 
     /// The router serving every protocol.
@@ -220,14 +236,36 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response<Bod
         }
         Service::CodePipeline { operation } => {
             let caller = Caller::of(request.headers());
-            match read_body(request, json::MAX_REQUEST_BYTES).await {
+            let (method, uri, headers) = (
+                request.method().clone(),
+                request.uri().clone(),
+                request.headers().clone(),
+            );
+            let checked = read_body(request, json::MAX_REQUEST_BYTES)
+                .await
+                .and_then(|body| {
+                    app.check_signature(&method, &uri, &headers, &body, sigv4::Dialect::Json)
+                        .map(|()| body)
+                });
+            match checked {
                 Ok(body) => codepipeline::handle(&app, &caller, &operation, &body).await,
                 Err(error) => json::respond(Err(error), &caller.request_id),
             }
         }
         Service::Iam | Service::Sts => {
             let caller = Caller::of(request.headers());
-            let body = match read_body(request, query::MAX_REQUEST_BYTES).await {
+            let (method, uri, headers) = (
+                request.method().clone(),
+                request.uri().clone(),
+                request.headers().clone(),
+            );
+            let checked = read_body(request, query::MAX_REQUEST_BYTES)
+                .await
+                .and_then(|body| {
+                    app.check_signature(&method, &uri, &headers, &body, sigv4::Dialect::Query)
+                        .map(|()| body)
+                });
+            let body = match checked {
                 Ok(body) => body,
                 Err(error) => return query::respond_error(&error, &caller),
             };

@@ -104,6 +104,9 @@ pub fn respond_error(error: &AwsError, caller: &Caller) -> Response<Body> {
     let status = match error.code.as_str() {
         "NoSuchEntity" => StatusCode::NOT_FOUND,
         "EntityAlreadyExists" | "DeleteConflict" => StatusCode::CONFLICT,
+        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "MissingAuthenticationToken" => {
+            StatusCode::FORBIDDEN
+        }
         _ if error.status.is_server_error() => error.status,
         _ => StatusCode::BAD_REQUEST,
     };
