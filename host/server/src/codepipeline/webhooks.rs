@@ -328,7 +328,8 @@ pub fn deliver(
         let value = select(&payload, &steps);
         let matched = match (&wanted, value) {
             (Some(wanted), Some(Value::String(s))) => s == wanted,
-            (Some(wanted), Some(other)) => other.to_string() == *wanted,
+            // A number or boolean matches its JSON text.
+            (Some(wanted), Some(other)) => wanted.parse::<Value>().is_ok_and(|w| &w == other),
             (None, Some(_)) => true,
             (_, None) => false,
         };
