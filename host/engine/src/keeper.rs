@@ -70,6 +70,17 @@ impl<'r> RecordKeeper<'r> {
         });
     }
 
+    /// Record condition rules stage `s` evaluated.
+    pub(crate) fn rules_evaluated(&self, s: usize, rules: Vec<sandpipe_state::RuleRecord>) {
+        if rules.is_empty() {
+            return;
+        }
+        let mut record = self.record();
+        let stage = &mut record.stages[s];
+        stage.rules.extend(rules);
+        Self::persisted(self.state.executions().save_stage(&self.id, s, stage));
+    }
+
     /// Where the events go, for an action's log to send its own.
     pub(crate) fn observer(&self) -> Arc<dyn RunObserver> {
         self.observer.clone()

@@ -415,6 +415,7 @@ fn new_record(pipeline: &PipelineDeclaration, file: &str) -> ExecutionRecord {
             .map(|stage| StageRecord {
                 name: stage.name.clone(),
                 status: StageStatus::NotStarted,
+                rules: Vec::new(),
                 actions: stage
                     .actions
                     .iter()

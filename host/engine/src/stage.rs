@@ -195,6 +195,21 @@ impl Run<'_> {
         for note in check.notes {
             self.keeper.note(stage, note);
         }
+        let time = sandpipe_state::now();
+        let rules = check
+            .rules
+            .into_iter()
+            .map(|(rule, succeeded, summary)| sandpipe_state::RuleRecord {
+                condition: kind.to_string(),
+                name: rule.name,
+                provider: rule.rule_type_id.provider,
+                configuration: rule.configuration,
+                succeeded,
+                summary,
+                time: time.clone(),
+            })
+            .collect();
+        self.keeper.rules_evaluated(s, rules);
         if check.failed == Some(ConditionResult::Rollback) {
             self.control.ask_rollback(s);
         }

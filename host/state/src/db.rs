@@ -207,6 +207,7 @@ CREATE TABLE IF NOT EXISTS action_executions (
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("executions", "trigger", "TEXT"),
     ("executions", "superseded_by", "TEXT"),
+    ("stage_executions", "rules", "TEXT"),
 ];
 
 /// The connection to `<state_dir>/state.db`, shared by every handle of a store.

@@ -187,8 +187,8 @@ impl Executions<'_> {
         stage_index: usize,
         stage: &StageRecord,
     ) -> Result<()> {
-        self.0.execute("UPDATE stage_executions SET status = ?3 WHERE execution_id = ?1 AND stage_index = ?2",
-                    params![execution_id, stage_index as i64, stage.status]).map(drop)
+        self.0.execute("UPDATE stage_executions SET status = ?3, rules = ?4 WHERE execution_id = ?1 AND stage_index = ?2",
+                    params![execution_id, stage_index as i64, stage.status, to_json(&stage.rules)]).map(drop)
     }
 
     pub fn save_action(
@@ -288,9 +288,9 @@ impl Executions<'_> {
                 );
                 Ok((record, json))
             })?;
-            let stages: Vec<(String, StageStatus)> = connection
-                .prepare("SELECT name, status FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")?
-                .query_map([&id], |row| Ok((row.get(0)?, row.get(1)?)))?
+            let stages: Vec<(String, StageStatus, Option<String>)> = connection
+                .prepare("SELECT name, status, rules FROM stage_executions WHERE execution_id = ?1 ORDER BY stage_index")?
+                .query_map([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let actions: Vec<(usize, String)> = connection
                 .prepare("SELECT stage_index, record FROM action_executions WHERE execution_id = ?1 ORDER BY stage_index, action_index")?
@@ -303,12 +303,19 @@ impl Executions<'_> {
             serde_json::from_str(&json).map_err(|e| self.0.corrupt(e))?;
         record.stages = stages
             .into_iter()
-            .map(|(name, status)| StageRecord {
-                name,
-                status,
-                actions: Vec::new(),
+            .map(|(name, status, rules)| {
+                let rules = match rules {
+                    Some(json) => serde_json::from_str(&json).map_err(|e| self.0.corrupt(e))?,
+                    None => Vec::new(),
+                };
+                Ok(StageRecord {
+                    name,
+                    status,
+                    actions: Vec::new(),
+                    rules,
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         for (stage_index, action) in actions {
             let action: ActionRecord =
                 serde_json::from_str(&action).map_err(|e| self.0.corrupt(e))?;

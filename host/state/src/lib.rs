@@ -36,8 +36,8 @@ pub use ownership::{Orphan, Ownership, ProcessOwner};
 pub use pipelines::{PipelineMeta, Pipelines};
 pub use record::{
     ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, CurrentRevision, ErrorDetails,
-    ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionType, SourceRevisionRecord,
-    StageRecord, StageStatus, TestFailure, TestReportSummary, now,
+    ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionType, RuleRecord,
+    SourceRevisionRecord, StageRecord, StageStatus, TestFailure, TestReportSummary, now,
 };
 pub use stage_gate::{StageEntry, StageGate, StageSharing};
 pub use webhooks::{Webhook, Webhooks};

@@ -139,6 +139,24 @@ pub struct StageRecord {
     pub name: String,
     pub status: StageStatus,
     pub actions: Vec<ActionRecord>,
+    /// The condition rules evaluated for the stage (ListRuleExecutions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleRecord>,
+}
+
+/// One condition rule as it was evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleRecord {
+    /// `beforeEntry`, `onSuccess` or `onFailure`.
+    pub condition: String,
+    pub name: String,
+    /// The rule type's provider (`VariableCheck`, …).
+    pub provider: String,
+    pub configuration: BTreeMap<String, String>,
+    pub succeeded: bool,
+    pub summary: String,
+    pub time: String,
 }
 
 #[serde_with::skip_serializing_none]

@@ -34,11 +34,13 @@ pub fn record(id: &str) -> ExecutionRecord {
                 name: "Source".into(),
                 status: StageStatus::NotStarted,
                 actions: vec![action("A")],
+                rules: Vec::new(),
             },
             StageRecord {
                 name: "Deploy".into(),
                 status: StageStatus::NotStarted,
                 actions: vec![action("B"), action("C")],
+                rules: Vec::new(),
             },
         ],
     }

@@ -169,6 +169,7 @@ expect_error(cp.exceptions.ResourceNotFoundException, cp.list_tags_for_resource,
              resourceArn="arn:aws:codepipeline:us-east-1:123456789012:nope")
 listed = cp.list_pipelines()["pipelines"]
 assert [p["name"] for p in listed] == ["gated"], listed
+assert cp.list_pipelines(maxResults=1)["pipelines"][0]["name"] == "gated"
 # Action types: the built-ins this server runs, and custom types registered and removed.
 built = cp.list_action_types(actionOwnerFilter="AWS")["actionTypes"]
 ids = {(t["id"]["category"], t["id"]["provider"]) for t in built}
@@ -210,6 +211,38 @@ assert cp.list_deploy_action_execution_targets(pipelineName="gated",
                                                actionExecutionId=check_id)["targets"] == []
 expect_error(cp.exceptions.ActionExecutionNotFoundException,
              cp.list_deploy_action_execution_targets, pipelineName="gated", actionExecutionId="x")
+
+# Condition rules are recorded and listed.
+cp.create_pipeline(pipeline={
+    "name": "ruled", "pipelineType": "V2",
+    "roleArn": "arn:aws:iam::123456789012:role/role",
+    "artifactStore": {"type": "S3", "location": "gated-artifacts"},
+    "stages": [
+        {"name": "Source", "actions": [{
+            "name": "Fetch", "namespace": "SourceVariables",
+            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+            "configuration": {"S3Bucket": "gated-source", "S3ObjectKey": "src.zip",
+                              "PollForSourceChanges": "false"},
+            "outputArtifacts": [{"name": "Src"}]}]},
+        {"name": "Ship", "beforeEntry": {"conditions": [{"result": "FAIL", "rules": [{
+            "name": "FromTheRightBucket",
+            "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "VariableCheck", "version": "1"},
+            "configuration": {"Variable": "#{SourceVariables.BucketName}", "Value": "gated-source",
+                              "Operator": "EQ"}}]}]},
+         "actions": [{
+            "name": "Put",
+            "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+            "configuration": {"BucketName": "gated-artifacts", "Extract": "false", "ObjectKey": "ruled.zip"},
+            "inputArtifacts": [{"name": "Src"}]}]},
+    ]})
+ruled = wait("the ruled execution", lambda: [
+    e for e in cp.list_pipeline_executions(pipelineName="ruled")["pipelineExecutionSummaries"]
+    if e["status"] == "Succeeded"])[0]["pipelineExecutionId"]
+rules = cp.list_rule_executions(pipelineName="ruled",
+                                filter={"pipelineExecutionId": ruled})["ruleExecutionDetails"]
+assert [(r["ruleName"], r["status"], r["stageName"]) for r in rules] == [
+    ("FromTheRightBucket", "Succeeded", "Ship")], rules
+assert rules[0]["input"]["ruleTypeId"]["provider"] == "VariableCheck", rules
 
 # A webhook: its URL starts the pipeline for a signed payload its filters accept.
 import hashlib, hmac, json, urllib.error, urllib.request

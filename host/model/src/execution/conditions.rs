@@ -7,10 +7,12 @@ use crate::execution::scope::VariableScope;
 
 /// How a list of conditions turned out: one note per rule evaluated (the engine shows them),
 /// and the result of the condition that failed, if one did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConditionCheck {
     pub notes: Vec<String>,
     pub failed: Option<ConditionResult>,
+    /// Each rule evaluated, in order: the rule, whether it passed, and what was found.
+    pub rules: Vec<(RuleDeclaration, bool, String)>,
 }
 
 /// Evaluate `conditions` of kind `kind` (`beforeEntry`, `onSuccess`) until one fails.
@@ -20,19 +22,25 @@ pub fn check_conditions(
     scope: &VariableScope,
 ) -> ConditionCheck {
     let mut notes = Vec::new();
+    let mut rules = Vec::new();
     for condition in conditions {
         let result = condition.result.unwrap_or(ConditionResult::Fail);
         for rule in condition.rules.as_deref().unwrap_or_default() {
             match evaluate_rule(rule, scope) {
-                Ok(what) => notes.push(format!("{kind} rule '{}' passed: {what}", rule.name)),
+                Ok(what) => {
+                    notes.push(format!("{kind} rule '{}' passed: {what}", rule.name));
+                    rules.push((rule.clone(), true, what));
+                }
                 Err(why) => {
                     notes.push(format!(
                         "{kind} rule '{}' failed ({result:?}): {why}",
                         rule.name
                     ));
+                    rules.push((rule.clone(), false, why));
                     return ConditionCheck {
                         notes,
                         failed: Some(result),
+                        rules,
                     };
                 }
             }
@@ -41,6 +49,7 @@ pub fn check_conditions(
     ConditionCheck {
         notes,
         failed: None,
+        rules,
     }
 }
 

@@ -306,6 +306,45 @@ pub fn list_actions(app: &App, caller: &Caller, input: Input) -> Reply {
     Ok(reply)
 }
 
+/// ListRuleExecutions: every condition rule evaluated, newest execution first.
+pub fn list_rules(app: &App, caller: &Caller, input: Input) -> Reply {
+    let pipeline = input.string("pipelineName")?;
+    let limit = input.max_results(100, 100)?;
+    let offset = offset_of(&input)?;
+    let only: Option<String> = input
+        .0
+        .get("filter")
+        .and_then(|f| f.get("pipelineExecutionId"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    pipelines::load(app, &pipeline)?;
+    if let Some(id) = &only {
+        execution_of(app, &pipeline, id)?;
+    }
+    let (records, _) = page_of_records(app, &pipeline, 0, usize::MAX >> 1, |record| {
+        only.as_ref()
+            .is_none_or(|id| *id == record.pipeline_execution_id)
+    })?;
+    let details: Vec<Value> = records
+        .iter()
+        .flat_map(|record| {
+            record.stages.iter().flat_map(move |stage| {
+                stage
+                    .rules
+                    .iter()
+                    .map(move |rule| view::rule_detail(record, &stage.name, rule, &caller.region))
+            })
+        })
+        .collect();
+    let more = details.len() > offset + limit;
+    let page: Vec<Value> = details.into_iter().skip(offset).take(limit).collect();
+    let mut reply = json!({ "ruleExecutionDetails": page });
+    if more {
+        reply["nextToken"] = json!((offset + limit).to_string());
+    }
+    Ok(reply)
+}
+
 pub fn state(app: &App, _caller: &Caller, input: Input) -> Reply {
     let name = input.string("name")?;
     let (loaded, version) = pipelines::load(app, &name)?;

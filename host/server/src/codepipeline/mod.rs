@@ -1,7 +1,6 @@
 //! CodePipeline's 44 operations over AWS JSON 1.1. Each operation is one function taking the
 //! caller and the request's members and answering the response's members or an AWS error;
-//! [`OPERATIONS`] names all 44, so an operation not served yet answers with a modeled error
-//! naming it rather than `UnknownOperationException`, which is for names the service lacks.
+//! [`OPERATIONS`] names all 44, and a name the service lacks is `UnknownOperationException`.
 //!
 //! - `action_types`: built-in, registered custom and rule types;
 //! - `pipelines`: Create/Get/Update/Delete/ListPipelines, tags;
@@ -32,70 +31,58 @@ use crate::json::{AwsError, Input, Reply, parse_body, respond};
 
 type Operation = fn(&App, &Caller, Input) -> Reply;
 
-/// Every CodePipeline operation, and what serves it (None: not served by sandpipe yet).
-const OPERATIONS: &[(&str, Option<Operation>)] = &[
-    ("AcknowledgeJob", Some(jobs::acknowledge)),
-    ("AcknowledgeThirdPartyJob", Some(revisions::third_party_job)),
-    ("CreateCustomActionType", Some(action_types::create_custom)),
-    ("CreatePipeline", Some(pipelines::create)),
-    ("DeleteCustomActionType", Some(action_types::delete_custom)),
-    ("DeletePipeline", Some(pipelines::delete)),
-    ("DeleteWebhook", Some(webhooks::delete)),
-    (
-        "DeregisterWebhookWithThirdParty",
-        Some(webhooks::deregister),
-    ),
-    (
-        "DisableStageTransition",
-        Some(executions::disable_transition),
-    ),
-    ("EnableStageTransition", Some(executions::enable_transition)),
-    ("GetActionType", Some(action_types::get)),
-    ("GetJobDetails", Some(jobs::details)),
-    ("GetPipeline", Some(pipelines::get)),
-    ("GetPipelineExecution", Some(executions::get)),
-    ("GetPipelineState", Some(executions::state)),
-    ("GetThirdPartyJobDetails", Some(revisions::third_party_job)),
-    ("ListActionExecutions", Some(executions::list_actions)),
-    ("ListActionTypes", Some(action_types::list)),
+/// Every CodePipeline operation, and what serves it.
+const OPERATIONS: &[(&str, Operation)] = &[
+    ("AcknowledgeJob", jobs::acknowledge),
+    ("AcknowledgeThirdPartyJob", revisions::third_party_job),
+    ("CreateCustomActionType", action_types::create_custom),
+    ("CreatePipeline", pipelines::create),
+    ("DeleteCustomActionType", action_types::delete_custom),
+    ("DeletePipeline", pipelines::delete),
+    ("DeleteWebhook", webhooks::delete),
+    ("DeregisterWebhookWithThirdParty", webhooks::deregister),
+    ("DisableStageTransition", executions::disable_transition),
+    ("EnableStageTransition", executions::enable_transition),
+    ("GetActionType", action_types::get),
+    ("GetJobDetails", jobs::details),
+    ("GetPipeline", pipelines::get),
+    ("GetPipelineExecution", executions::get),
+    ("GetPipelineState", executions::state),
+    ("GetThirdPartyJobDetails", revisions::third_party_job),
+    ("ListActionExecutions", executions::list_actions),
+    ("ListActionTypes", action_types::list),
     (
         "ListDeployActionExecutionTargets",
-        Some(revisions::list_deploy_targets),
+        revisions::list_deploy_targets,
     ),
-    ("ListPipelineExecutions", Some(executions::list)),
-    ("ListPipelines", Some(pipelines::list)),
-    ("ListRuleExecutions", None),
-    ("ListRuleTypes", Some(action_types::list_rule_types)),
-    ("ListTagsForResource", Some(pipelines::list_tags)),
-    ("ListWebhooks", Some(webhooks::list)),
+    ("ListPipelineExecutions", executions::list),
+    ("ListPipelines", pipelines::list),
+    ("ListRuleExecutions", executions::list_rules),
+    ("ListRuleTypes", action_types::list_rule_types),
+    ("ListTagsForResource", pipelines::list_tags),
+    ("ListWebhooks", webhooks::list),
     (
         "OverrideStageCondition",
-        Some(revisions::override_stage_condition),
+        revisions::override_stage_condition,
     ),
-    ("PollForJobs", Some(jobs::poll)),
-    ("PollForThirdPartyJobs", Some(revisions::poll_third_party)),
-    ("PutActionRevision", Some(revisions::put_action_revision)),
-    ("PutApprovalResult", Some(executions::put_approval_result)),
-    ("PutJobFailureResult", Some(jobs::fail)),
-    ("PutJobSuccessResult", Some(jobs::succeed)),
-    (
-        "PutThirdPartyJobFailureResult",
-        Some(revisions::third_party_job),
-    ),
-    (
-        "PutThirdPartyJobSuccessResult",
-        Some(revisions::third_party_job),
-    ),
-    ("PutWebhook", Some(webhooks::put)),
-    ("RegisterWebhookWithThirdParty", Some(webhooks::register)),
-    ("RetryStageExecution", Some(executions::retry)),
-    ("RollbackStage", Some(executions::rollback)),
-    ("StartPipelineExecution", Some(executions::start)),
-    ("StopPipelineExecution", Some(executions::stop)),
-    ("TagResource", Some(pipelines::tag)),
-    ("UntagResource", Some(pipelines::untag)),
-    ("UpdateActionType", Some(action_types::update)),
-    ("UpdatePipeline", Some(pipelines::update)),
+    ("PollForJobs", jobs::poll),
+    ("PollForThirdPartyJobs", revisions::poll_third_party),
+    ("PutActionRevision", revisions::put_action_revision),
+    ("PutApprovalResult", executions::put_approval_result),
+    ("PutJobFailureResult", jobs::fail),
+    ("PutJobSuccessResult", jobs::succeed),
+    ("PutThirdPartyJobFailureResult", revisions::third_party_job),
+    ("PutThirdPartyJobSuccessResult", revisions::third_party_job),
+    ("PutWebhook", webhooks::put),
+    ("RegisterWebhookWithThirdParty", webhooks::register),
+    ("RetryStageExecution", executions::retry),
+    ("RollbackStage", executions::rollback),
+    ("StartPipelineExecution", executions::start),
+    ("StopPipelineExecution", executions::stop),
+    ("TagResource", pipelines::tag),
+    ("UntagResource", pipelines::untag),
+    ("UpdateActionType", action_types::update),
+    ("UpdatePipeline", pipelines::update),
 ];
 
 /// Answer one CodePipeline request.
@@ -105,11 +92,7 @@ pub async fn handle(app: &App, caller: &Caller, operation: &str, body: &[u8]) ->
             "UnknownOperationException",
             format!("CodePipeline has no operation '{operation}'"),
         )),
-        Some((name, None)) => Err(AwsError::new(
-            "ValidationException",
-            format!("{name} is not served by sandpipe yet"),
-        )),
-        Some((_, Some(operation))) => match parse_body(body) {
+        Some((_, operation)) => match parse_body(body) {
             // The operations read and write SQLite and the object store: off the async
             // threads, so a slow disk never stalls other connections.
             Ok(members) => tokio::task::block_in_place(|| operation(app, caller, Input(members))),

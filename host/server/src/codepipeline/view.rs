@@ -230,6 +230,37 @@ pub fn action_detail(
     ])
 }
 
+/// ListRuleExecutions' RuleExecutionDetail of one evaluated rule.
+pub fn rule_detail(
+    record: &ExecutionRecord,
+    stage: &str,
+    rule: &sandpipe_state::RuleRecord,
+    region: &str,
+) -> Value {
+    let id = action_execution_id(
+        &record.pipeline_execution_id,
+        stage,
+        &format!("{}:{}", rule.condition, rule.name),
+    );
+    json!({
+        "pipelineExecutionId": record.pipeline_execution_id,
+        "ruleExecutionId": id,
+        "pipelineVersion": record.pipeline_version,
+        "stageName": stage,
+        "ruleName": rule.name,
+        "startTime": timestamp(&rule.time),
+        "lastUpdateTime": timestamp(&rule.time),
+        "status": if rule.succeeded { "Succeeded" } else { "Failed" },
+        "input": {
+            "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": rule.provider, "version": "1"},
+            "configuration": rule.configuration,
+            "resolvedConfiguration": rule.configuration,
+            "region": region,
+        },
+        "output": {"executionResult": {"externalExecutionId": id, "externalExecutionSummary": rule.summary}},
+    })
+}
+
 /// The latest execution of one action, as a stage state shows it; None when it has not run.
 fn action_latest(action: &ActionRecord, token: Option<&String>) -> Value {
     if action.status == ActionStatus::NotStarted {
