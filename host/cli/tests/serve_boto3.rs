@@ -9,17 +9,15 @@ use common::Workspace;
 use common::aws::{client, client_env, venv};
 use common::serve::Server;
 
-#[test]
-fn boto3_drives_approvals_retries_stops_transitions_and_paging() {
-    let ws = Workspace::new();
+/// Run `tests/python/<script>` against a fresh server in `ws`, with `extra` environment; it
+/// must print `ok`.
+fn run_script(ws: &Workspace, script: &str, extra: &[(&str, String)]) {
     let server = Server::start(ws.dir.path(), &[]);
     let mut env = client_env(&server.url, ws.dir.path());
-    env.push((
-        "MARKER".into(),
-        ws.path("build-may-pass").display().to_string(),
-    ));
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/serve_boto3.py");
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
     let python = venv().join("bin/python");
     let ran = client(
         ws.dir.path(),
@@ -31,6 +29,13 @@ fn boto3_drives_approvals_retries_stops_transitions_and_paging() {
     let stderr = String::from_utf8_lossy(&ran.stderr);
     assert!(ran.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stdout.trim(), "ok");
+}
+
+#[test]
+fn boto3_drives_approvals_retries_stops_transitions_and_paging() {
+    let ws = Workspace::new();
+    let marker = ws.path("build-may-pass").display().to_string();
+    run_script(&ws, "serve_boto3.py", &[("MARKER", marker)]);
     // The executions the API started are the CLI's too.
     let listed = ws.ok(&["executions", "list", "--pipeline", "gated"]);
     assert!(
@@ -41,22 +46,7 @@ fn boto3_drives_approvals_retries_stops_transitions_and_paging() {
 
 #[test]
 fn a_boto3_job_worker_serves_a_custom_action() {
-    let ws = Workspace::new();
-    let server = Server::start(ws.dir.path(), &[]);
-    let env = client_env(&server.url, ws.dir.path());
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/serve_job_worker.py");
-    let python = venv().join("bin/python");
-    let ran = client(
-        ws.dir.path(),
-        &env,
-        python.to_str().unwrap(),
-        &[script.to_str().unwrap()],
-    );
-    let stdout = String::from_utf8_lossy(&ran.stdout);
-    let stderr = String::from_utf8_lossy(&ran.stderr);
-    assert!(ran.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "ok");
+    run_script(&Workspace::new(), "serve_job_worker.py", &[]);
 }
 
 #[test]

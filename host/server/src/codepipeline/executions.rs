@@ -259,24 +259,46 @@ pub fn list(app: &App, _caller: &Caller, input: Input) -> Reply {
     Ok(reply)
 }
 
-pub fn list_actions(app: &App, caller: &Caller, input: Input) -> Reply {
-    let pipeline = input.string("pipelineName")?;
-    let limit = input.max_results(100, 100)?;
-    let offset = offset_of(&input)?;
+/// The executions of `pipeline` a ListActionExecutions / ListRuleExecutions filter names
+/// (`filter.pipelineExecutionId`), or all of them, newest first.
+fn filtered_records(
+    app: &App,
+    pipeline: &str,
+    input: &Input,
+) -> Result<Vec<ExecutionRecord>, AwsError> {
     let only: Option<String> = input
         .0
         .get("filter")
         .and_then(|f| f.get("pipelineExecutionId"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let (loaded, _) = pipelines::load(app, &pipeline)?;
     if let Some(id) = &only {
-        execution_of(app, &pipeline, id)?;
+        execution_of(app, pipeline, id)?;
     }
-    let (records, _) = page_of_records(app, &pipeline, 0, usize::MAX >> 1, |record| {
+    let (records, _) = page_of_records(app, pipeline, 0, usize::MAX >> 1, |record| {
         only.as_ref()
             .is_none_or(|id| *id == record.pipeline_execution_id)
     })?;
+    Ok(records)
+}
+
+/// One page of `items` under `member`, as `maxResults` and `nextToken` ask.
+fn page_of(items: Vec<Value>, input: &Input, member: &str) -> Reply {
+    let limit = input.max_results(100, 100)?;
+    let offset = offset_of(input)?;
+    let more = items.len() > offset + limit;
+    let page: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
+    let mut reply = json!({ member: page });
+    if more {
+        reply["nextToken"] = json!((offset + limit).to_string());
+    }
+    Ok(reply)
+}
+
+pub fn list_actions(app: &App, caller: &Caller, input: Input) -> Reply {
+    let pipeline = input.string("pipelineName")?;
+    let (loaded, _) = pipelines::load(app, &pipeline)?;
+    let records = filtered_records(app, &pipeline, &input)?;
     let mut details = Vec::new();
     for record in &records {
         for stage in record.stages.iter().rev() {
@@ -297,34 +319,14 @@ pub fn list_actions(app: &App, caller: &Caller, input: Input) -> Reply {
             }
         }
     }
-    let more = details.len() > offset + limit;
-    let page: Vec<Value> = details.into_iter().skip(offset).take(limit).collect();
-    let mut reply = json!({ "actionExecutionDetails": page });
-    if more {
-        reply["nextToken"] = json!((offset + limit).to_string());
-    }
-    Ok(reply)
+    page_of(details, &input, "actionExecutionDetails")
 }
 
 /// ListRuleExecutions: every condition rule evaluated, newest execution first.
 pub fn list_rules(app: &App, caller: &Caller, input: Input) -> Reply {
     let pipeline = input.string("pipelineName")?;
-    let limit = input.max_results(100, 100)?;
-    let offset = offset_of(&input)?;
-    let only: Option<String> = input
-        .0
-        .get("filter")
-        .and_then(|f| f.get("pipelineExecutionId"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
     pipelines::load(app, &pipeline)?;
-    if let Some(id) = &only {
-        execution_of(app, &pipeline, id)?;
-    }
-    let (records, _) = page_of_records(app, &pipeline, 0, usize::MAX >> 1, |record| {
-        only.as_ref()
-            .is_none_or(|id| *id == record.pipeline_execution_id)
-    })?;
+    let records = filtered_records(app, &pipeline, &input)?;
     let details: Vec<Value> = records
         .iter()
         .flat_map(|record| {
@@ -336,13 +338,7 @@ pub fn list_rules(app: &App, caller: &Caller, input: Input) -> Reply {
             })
         })
         .collect();
-    let more = details.len() > offset + limit;
-    let page: Vec<Value> = details.into_iter().skip(offset).take(limit).collect();
-    let mut reply = json!({ "ruleExecutionDetails": page });
-    if more {
-        reply["nextToken"] = json!((offset + limit).to_string());
-    }
-    Ok(reply)
+    page_of(details, &input, "ruleExecutionDetails")
 }
 
 pub fn state(app: &App, _caller: &Caller, input: Input) -> Reply {
