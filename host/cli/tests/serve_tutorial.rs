@@ -68,7 +68,26 @@ fn the_seed_tutorial_runs_through_awslocal() {
         b"Hello LocalStack!\n"
     );
 
-    // The same state, seen by the CLI and by IAM.
+    // The same state, seen by the CLI and by IAM; a change the CLI makes from another
+    // process shows in the next get-pipeline-state, whatever the server answered before.
+    ws.ok(&[
+        "disable-transition",
+        "pipeline",
+        "stage2",
+        "--reason",
+        "freeze",
+    ]);
+    let got = client(
+        ws.dir.path(),
+        &env,
+        "aws",
+        &["codepipeline", "get-pipeline-state", "--name", "pipeline"],
+    );
+    let state: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(
+        state["stageStates"][1]["inboundTransitionState"]["enabled"], false,
+        "{state:#}"
+    );
     let listed = ws.ok(&["executions", "list"]);
     assert!(
         listed.contains("pipeline") && listed.contains("Succeeded"),

@@ -56,6 +56,10 @@ pub struct App {
     pub(crate) observer: Arc<dyn RunObserver>,
     /// Held while a start checks and records its idempotency token.
     pub(crate) starting: Mutex<()>,
+    /// GetPipelineState answers by pipeline, with the state generation they were read at:
+    /// dashboards poll it, and an answer holds until anything in the state changes.
+    pub(crate) pipeline_states:
+        Mutex<std::collections::HashMap<String, ((i64, u64), serde_json::Value)>>,
     pub(crate) s3: s3::S3Front,
     pub(crate) options: ServeOptions,
 }
@@ -72,6 +76,7 @@ impl App {
             files,
             observer: Arc::new(NoObserver),
             starting: Mutex::new(()),
+            pipeline_states: Mutex::new(Default::default()),
             s3,
             options,
         }

@@ -273,6 +273,16 @@ impl Database {
         self.with(|connection| connection.execute(sql, params))
     }
 
+    /// A value that changes whenever anything is committed, by this connection or any other
+    /// (SQLite's `data_version` counts other connections' commits, `total_changes` this
+    /// one's): what a reader caching answers compares.
+    pub(crate) fn generation(&self) -> Result<(i64, u64)> {
+        self.with(|connection| {
+            let version: i64 = connection.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+            Ok((version, connection.total_changes()))
+        })
+    }
+
     /// Delete every row of every table, in one transaction (`serve --allow-reset`).
     pub(crate) fn wipe(&self) -> Result<()> {
         self.transaction(|transaction| {

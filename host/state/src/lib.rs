@@ -91,6 +91,12 @@ impl StateStore {
         Iam(&self.db)
     }
 
+    /// Changes whenever anything in the state changes (see [`StateStore::generation`]'s
+    /// use in `sandpipe serve`: an answer computed at one generation holds until the next).
+    pub fn generation(&self) -> Result<(i64, u64)> {
+        self.db.generation()
+    }
+
     /// Forget everything: every pipeline, execution, approval, role and token.
     pub fn wipe(&self) -> Result<()> {
         self.db.wipe()

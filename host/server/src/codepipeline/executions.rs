@@ -343,6 +343,30 @@ pub fn list_rules(app: &App, caller: &Caller, input: Input) -> Reply {
 
 pub fn state(app: &App, _caller: &Caller, input: Input) -> Reply {
     let name = input.string("name")?;
+    let generation = app.runner.state().generation().map_err(state_error)?;
+    let cached = app
+        .pipeline_states
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((at, reply)) = cached.get(&name)
+        && *at == generation
+    {
+        return Ok(reply.clone());
+    }
+    drop(cached);
+    let reply = read_state(app, &name)?;
+    let mut cached = app
+        .pipeline_states
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // One entry per pipeline asked about; a stale one is replaced, not kept beside.
+    cached.insert(name, (generation, reply.clone()));
+    Ok(reply)
+}
+
+/// GetPipelineState read from the state store.
+fn read_state(app: &App, name: &str) -> Reply {
+    let name = name.to_string();
     let (loaded, version) = pipelines::load(app, &name)?;
     let state = app.runner.state();
     let meta = state
