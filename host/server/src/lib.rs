@@ -48,6 +48,9 @@ pub struct ServeOptions {
     pub url: Option<String>,
 }
 
+/// A GetPipelineState answer and the state generation it was read at.
+pub(crate) type CachedState = ((i64, u64), serde_json::Value);
+
 /// What every request shares.
 pub struct App {
     pub(crate) runner: Arc<PipelineRunner>,
@@ -58,8 +61,7 @@ pub struct App {
     pub(crate) starting: Mutex<()>,
     /// GetPipelineState answers by pipeline, with the state generation they were read at:
     /// dashboards poll it, and an answer holds until anything in the state changes.
-    pub(crate) pipeline_states:
-        Mutex<std::collections::HashMap<String, ((i64, u64), serde_json::Value)>>,
+    pub(crate) pipeline_states: Mutex<std::collections::HashMap<String, CachedState>>,
     pub(crate) s3: s3::S3Front,
     pub(crate) options: ServeOptions,
 }
