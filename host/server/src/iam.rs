@@ -26,10 +26,6 @@ pub fn handle(app: &App, caller: &Caller, body: &[u8]) -> Response<Body> {
     }
 }
 
-fn state_error(error: sandpipe_state::StateError) -> AwsError {
-    AwsError::internal(error.to_string())
-}
-
 fn no_role(name: &str) -> AwsError {
     AwsError::new(
         "NoSuchEntity",
@@ -65,11 +61,7 @@ fn members(names: &[String]) -> String {
 
 fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<String, AwsError> {
     let iam = app.runner.state().iam();
-    let existing = |name: &str| {
-        iam.role(name)
-            .map_err(state_error)?
-            .ok_or_else(|| no_role(name))
-    };
+    let existing = |name: &str| iam.role(name)?.ok_or_else(|| no_role(name));
     match action {
         "CreateRole" => {
             let name = params.required("RoleName")?;
@@ -82,8 +74,7 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
                 ));
             }
             let role = iam
-                .create_role(name, path, policy, params.get("Description"))
-                .map_err(state_error)?
+                .create_role(name, path, policy, params.get("Description"))?
                 .ok_or_else(|| {
                     AwsError::new(
                         "EntityAlreadyExists",
@@ -95,15 +86,14 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
         "GetRole" => Ok(role_xml(&existing(params.required("RoleName")?)?, caller)),
         "DeleteRole" => {
             let name = params.required("RoleName")?;
-            if !iam.delete_role(name).map_err(state_error)? {
+            if !iam.delete_role(name)? {
                 return Err(no_role(name));
             }
             Ok(String::new())
         }
         "ListRoles" => {
             let roles: String = iam
-                .roles()
-                .map_err(state_error)?
+                .roles()?
                 .iter()
                 .map(|r| {
                     role_xml(r, caller)
@@ -119,22 +109,18 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
             let role = existing(params.required("RoleName")?)?;
             let name = params.required("PolicyName")?;
             let document = params.required("PolicyDocument")?;
-            iam.put_policy(&role.name, INLINE, name, document)
-                .map_err(state_error)?;
+            iam.put_policy(&role.name, INLINE, name, document)?;
             Ok(String::new())
         }
         "GetRolePolicy" => {
             let role = existing(params.required("RoleName")?)?;
             let name = params.required("PolicyName")?;
-            let document = iam
-                .policy(&role.name, INLINE, name)
-                .map_err(state_error)?
-                .ok_or_else(|| {
-                    AwsError::new(
-                        "NoSuchEntity",
-                        format!("The role policy with name {name} cannot be found."),
-                    )
-                })?;
+            let document = iam.policy(&role.name, INLINE, name)?.ok_or_else(|| {
+                AwsError::new(
+                    "NoSuchEntity",
+                    format!("The role policy with name {name} cannot be found."),
+                )
+            })?;
             let encoded = percent_encode(&document);
             Ok(format!(
                 "{}{}{}",
@@ -145,7 +131,7 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
         }
         "ListRolePolicies" => {
             let role = existing(params.required("RoleName")?)?;
-            let names = iam.policy_names(&role.name, INLINE).map_err(state_error)?;
+            let names = iam.policy_names(&role.name, INLINE)?;
             Ok(format!(
                 "<PolicyNames>{}</PolicyNames><IsTruncated>false</IsTruncated>",
                 members(&names)
@@ -154,15 +140,12 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
         "AttachRolePolicy" => {
             let role = existing(params.required("RoleName")?)?;
             let arn = params.required("PolicyArn")?;
-            iam.put_policy(&role.name, ATTACHED, arn, "")
-                .map_err(state_error)?;
+            iam.put_policy(&role.name, ATTACHED, arn, "")?;
             Ok(String::new())
         }
         "ListAttachedRolePolicies" => {
             let role = existing(params.required("RoleName")?)?;
-            let arns = iam
-                .policy_names(&role.name, ATTACHED)
-                .map_err(state_error)?;
+            let arns = iam.policy_names(&role.name, ATTACHED)?;
             let attached: String = arns
                 .iter()
                 .map(|arn| {

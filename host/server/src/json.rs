@@ -57,6 +57,13 @@ impl AwsError {
     }
 }
 
+/// A state-store failure, as the service reports its own faults.
+impl From<sandpipe_state::StateError> for AwsError {
+    fn from(error: sandpipe_state::StateError) -> Self {
+        AwsError::internal(error.to_string())
+    }
+}
+
 pub type Reply = Result<Value, AwsError>;
 
 /// A JSON 1.1 response.

@@ -4,28 +4,25 @@ idempotent starts and the service's errors, each as botocore parses it.
 Run by host/cli/tests/serve_boto3.rs with AWS_ENDPOINT_URL pointing at the server and
 MARKER naming a file whose presence lets the build pass."""
 
+import hashlib
+import hmac
 import io
+import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 import zipfile
 
 import boto3
+
+from aws_helpers import expect_error, wait
 
 MARKER = os.environ["MARKER"]
 cp = boto3.client("codepipeline")
 s3 = boto3.client("s3")
 
-
-def wait(what, check, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.time() > deadline:
-            sys.exit(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def status(execution_id):
@@ -38,13 +35,6 @@ def stage_state(name):
     state = cp.get_pipeline_state(name="gated")
     return next(s for s in state["stageStates"] if s["stageName"] == name)
 
-
-def expect_error(exception, call, **kwargs):
-    try:
-        call(**kwargs)
-    except exception as error:
-        return error
-    sys.exit(f"{call.__name__}({kwargs}) did not raise {exception.__name__}")
 
 
 # The source: a zip with a buildspec whose build passes only once MARKER exists.
@@ -245,7 +235,6 @@ assert [(r["ruleName"], r["status"], r["stageName"]) for r in rules] == [
 assert rules[0]["input"]["ruleTypeId"]["provider"] == "VariableCheck", rules
 
 # A webhook: its URL starts the pipeline for a signed payload its filters accept.
-import hashlib, hmac, json, urllib.error, urllib.request
 hook = cp.put_webhook(webhook={
     "name": "gated-push", "targetPipeline": "gated", "targetAction": "Fetch",
     "filters": [{"jsonPath": "$.ref", "matchEquals": "refs/heads/main"}],

@@ -12,28 +12,13 @@ import zipfile
 
 import boto3
 
+from aws_helpers import expect_error, wait
+
 cp = boto3.client("codepipeline")
 s3 = boto3.client("s3")
 TYPE = {"category": "Build", "owner": "Custom", "provider": "Upper", "version": "1"}
 
 
-def wait(what, check, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.time() > deadline:
-            sys.exit(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def expect_error(exception, call, **kwargs):
-    try:
-        call(**kwargs)
-    except exception:
-        return
-    sys.exit(f"{call.__name__}({kwargs}) did not raise {exception.__name__}")
 
 
 def next_job():

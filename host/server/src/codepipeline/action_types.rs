@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sandpipe_model::validate::{rules_for, secret_properties};
 use sandpipe_model::{ActionTypeId, Category, Owner};
 
-use super::{empty, state_error};
+use super::empty;
 use crate::App;
 use crate::caller::Caller;
 use crate::json::{AwsError, Input, Reply};
@@ -78,13 +78,7 @@ pub fn list(app: &App, _caller: &Caller, input: Input) -> Reply {
         .map(built_in)
         .collect();
     if wanted("Custom") {
-        for (_, declaration) in app
-            .runner
-            .state()
-            .action_types()
-            .list()
-            .map_err(state_error)?
-        {
+        for (_, declaration) in app.runner.state().action_types().list()? {
             types.push(serde_json::from_str(&declaration).unwrap_or_default());
         }
     }
@@ -129,8 +123,7 @@ pub fn create_custom(app: &App, _caller: &Caller, input: Input) -> Reply {
         .runner
         .state()
         .action_types()
-        .create(&id.to_string(), &declaration.to_string())
-        .map_err(state_error)?;
+        .create(&id.to_string(), &declaration.to_string())?;
     if !registered {
         return Err(AwsError::new(
             "ActionTypeAlreadyExistsException",
@@ -150,11 +143,7 @@ pub fn delete_custom(app: &App, _caller: &Caller, input: Input) -> Reply {
         &input.string("version")?,
     );
     // Deleting a type that is not there succeeds, as on AWS.
-    app.runner
-        .state()
-        .action_types()
-        .delete(&id)
-        .map_err(state_error)?;
+    app.runner.state().action_types().delete(&id)?;
     empty()
 }
 
@@ -181,8 +170,7 @@ pub fn get(app: &App, _caller: &Caller, input: Input) -> Reply {
             .runner
             .state()
             .action_types()
-            .get(&text)
-            .map_err(state_error)?
+            .get(&text)?
             .ok_or_else(not_found)?;
         serde_json::from_str(&stored).unwrap_or_default()
     };
@@ -230,7 +218,7 @@ pub fn update(app: &App, _caller: &Caller, input: Input) -> Reply {
         &part("version"),
     );
     let types = app.runner.state().action_types();
-    let Some(stored) = types.get(&text).map_err(state_error)? else {
+    let Some(stored) = types.get(&text)? else {
         return Err(AwsError::new(
             "ActionTypeNotFoundException",
             format!(
@@ -264,9 +252,7 @@ pub fn update(app: &App, _caller: &Caller, input: Input) -> Reply {
                 .collect(),
         );
     }
-    types
-        .update(&text, &stored.to_string())
-        .map_err(state_error)?;
+    types.update(&text, &stored.to_string())?;
     empty()
 }
 

@@ -14,7 +14,7 @@ use sandpipe_model::execution::SourceRevision;
 use sandpipe_state::{ExecutionRecord, StageStatus, StopMode};
 
 use super::pipelines::{self, API_SOURCE};
-use super::{empty, state_error, view};
+use super::{empty, view};
 use crate::App;
 use crate::caller::Caller;
 use crate::json::{AwsError, Input, Reply};
@@ -81,7 +81,7 @@ pub(super) fn execution_of(
             Ok(record)
         }
         Ok(_) | Err(sandpipe_state::StateError::NoSuchExecution { .. }) => Err(missing()),
-        Err(error) => Err(state_error(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -132,18 +132,14 @@ pub fn start(app: &App, caller: &Caller, input: Input) -> Reply {
     let _one = app.starting.lock().unwrap_or_else(|e| e.into_inner());
     let registry = app.runner.state().pipelines();
     if let Some(token) = &token
-        && let Some(id) = registry
-            .started_by_token(&name, token)
-            .map_err(state_error)?
+        && let Some(id) = registry.started_by_token(&name, token)?
     {
         return Ok(json!({ "pipelineExecutionId": id }));
     }
     let (loaded, _) = pipelines::load(app, &name)?;
     let id = launch(app, caller, loaded, "StartPipelineExecution", start)?;
     if let Some(token) = &token {
-        registry
-            .remember_token(&name, token, &id)
-            .map_err(state_error)?;
+        registry.remember_token(&name, token, &id)?;
     }
     Ok(json!({ "pipelineExecutionId": id }))
 }
@@ -165,11 +161,7 @@ pub fn stop(app: &App, _caller: &Caller, input: Input) -> Reply {
     } else {
         StopMode::Stop
     };
-    match app
-        .runner
-        .request_stop(&id, mode, reason.as_deref())
-        .map_err(state_error)?
-    {
+    match app.runner.request_stop(&id, mode, reason.as_deref())? {
         Ok(id) => Ok(json!({ "pipelineExecutionId": id })),
         Err(refused) => Err(AwsError::from_refusal(
             &refused.to_string(),
@@ -206,13 +198,11 @@ fn page_of_records(
     keep: impl Fn(&ExecutionRecord) -> bool,
 ) -> Result<(Vec<ExecutionRecord>, bool), AwsError> {
     let executions = app.runner.state().executions();
-    let summaries = executions
-        .list(Some(pipeline), usize::MAX >> 1)
-        .map_err(state_error)?;
+    let summaries = executions.list(Some(pipeline), usize::MAX >> 1)?;
     let mut kept = Vec::new();
     let mut seen = 0;
     for summary in summaries {
-        let record = executions.get(&summary.id).map_err(state_error)?;
+        let record = executions.get(&summary.id)?;
         if !keep(&record) {
             continue;
         }
@@ -343,7 +333,7 @@ pub fn list_rules(app: &App, caller: &Caller, input: Input) -> Reply {
 
 pub fn state(app: &App, _caller: &Caller, input: Input) -> Reply {
     let name = input.string("name")?;
-    let generation = app.runner.state().generation().map_err(state_error)?;
+    let generation = app.runner.state().generation()?;
     let cached = app
         .pipeline_states
         .lock()
@@ -367,30 +357,21 @@ pub fn state(app: &App, _caller: &Caller, input: Input) -> Reply {
 /// GetPipelineState read from the state store.
 fn read_state(app: &App, name: &str) -> Reply {
     let name = name.to_string();
-    let (loaded, version) = pipelines::load(app, &name)?;
+    let (loaded, meta) = pipelines::load(app, &name)?;
     let state = app.runner.state();
-    let meta = state
-        .pipelines()
-        .get(&name)
-        .map_err(state_error)?
-        .ok_or_else(|| pipelines::not_found(&name))?;
-    let disabled = state
-        .stage_gate()
-        .disabled_transitions(&name)
-        .map_err(state_error)?;
+    let disabled = state.stage_gate().disabled_transitions(&name)?;
     // One record per distinct execution, however many stages it is the latest of.
     let mut records: BTreeMap<String, (ExecutionRecord, Vec<PendingApproval>)> = BTreeMap::new();
     let mut latest_of = Vec::new();
     for stage in &loaded.pipeline.stages {
         let id = state
             .executions()
-            .latest_in_stage_named(&name, &stage.name)
-            .map_err(state_error)?;
+            .latest_in_stage_named(&name, &stage.name)?;
         if let Some(id) = &id
             && !records.contains_key(id)
         {
-            let record = state.executions().get(id).map_err(state_error)?;
-            let tokens = state.approvals().pending_of(id).map_err(state_error)?;
+            let record = state.executions().get(id)?;
+            let tokens = state.approvals().pending_of(id)?;
             records.insert(id.clone(), (record, tokens));
         }
         latest_of.push(id);
@@ -416,7 +397,7 @@ fn read_state(app: &App, name: &str) -> Reply {
         .collect();
     Ok(json!({
         "pipelineName": name,
-        "pipelineVersion": version,
+        "pipelineVersion": meta.version,
         "stageStates": stage_states,
         "created": crate::json::timestamp(&meta.created),
         "updated": crate::json::timestamp(&meta.updated),
@@ -469,11 +450,12 @@ pub fn put_approval_result(app: &App, _caller: &Caller, input: Input) -> Reply {
             format!("stage '{stage}' of pipeline '{pipeline}' has no action '{action}'"),
         ));
     }
-    match app
-        .runner
-        .decide_approval((&pipeline, &stage, &action), Some(&token), approve, summary)
-        .map_err(state_error)?
-    {
+    match app.runner.decide_approval(
+        (&pipeline, &stage, &action),
+        Some(&token),
+        approve,
+        summary,
+    )? {
         Ok(_) => Ok(json!({ "approvedAt": crate::json::timestamp(&sandpipe_state::now()) })),
         Err(refused) => Err(AwsError::from_refusal(
             &refused.to_string(),
@@ -542,8 +524,7 @@ pub fn disable_transition(app: &App, _caller: &Caller, input: Input) -> Reply {
     app.runner
         .state()
         .stage_gate()
-        .disable_transition(&pipeline, &stage, &reason)
-        .map_err(state_error)?;
+        .disable_transition(&pipeline, &stage, &reason)?;
     empty()
 }
 
@@ -552,8 +533,6 @@ pub fn enable_transition(app: &App, _caller: &Caller, input: Input) -> Reply {
     let stage = input.string("stageName")?;
     inbound(&input)?;
     declared_stage(app, &pipeline, &stage)?;
-    app.runner
-        .enable_transition(&pipeline, &stage)
-        .map_err(state_error)?;
+    app.runner.enable_transition(&pipeline, &stage)?;
     empty()
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use sandpipe_state::{Job, JobStatus};
 
-use super::{empty, state_error};
+use super::empty;
 use crate::App;
 use crate::caller::Caller;
 use crate::json::{AwsError, Input, Reply};
@@ -27,8 +27,7 @@ fn job_of(app: &App, id: &str) -> Result<Job, AwsError> {
     app.runner
         .state()
         .jobs()
-        .get(id)
-        .map_err(state_error)?
+        .get(id)?
         .ok_or_else(|| AwsError::new("JobNotFoundException", format!("no job with id '{id}'")))
 }
 
@@ -63,12 +62,7 @@ pub fn poll(app: &App, caller: &Caller, input: Input) -> Reply {
         "{}/{}/{}/{}",
         id.category, id.owner, id.provider, id.version
     );
-    let registered = app
-        .runner
-        .state()
-        .action_types()
-        .get(&action_type)
-        .map_err(state_error)?;
+    let registered = app.runner.state().action_types().get(&action_type)?;
     if registered.is_none() {
         return Err(AwsError::new(
             "ActionTypeNotFoundException",
@@ -80,12 +74,7 @@ pub fn poll(app: &App, caller: &Caller, input: Input) -> Reply {
             data(job)["actionConfiguration"]["configuration"][key].as_str() == Some(value)
         })
     };
-    let jobs = app
-        .runner
-        .state()
-        .jobs()
-        .poll(&action_type, max, matches)
-        .map_err(state_error)?;
+    let jobs = app.runner.state().jobs().poll(&action_type, max, matches)?;
     let jobs: Vec<Value> = jobs
         .iter()
         .map(|job| {
@@ -102,8 +91,7 @@ pub fn acknowledge(app: &App, _caller: &Caller, input: Input) -> Reply {
         .runner
         .state()
         .jobs()
-        .acknowledge(&id, &nonce)
-        .map_err(state_error)?
+        .acknowledge(&id, &nonce)?
         .map_err(refused)?;
     Ok(json!({ "status": status.as_str() }))
 }
@@ -136,8 +124,7 @@ pub fn succeed(app: &App, _caller: &Caller, input: Input) -> Reply {
     }
     let result = Value::Object(input.0).to_string();
     app.runner
-        .finish_job(&id, JobStatus::Succeeded, &result)
-        .map_err(state_error)?
+        .finish_job(&id, JobStatus::Succeeded, &result)?
         .map_err(refused)?;
     empty()
 }
@@ -156,8 +143,7 @@ pub fn fail(app: &App, _caller: &Caller, input: Input) -> Reply {
     }
     let result = Value::Object(input.0).to_string();
     app.runner
-        .finish_job(&id, JobStatus::Failed, &result)
-        .map_err(state_error)?
+        .finish_job(&id, JobStatus::Failed, &result)?
         .map_err(refused)?;
     empty()
 }

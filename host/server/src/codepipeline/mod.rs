@@ -102,11 +102,6 @@ pub async fn handle(app: &App, caller: &Caller, operation: &str, body: &[u8]) ->
     respond(reply, &caller.request_id)
 }
 
-/// A state-store failure, as the service reports its own faults.
-fn state_error(error: sandpipe_state::StateError) -> AwsError {
-    AwsError::internal(error.to_string())
-}
-
 /// `{}`: the answer of operations without output.
 fn empty() -> Reply {
     Ok(Value::Object(Default::default()))

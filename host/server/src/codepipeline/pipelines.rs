@@ -9,10 +9,11 @@ use sandpipe_model::load::parse_document;
 use sandpipe_model::validate::mask_secrets;
 use sandpipe_model::{LoadedPipeline, PipelineDeclaration};
 
-use super::{empty, state_error};
+use super::empty;
 use crate::App;
 use crate::caller::Caller;
 use crate::json::{AwsError, Input, Reply, timestamp};
+use sandpipe_state::PipelineMeta;
 
 /// The source a pipeline made through the API is recorded with (records name a file).
 pub const API_SOURCE: &str = "CreatePipeline";
@@ -51,21 +52,18 @@ pub fn stored_form(pipeline: &PipelineDeclaration) -> String {
     serde_json::to_string(&mask_secrets(pipeline)).expect("declarations serialize")
 }
 
-/// The latest declaration of `name`, loaded; `PipelineNotFoundException` if there is none.
-pub fn load(app: &App, name: &str) -> Result<(LoadedPipeline, u32), AwsError> {
+/// The latest declaration of `name`, loaded, with the pipeline's metadata;
+/// `PipelineNotFoundException` if there is none.
+pub fn load(app: &App, name: &str) -> Result<(LoadedPipeline, PipelineMeta), AwsError> {
     let state = app.runner.state();
     let meta = state
         .pipelines()
-        .get(name)
-        .map_err(state_error)?
+        .get(name)?
         .ok_or_else(|| not_found(name))?;
-    let text = state
-        .executions()
-        .declaration(name, meta.version)
-        .map_err(state_error)?;
+    let text = state.executions().declaration(name, meta.version)?;
     let loaded = parse_document(API_SOURCE, &format!("{{\"pipeline\":{text}}}"), false)
         .map_err(|e| AwsError::internal(format!("the stored pipeline '{name}': {e}")))?;
-    Ok((loaded, meta.version))
+    Ok((loaded, meta))
 }
 
 pub fn not_found(name: &str) -> AwsError {
@@ -117,7 +115,7 @@ pub fn create(app: &App, caller: &Caller, input: Input) -> Reply {
     let tags = tags_of(&input)?;
     let name = loaded.pipeline.name.clone();
     let state = app.runner.state();
-    if state.pipelines().get(&name).map_err(state_error)?.is_some() {
+    if state.pipelines().get(&name)?.is_some() {
         return Err(AwsError::new(
             "PipelineNameInUseException",
             format!("A pipeline with the name '{name}' already exists in this account"),
@@ -126,10 +124,9 @@ pub fn create(app: &App, caller: &Caller, input: Input) -> Reply {
     let stored = stored_form(&loaded.pipeline);
     let version = state
         .executions()
-        .register_pipeline(&name, &stored, API_SOURCE)
-        .map_err(state_error)?;
+        .register_pipeline(&name, &stored, API_SOURCE)?;
     let arn = caller.arn("codepipeline", &name);
-    state.pipelines().tag(&arn, &tags).map_err(state_error)?;
+    state.pipelines().tag(&arn, &tags)?;
     // As on AWS, a new pipeline starts an execution at once; the pipeline exists whether or
     // not that execution could start (its refusal is the server's log to tell).
     if let Err(refused) =
@@ -151,14 +148,13 @@ pub fn update(app: &App, _caller: &Caller, input: Input) -> Reply {
     let loaded = declaration_of(&input, "UpdatePipeline")?;
     let name = loaded.pipeline.name.clone();
     let state = app.runner.state();
-    if state.pipelines().get(&name).map_err(state_error)?.is_none() {
+    if state.pipelines().get(&name)?.is_none() {
         return Err(not_found(&name));
     }
     let stored = stored_form(&loaded.pipeline);
     let version = state
         .executions()
-        .register_pipeline(&name, &stored, API_SOURCE)
-        .map_err(state_error)?;
+        .register_pipeline(&name, &stored, API_SOURCE)?;
     Ok(json!({"pipeline": shown(&stored, version)?}))
 }
 
@@ -167,8 +163,7 @@ pub fn get(app: &App, caller: &Caller, input: Input) -> Reply {
     let state = app.runner.state();
     let meta = state
         .pipelines()
-        .get(&name)
-        .map_err(state_error)?
+        .get(&name)?
         .ok_or_else(|| not_found(&name))?;
     let version = match input.0.get("version") {
         None | Some(Value::Null) => meta.version,
@@ -183,10 +178,7 @@ pub fn get(app: &App, caller: &Caller, input: Input) -> Reply {
                 )
             })?,
     };
-    let stored = state
-        .executions()
-        .declaration(&name, version)
-        .map_err(state_error)?;
+    let stored = state.executions().declaration(&name, version)?;
     Ok(json!({
         "pipeline": shown(&stored, version)?,
         "metadata": {
@@ -203,8 +195,7 @@ pub fn delete(app: &App, caller: &Caller, input: Input) -> Reply {
     app.runner
         .state()
         .pipelines()
-        .delete(&name, &caller.arn("codepipeline", &name))
-        .map_err(state_error)?;
+        .delete(&name, &caller.arn("codepipeline", &name))?;
     empty()
 }
 
@@ -213,20 +204,14 @@ pub fn list(app: &App, _caller: &Caller, input: Input) -> Reply {
     let limit = input.max_results(1000, 1000)?;
     let after = input.optional_string("nextToken")?;
     let state = app.runner.state();
-    let mut page = state
-        .pipelines()
-        .list(after.as_deref(), limit + 1)
-        .map_err(state_error)?;
+    let mut page = state.pipelines().list(after.as_deref(), limit + 1)?;
     let next = (page.len() > limit).then(|| {
         page.truncate(limit);
         page.last().map(|p| p.name.clone())
     });
     let mut pipelines = Vec::new();
     for meta in &page {
-        let stored = state
-            .executions()
-            .declaration(&meta.name, meta.version)
-            .map_err(state_error)?;
+        let stored = state.executions().declaration(&meta.name, meta.version)?;
         let declaration: Value = serde_json::from_str(&stored).unwrap_or_default();
         let summary = json!({
             "name": meta.name,
@@ -256,13 +241,7 @@ fn pipeline_of_arn(app: &App, caller: &Caller, arn: &str) -> Result<String, AwsE
             ),
         ));
     };
-    match app
-        .runner
-        .state()
-        .pipelines()
-        .get(name)
-        .map_err(state_error)?
-    {
+    match app.runner.state().pipelines().get(name)? {
         Some(_) => Ok(name.to_string()),
         None => Err(AwsError::new(
             "ResourceNotFoundException",
@@ -275,11 +254,7 @@ pub fn tag(app: &App, caller: &Caller, input: Input) -> Reply {
     let arn = input.string("resourceArn")?;
     pipeline_of_arn(app, caller, &arn)?;
     let tags = tags_of(&input)?;
-    app.runner
-        .state()
-        .pipelines()
-        .tag(&arn, &tags)
-        .map_err(state_error)?;
+    app.runner.state().pipelines().tag(&arn, &tags)?;
     empty()
 }
 
@@ -287,22 +262,13 @@ pub fn untag(app: &App, caller: &Caller, input: Input) -> Reply {
     let arn = input.string("resourceArn")?;
     pipeline_of_arn(app, caller, &arn)?;
     let keys: Vec<String> = input.typed("tagKeys")?.unwrap_or_default();
-    app.runner
-        .state()
-        .pipelines()
-        .untag(&arn, &keys)
-        .map_err(state_error)?;
+    app.runner.state().pipelines().untag(&arn, &keys)?;
     empty()
 }
 
 pub fn list_tags(app: &App, caller: &Caller, input: Input) -> Reply {
     let arn = input.string("resourceArn")?;
     pipeline_of_arn(app, caller, &arn)?;
-    let tags = app
-        .runner
-        .state()
-        .pipelines()
-        .tags(&arn)
-        .map_err(state_error)?;
+    let tags = app.runner.state().pipelines().tags(&arn)?;
     Ok(json!({ "tags": tags_json(&tags) }))
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sandpipe_model::execution::{RevisionType, SourceRevision};
 use sandpipe_model::{ActionDeclaration, Owner};
 
-use super::{executions, pipelines, state_error, view};
+use super::{executions, pipelines, view};
 use crate::App;
 use crate::caller::Caller;
 use crate::json::{AwsError, Input, Reply};
@@ -49,10 +49,9 @@ pub fn put_action_revision(app: &App, caller: &Caller, input: Input) -> Reply {
     let state = app.runner.state();
     let latest = state
         .executions()
-        .latest_in_stage_named(&pipeline, &stage)
-        .map_err(state_error)?;
+        .latest_in_stage_named(&pipeline, &stage)?;
     if let Some(id) = latest {
-        let record = state.executions().get(&id).map_err(state_error)?;
+        let record = state.executions().get(&id)?;
         let current = record
             .stages
             .first()
@@ -108,12 +107,8 @@ pub fn list_deploy_targets(app: &App, _caller: &Caller, input: Input) -> Reply {
     let wanted = input.string("actionExecutionId")?;
     pipelines::load(app, &pipeline)?;
     let state = app.runner.state();
-    for summary in state
-        .executions()
-        .list(Some(&pipeline), usize::MAX >> 1)
-        .map_err(state_error)?
-    {
-        let record = state.executions().get(&summary.id).map_err(state_error)?;
+    for summary in state.executions().list(Some(&pipeline), usize::MAX >> 1)? {
+        let record = state.executions().get(&summary.id)?;
         for stage in &record.stages {
             for action in &stage.actions {
                 if view::action_execution_id(

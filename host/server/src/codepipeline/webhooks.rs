@@ -15,7 +15,7 @@ use sha2::Sha256;
 
 use sandpipe_model::execution::{RevisionType, SourceRevision};
 
-use super::{empty, pipelines, state_error};
+use super::{empty, pipelines};
 use crate::App;
 use crate::caller::Caller;
 use crate::json::{AwsError, Input, Reply, timestamp};
@@ -201,13 +201,12 @@ pub fn put(app: &App, caller: &Caller, input: Input) -> Reply {
         .runner
         .state()
         .webhooks()
-        .put(name, &definition.to_string())
-        .map_err(state_error)?;
+        .put(name, &definition.to_string())?;
     Ok(json!({ "webhook": shown(app, caller, &stored) }))
 }
 
 pub fn list(app: &App, caller: &Caller, _input: Input) -> Reply {
-    let hooks = app.runner.state().webhooks().list().map_err(state_error)?;
+    let hooks = app.runner.state().webhooks().list()?;
     let items: Vec<Value> = hooks.iter().map(|h| shown(app, caller, h)).collect();
     Ok(json!({ "webhooks": items }))
 }
@@ -217,8 +216,7 @@ pub fn delete(app: &App, _caller: &Caller, input: Input) -> Reply {
     app.runner
         .state()
         .webhooks()
-        .delete(&input.string("name")?)
-        .map_err(state_error)?;
+        .delete(&input.string("name")?)?;
     empty()
 }
 
@@ -228,8 +226,7 @@ fn set_registered(app: &App, input: &Input, registered: bool) -> Reply {
         .runner
         .state()
         .webhooks()
-        .set_registered(&name, registered)
-        .map_err(state_error)?
+        .set_registered(&name, registered)?
     {
         return Err(AwsError::new(
             "WebhookNotFoundException",
