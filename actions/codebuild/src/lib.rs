@@ -1,11 +1,14 @@
 //! `Build/AWS/CodeBuild/1` and `Test/AWS/CodeBuild/1`: the buildspec is read and interpreted
 //! here, inside the sandbox; only its commands leave it, through the `exec` capability the
 //! operator's policy grants (the local runner or a container). Phases, environment,
-//! artifacts, reports and cache follow CodeBuild's buildspec reference.
+//! artifacts, reports and cache follow CodeBuild's buildspec reference. The V2 Commands
+//! action (`Compute/AWS/Commands/1`) is a build whose buildspec its own fields make
+//! (`commands`).
 
 #![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 mod buildspec;
+mod commands;
 mod environment;
 mod files;
 mod outputs;
@@ -78,7 +81,13 @@ fn exec_failure(what: &str) -> impl Fn(exec::Error) -> Failure + '_ {
 impl Build {
     fn prepare(request: &Request) -> Result<Build, Failure> {
         let config = request.config();
-        let project_name = config.required("ProjectName")?.to_string();
+        let is_commands = commands::is_commands(&request.action_type);
+        // A Commands action has no project: it is named after its pipeline and action.
+        let project_name = if is_commands {
+            format!("{}-{}", request.pipeline, request.action)
+        } else {
+            config.required("ProjectName")?.to_string()
+        };
         if config
             .get("BatchEnabled")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -89,8 +98,13 @@ impl Build {
             ));
         }
         let runner = exec::runner();
-        let project = exec::project(&project_name).map_err(config_error)?;
+        let project = if is_commands {
+            None
+        } else {
+            exec::project(&project_name).map_err(config_error)?
+        };
         match &project {
+            _ if is_commands => log::info("Running the action's commands"),
             Some(project) => log::info(format!(
                 "Project '{project_name}' from {}",
                 project.defined_in
@@ -119,8 +133,11 @@ impl Build {
             }
         };
 
-        let (buildspec_text, buildspec_file) =
-            read_buildspec(project.as_ref(), &source_dir, primary)?;
+        let (buildspec_text, buildspec_file) = if is_commands {
+            commands::buildspec(request)?
+        } else {
+            read_buildspec(project.as_ref(), &source_dir, primary)?
+        };
         let buildspec = buildspec::parse(&buildspec_text, &buildspec_file).map_err(config_error)?;
 
         let mut build = Build {

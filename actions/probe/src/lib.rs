@@ -3,8 +3,8 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
 
+use sandpipe_action_sdk::files::{copy_tree, symlink};
 use sandpipe_action_sdk::object_store;
 use sandpipe_action_sdk::{Action, Failure, FailureKind, Outcome, Request, export_action, log};
 
@@ -13,7 +13,12 @@ struct Probe;
 impl Action for Probe {
     fn run(request: Request) -> Result<Outcome, Failure> {
         let config = request.config();
-        match config.required("Mode")? {
+        // Run as a Lambda function, its configuration is FunctionName and UserParameters.
+        let mode = match config.get("UserParameters") {
+            Some(mode) => mode,
+            None => config.required("Mode")?,
+        };
+        match mode {
             "noop" => Ok(Outcome::new()),
             "read" => {
                 let path = config.required("Path")?;
@@ -80,8 +85,34 @@ impl Action for Probe {
             "copy-inputs" => {
                 for output in &request.outputs {
                     for input in &request.inputs {
-                        copy_tree(Path::new(&input.path), Path::new(&output.path))?;
+                        copy_tree(&input.path, &output.path)?;
                     }
+                }
+                Ok(Outcome::new())
+            }
+            "entropy" => {
+                // What a careless build stamps into its output: the time and random numbers,
+                // read every way a guest can. Deterministic runs must make this the same.
+                let wall = wasip2::clocks::wall_clock::now();
+                let since_epoch = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                let text = format!(
+                    "wall {}.{:09}\nstd {}\nmonotonic {}\nrandom {}\ninsecure {}\nhashed {}\n",
+                    wall.seconds,
+                    wall.nanoseconds,
+                    since_epoch.as_nanos(),
+                    wasip2::clocks::monotonic_clock::now(),
+                    wasip2::random::random::get_random_u64(),
+                    wasip2::random::insecure::get_insecure_random_u64(),
+                    std::hash::BuildHasher::hash_one(
+                        &std::collections::hash_map::RandomState::new(),
+                        "sandpipe"
+                    ),
+                );
+                for output in &request.outputs {
+                    let path = format!("{}/entropy.txt", output.path);
+                    fs::write(&path, &text).map_err(|e| Failure::io(&path, e))?;
                 }
                 Ok(Outcome::new())
             }
@@ -158,33 +189,6 @@ fn parse<T: std::str::FromStr>(value: &str) -> Result<T, Failure> {
 
 fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
-}
-
-/// Create `link` pointing at `target` through the WASI preopen that holds `link`.
-fn symlink(target: &str, link: &str) -> Result<(), Failure> {
-    for (descriptor, guest_path) in wasip2::filesystem::preopens::get_directories() {
-        let prefix = format!("{}/", guest_path.trim_end_matches('/'));
-        if let Some(relative) = link.strip_prefix(&prefix) {
-            return descriptor
-                .symlink_at(target, relative)
-                .map_err(|e| Failure::job(format!("symlink {link} -> {target}: {}", e.name())));
-        }
-    }
-    Err(Failure::job(format!("no preopened directory holds {link}")))
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), Failure> {
-    for entry in fs::read_dir(from).map_err(|e| Failure::io(from.display(), e))? {
-        let entry = entry.map_err(|e| Failure::io(from.display(), e))?;
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            fs::create_dir_all(&target).map_err(|e| Failure::io(target.display(), e))?;
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            fs::copy(entry.path(), &target).map_err(|e| Failure::io(target.display(), e))?;
-        }
-    }
-    Ok(())
 }
 
 export_action!(Probe);

@@ -27,7 +27,9 @@ extern crate self as sandpipe_action_sdk;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/action",
+        // The crate's own copy of the WIT (in this repository a link to `wit/action`), so the
+        // crate builds wherever it is copied.
+        path: "wit",
         world: "sandpipe:action/provider@0.1.0",
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -41,6 +43,7 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub mod exec;
 pub mod execution;
+pub mod files;
 pub mod git;
 pub mod log;
 pub mod object_store;

@@ -36,6 +36,8 @@ impl DocumentArgs {
                 .collect(),
             pipeline: self.pipeline.clone(),
             region: self.region.clone(),
+            stack_name: None,
+            account_id: None,
         }
     }
 

@@ -108,3 +108,15 @@ pub fn execution(
         _ => Ok(found.remove(0)),
     }
 }
+
+/// The record of the execution a command names, as [`execution`] chooses it.
+pub fn record(
+    state: &StateStore,
+    state_dir: &Path,
+    given: Option<&str>,
+    pipeline: Option<&str>,
+    latest: Latest,
+) -> anyhow::Result<sandpipe_state::ExecutionRecord> {
+    let chosen = execution(state, state_dir, given, pipeline, latest)?;
+    Ok(state.executions().get(&chosen.id)?)
+}

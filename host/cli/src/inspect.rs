@@ -6,9 +6,9 @@ use clap::{Args, ValueEnum};
 use std::path::Path;
 
 use sandpipe_model::text::escape_controls_keep_lines;
-use sandpipe_model::{Finding, GraphFormat, LoadError, render};
+use sandpipe_model::{Finding, GraphFormat, LoadError, LoadedPipeline, Notes, render_with};
 
-use crate::document::DocumentArgs;
+use crate::plan::{RunsAs, runs_as};
 use crate::run::StartArgs;
 use crate::terminal::{out, outln};
 use serde_json::json;
@@ -35,12 +35,16 @@ enum Format {
     Mermaid,
     /// Graphviz DOT.
     Dot,
+    /// A standalone SVG picture (light and dark), the one the web console shows.
+    Svg,
 }
 
 #[derive(Args)]
 pub struct GraphArgs {
+    /// The pipeline, and everything `run` takes: each action is marked with how that run
+    /// would run it.
     #[command(flatten)]
-    document: DocumentArgs,
+    start: StartArgs,
     /// How to draw it.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -51,11 +55,23 @@ pub struct GraphArgs {
 pub fn validate_command(state_dir: Option<&Path>, args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let document = &args.start.document;
     let file = document.file_name();
+    let mut how = Vec::new();
     let (summary, problems) = match document.load() {
         // A file that is not there is not a pipeline with problems.
         Err(LoadError::Read { file, error }) => anyhow::bail!("{file}: cannot read it: {error}"),
         Err(error) => (None, error.findings()),
         Ok(loaded) => {
+            if !args.declaration_only {
+                for (s, a, runs) in runs_here(&args.start, state_dir, &loaded)? {
+                    let stage = &loaded.pipeline.stages[s];
+                    how.push(json!({
+                        "stage": stage.name,
+                        "action": stage.actions[a].name,
+                        "actionType": stage.actions[a].action_type_id.to_string(),
+                        "runsAs": runs.name(),
+                    }));
+                }
+            }
             let problems = if args.declaration_only {
                 let problems = loaded.problems().into_iter();
                 problems
@@ -88,6 +104,7 @@ pub fn validate_command(state_dir: Option<&Path>, args: ValidateArgs) -> anyhow:
                 "exception": f.problem.exception,
                 "message": f.problem.message,
             })).collect::<Vec<_>>(),
+            "actions": how,
         });
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else if problems.is_empty() {
@@ -99,6 +116,17 @@ pub fn validate_command(state_dir: Option<&Path>, args: ValidateArgs) -> anyhow:
             summary["stages"],
             summary["actions"]
         );
+        // What would not run for real, said before anyone finds out in the run.
+        for (kind, said) in [("plan", "planned locally"), ("double", "run as doubles")] {
+            let named: Vec<&str> = how
+                .iter()
+                .filter(|h| h["runsAs"] == kind)
+                .filter_map(|h| h["action"].as_str())
+                .collect();
+            if !named.is_empty() {
+                outln!("  {said}: {}", named.join(", "));
+            }
+        }
     } else {
         for finding in &problems {
             outln!("{}", escape_controls_keep_lines(&finding.to_string()));
@@ -112,13 +140,44 @@ pub fn validate_command(state_dir: Option<&Path>, args: ValidateArgs) -> anyhow:
     })
 }
 
-pub fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
-    let loaded = args.document.load()?;
+pub fn graph_command(state_dir: Option<&Path>, args: GraphArgs) -> anyhow::Result<ExitCode> {
+    let loaded = args.start.document.load()?;
     let format = match args.format {
         Format::Text => GraphFormat::Text,
         Format::Mermaid => GraphFormat::Mermaid,
         Format::Dot => GraphFormat::Dot,
+        Format::Svg => GraphFormat::Svg,
     };
-    out!("{}", render(&loaded.pipeline, format));
+    let notes: Notes = runs_here(&args.start, state_dir, &loaded)?
+        .into_iter()
+        .filter_map(|(s, a, runs)| {
+            let note = match runs {
+                RunsAs::Real | RunsAs::Approval => return None,
+                RunsAs::Plan => "planned locally",
+                RunsAs::Double => "double",
+                RunsAs::Refused => "no provider",
+            };
+            Some(((s, a), note.to_string()))
+        })
+        .collect();
+    out!("{}", render_with(&loaded.pipeline, format, &notes));
     Ok(ExitCode::SUCCESS)
+}
+
+/// How each action of `loaded` would run in the run `start` describes.
+fn runs_here(
+    start: &StartArgs,
+    state_dir: Option<&Path>,
+    loaded: &LoadedPipeline,
+) -> anyhow::Result<Vec<(usize, usize, RunsAs)>> {
+    let file = &start.document.file;
+    let files = start.runner.pipeline_files(Some(file))?;
+    let providers = start.runner.providers.registry(state_dir, Some(file))?;
+    let mut found = Vec::new();
+    for (s, stage) in loaded.pipeline.stages.iter().enumerate() {
+        for (a, action) in stage.actions.iter().enumerate() {
+            found.push((s, a, runs_as(action, stage, &providers, &files)));
+        }
+    }
+    Ok(found)
 }

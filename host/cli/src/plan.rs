@@ -1,10 +1,13 @@
 //! `run --dry-run`: what a run would do, stage by stage — each runOrder group's actions, how
 //! each runs (in the wasm sandbox, with build commands on this machine or in a container,
-//! as the host's approval, from a working tree), and the stages a partial run leaves out.
+//! as the host's approval, from a working tree, as a declared double, or not at all), and
+//! the stages a partial run leaves out.
 
-use sandpipe_engine::{PreflightReport, ProviderRegistry, Start};
+use sandpipe_engine::{PipelineFiles, PreflightReport, ProviderRegistry, Start};
+use sandpipe_model::doubles::DoubleOutcome;
+use sandpipe_model::functions::RuntimeKind;
 use sandpipe_model::text::Escaped;
-use sandpipe_model::{ActionDeclaration, LoadedPipeline, plan};
+use sandpipe_model::{ActionDeclaration, LoadedPipeline, StageDeclaration, plan};
 use sandpipe_runtime::{EXEC, GIT};
 
 use crate::run::StartArgs;
@@ -32,6 +35,7 @@ pub fn print_plan(
     loaded: &LoadedPipeline,
     args: &StartArgs,
     providers: &ProviderRegistry,
+    files: &PipelineFiles,
     start: &Start,
     report: &PreflightReport,
 ) {
@@ -68,7 +72,7 @@ pub fn print_plan(
                     group.run_order,
                     Escaped(&action.name).to_string(),
                     action.action_type_id.to_string(),
-                    how_it_runs(action, s, args, providers, start)
+                    how_it_runs(action, stage, s, args, providers, files, start)
                 );
             }
         }
@@ -82,19 +86,112 @@ pub fn print_plan(
     }
 }
 
+/// How an action would run here, in one word a report can count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunsAs {
+    /// For real: a component, a job worker, the user's Lambda handler.
+    Real,
+    /// As a plan, with nothing deployed (CloudFormation).
+    Plan,
+    /// As a declared double.
+    Double,
+    /// The host's manual approval.
+    Approval,
+    /// Not at all: nothing serves its type, and the run is refused.
+    Refused,
+}
+
+impl RunsAs {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunsAs::Real => "real",
+            RunsAs::Plan => "plan",
+            RunsAs::Double => "double",
+            RunsAs::Approval => "approval",
+            RunsAs::Refused => "refused",
+        }
+    }
+}
+
+/// How `action` of `stage` would run with these providers and files.
+pub fn runs_as(
+    action: &ActionDeclaration,
+    stage: &StageDeclaration,
+    providers: &ProviderRegistry,
+    files: &PipelineFiles,
+) -> RunsAs {
+    let action_type = &action.action_type_id;
+    let served = providers.serves(action_type);
+    if files
+        .doubles
+        .for_action(&stage.name, &action.name, action_type)
+        .is_some()
+    {
+        RunsAs::Double
+    } else if action_type.is_manual_approval() {
+        RunsAs::Approval
+    } else if (action_type.is_cloudformation_deploy() || action_type.is_stack_set_deploy())
+        && !served
+    {
+        RunsAs::Plan
+    } else if served || files.lambda_function(action).is_some() || action_type.is_ecr_source() {
+        RunsAs::Real
+    } else {
+        RunsAs::Refused
+    }
+}
+
 fn how_it_runs(
     action: &ActionDeclaration,
+    stage: &StageDeclaration,
     s: usize,
     args: &StartArgs,
     providers: &ProviderRegistry,
+    files: &PipelineFiles,
     start: &Start,
 ) -> String {
     let action_type = &action.action_type_id;
+    if let Some(double) = files
+        .doubles
+        .for_action(&stage.name, &action.name, action_type)
+    {
+        let does = match double.outcome {
+            DoubleOutcome::Succeed => "succeeds",
+            DoubleOutcome::Fail => "fails",
+            DoubleOutcome::Approval => "waits for an approval",
+        };
+        return format!("a double ({}): {does}", double.declared_in);
+    }
     if action_type.is_manual_approval() {
         return "waits for `sandpipe approve` or `sandpipe reject`".into();
     }
+    if (action_type.is_cloudformation_deploy() || action_type.is_stack_set_deploy())
+        && !providers.serves(action_type)
+    {
+        return "planned by sandpipe: a local stack, nothing deployed to AWS".into();
+    }
     if !providers.serves(action_type) {
-        return "no provider: the run is refused".into();
+        // What prepare chooses for a type no component serves, in the same order.
+        if let Some(function) = files.lambda_function(action) {
+            return match function.kind {
+                RuntimeKind::Wasm => format!(
+                    "the function's component {} in the wasm sandbox",
+                    function.code.display()
+                ),
+                _ => format!(
+                    "invokes {} ({}, {}) on this machine, outside the wasm sandbox",
+                    function.handler,
+                    function.runtime,
+                    function.code.display()
+                ),
+            };
+        }
+        if action_type.is_ecr_source() {
+            return "reads the image from this machine's docker or podman engine".into();
+        }
+        return format!(
+            "no provider: the run is refused (--double {action_type} would run it as a double)"
+        );
     }
     let policy = providers.policy(action_type);
     let tree = start.working_tree(s, &action.name);

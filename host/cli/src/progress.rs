@@ -316,6 +316,7 @@ impl RunObserver for Progress {
                 stage,
                 action,
                 event,
+                ..
             } => {
                 let text = match event {
                     ActionEvent::Log { level, message } if level >= LogLevel::Info => message,

@@ -1,300 +1,29 @@
-//! `sandpipe run`, `sandpipe retry` and `sandpipe rollback`: the operator's settings for the
-//! runner (parsed once), the files that belong to the pipeline, and one execution request.
+//! `sandpipe run`, `sandpipe retry` and `sandpipe rollback`: what one execution starts with,
+//! the request made of it, and running it to its end on the runner the operator's settings
+//! ([`RunnerArgs`]) make.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use sandpipe_engine::{
-    BuildSettings, ExecutionRecord, ExecutionRequest, ExecutionStatus, PipelineFiles,
-    PipelineRunner, Preflight, PreflightReport, ProviderRegistry, RunError, RunnerSettings, Start,
-    StateStore,
+    ExecutionRecord, ExecutionRequest, ExecutionStatus, PipelineFiles, Preflight, PreflightReport,
+    ProviderRegistry, RunError, Start, StateStore,
 };
 use sandpipe_model::LoadedPipeline;
-use sandpipe_model::codebuild::{ProjectError, load_every_project, project_files};
-use sandpipe_model::connections::Connections;
 use sandpipe_model::execution::StageSelection;
-use sandpipe_model::secrets::load_secrets;
-use sandpipe_runtime::{
-    ActionHost, BuildRunner, ComponentCache, ContainerKind, ExecutionLimits, SecretValues,
-    local_base_environment,
-};
+use sandpipe_model::local_settings::{self, LocalSettings};
 use sandpipe_store::LocalS3;
 
 use crate::document::DocumentArgs;
-use crate::flags::{
-    GrantFlag, KeyValue, ProviderFlag, SourceFlag, SourceRevisionFlag, grant, key_value, provider,
-    source, source_revision,
-};
+use crate::flags::{KeyValue, SourceFlag, SourceRevisionFlag, key_value, source, source_revision};
 use crate::progress::Progress;
+pub(crate) use crate::runner_args::RunnerArgs;
 use crate::state_location::StateLocation;
 use crate::terminal::errln;
-
-/// The operator's settings for the runner: grants, limits and where things are.
-#[derive(Args)]
-pub struct RunnerArgs {
-    /// Stop any action running longer than this (e.g. 30s, 10m), instead of its own timeout.
-    #[arg(global = true, long, value_parser = humantime::parse_duration)]
-    action_timeout: Option<Duration>,
-
-    /// Memory one action may use, in MiB.
-    #[arg(global = true, long, default_value_t = 512)]
-    memory_mib: usize,
-
-    /// Bytes one action may write into its outputs, /tmp and cache together (e.g. 2GiB);
-    /// a write past it fails with ENOSPC and the action fails. Default 10GiB.
-    #[arg(global = true, long, value_name = "SIZE", value_parser = crate::flags::byte_size)]
-    output_budget: Option<u64>,
-
-    /// Files, directories and links one action may create there. Default 200000.
-    #[arg(global = true, long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
-    file_budget: Option<u64>,
-
-    /// Free space to keep on the state directory's and the work area's file systems: no
-    /// action starts below it, and none may write into it. Default 1GiB.
-    #[arg(global = true, long, value_name = "SIZE", value_parser = crate::flags::byte_size)]
-    disk_reserve: Option<u64>,
-
-    /// Serve an action type with a WebAssembly component: TYPE=FILE, where TYPE is
-    /// Category/Owner/Provider/Version (e.g. Build/Custom/Lint/1=lint.wasm). Repeatable.
-    #[arg(global = true, long = "provider", value_name = "TYPE=FILE", value_parser = provider)]
-    providers: Vec<ProviderFlag>,
-
-    /// Keep each action's sandbox directory under <state-dir>/work for inspection.
-    #[arg(global = true, long)]
-    keep_work: bool,
-
-    /// Where action sandboxes are made. By default a private directory on a memory file
-    /// system ($XDG_RUNTIME_DIR or /dev/shm) when one has 4 GiB free, else <state-dir>/work.
-    #[arg(global = true, long, value_name = "DIR", env = "SANDPIPE_WORK_DIR")]
-    work_dir: Option<PathBuf>,
-
-    /// Do not cache compiled components (by default they are kept in ~/.cache/sandpipe).
-    #[arg(global = true, long)]
-    no_cache: bool,
-
-    /// Grant a provider capabilities beyond the sandbox: TYPE=CAP[,CAP], where CAP is `exec`
-    /// (run commands through the build runner), `secrets` (read values from --secrets) or
-    /// `git` (read the repository the connections file maps for the action). The built-in
-    /// CodeBuild provider has exec and secrets, the built-in git sources git; nothing else has
-    /// any unless granted.
-    #[arg(global = true, long = "grant", value_name = "TYPE=CAPS", value_parser = grant)]
-    grants: Vec<GrantFlag>,
-
-    /// Where build commands run: `local` (a process on this machine, outside the wasm
-    /// sandbox), `container` (docker or podman, whichever answers, with the project's image),
-    /// `docker` or `podman`.
-    #[arg(
-        global = true,
-        long,
-        value_enum,
-        default_value = "local",
-        env = "SANDPIPE_BUILD_RUNNER"
-    )]
-    build_runner: RunnerChoice,
-
-    /// CodeBuild project definitions (create-project input; a file or a directory of them).
-    /// Repeatable. Beside the pipeline file, codebuild/ and codebuild-projects.{json,yaml,yml}
-    /// are read as well.
-    #[arg(global = true, long = "projects", value_name = "PATH")]
-    projects: Vec<PathBuf>,
-
-    /// Parameters and secrets for builds: a JSON or YAML file with `parameters:` and
-    /// `secrets:` maps, the local stand-in for Parameter Store and Secrets Manager.
-    #[arg(global = true, long, value_name = "FILE", env = "SANDPIPE_SECRETS")]
-    secrets: Option<PathBuf>,
-
-    /// A variable of this machine passed to local builds, beyond PATH, HOME, USER, LANG, TZ,
-    /// TMPDIR and the toolchain homes. Repeatable.
-    #[arg(global = true, long = "pass-env", value_name = "NAME")]
-    pass_env: Vec<String>,
-
-    /// Where git source actions' repositories are: a connections file mapping connection
-    /// repositories, GitHub Owner/Repo and CodeCommit names to paths or URLs. By default
-    /// sandpipe-connections.{yaml,yml,json} beside the pipeline.
-    #[arg(global = true, long, value_name = "FILE", env = "SANDPIPE_CONNECTIONS")]
-    connections: Option<PathBuf>,
-
-    /// Where repositories the connections file does not map are looked for, by repository
-    /// id or name. By default the connections file's reposRoot, else the directory holding
-    /// the repository the pipeline file is in (its sibling checkouts).
-    #[arg(global = true, long, value_name = "DIR", env = "SANDPIPE_REPOS_ROOT")]
-    repos_root: Option<PathBuf>,
-
-    /// Create the buckets S3 sources and deploys name when they do not exist, instead of
-    /// refusing the run.
-    #[arg(global = true, long)]
-    create_buckets: bool,
-
-    /// Print plain lines even on a terminal.
-    #[arg(global = true, long)]
-    plain: bool,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum RunnerChoice {
-    Local,
-    Container,
-    Docker,
-    Podman,
-}
-
-impl RunnerArgs {
-    /// The live view of the executions this command runs.
-    pub(crate) fn progress(&self) -> Arc<Progress> {
-        Arc::new(Progress::new(self.plain))
-    }
-
-    /// The runner of this process: the operator's providers, grants, limits, build runner
-    /// and secrets.
-    pub(crate) fn runner(&self, state_dir: &Path) -> anyhow::Result<PipelineRunner> {
-        let providers = self.providers()?;
-        let runner = match self.build_runner {
-            RunnerChoice::Local => BuildRunner::Local,
-            RunnerChoice::Container => BuildRunner::container(None)?,
-            RunnerChoice::Docker => BuildRunner::container(Some(ContainerKind::Docker))?,
-            RunnerChoice::Podman => BuildRunner::container(Some(ContainerKind::Podman))?,
-        };
-        let secrets = self.secrets()?;
-        let settings = RunnerSettings {
-            work_dir: self.work_dir.clone(),
-            action_timeout: self.action_timeout,
-            limits: ExecutionLimits {
-                memory_bytes: self.memory_mib << 20,
-                output_bytes: self
-                    .output_budget
-                    .unwrap_or(ExecutionLimits::default().output_bytes),
-                output_files: self
-                    .file_budget
-                    .unwrap_or(ExecutionLimits::default().output_files),
-                ..ExecutionLimits::default()
-            },
-            keep_work: self.keep_work,
-            create_buckets: self.create_buckets,
-            disk_reserve: self
-                .disk_reserve
-                .unwrap_or(sandpipe_engine::DEFAULT_DISK_RESERVE),
-            builds: BuildSettings {
-                runner,
-                base_environment: local_base_environment(&self.pass_env),
-                secrets,
-                cache_root: None,
-            },
-            ..RunnerSettings::new(state_dir.to_path_buf())
-        };
-        let cache = if self.no_cache {
-            None
-        } else {
-            ComponentCache::default_dir()
-        };
-        PipelineRunner::new(settings, providers, ActionHost::new(cache)?)
-    }
-
-    /// The built-in providers, the operator's components, and the grants they are given.
-    pub(crate) fn providers(&self) -> anyhow::Result<ProviderRegistry> {
-        let mut providers = ProviderRegistry::builtin();
-        for flag in &self.providers {
-            providers.register(&flag.action_type, &flag.file)?;
-        }
-        for flag in &self.grants {
-            providers.grant(&flag.action_type, &flag.capabilities)?;
-        }
-        Ok(providers)
-    }
-
-    /// The values of the secrets file, when one is given.
-    fn secrets(&self) -> anyhow::Result<Option<Arc<SecretValues>>> {
-        let Some(path) = &self.secrets else {
-            return Ok(None);
-        };
-        let file = load_secrets(path)?;
-        Ok(Some(Arc::new(SecretValues {
-            parameters: file.parameters,
-            secrets: file.secrets,
-            source: Some(path.display().to_string()),
-        })))
-    }
-
-    /// Whether build commands run on this machine, outside the wasm sandbox.
-    pub(crate) fn builds_on_host(&self) -> bool {
-        matches!(self.build_runner, RunnerChoice::Local)
-    }
-
-    /// Where build commands run, as the plan says it.
-    pub(crate) fn where_builds_run(&self) -> &'static str {
-        match self.build_runner {
-            RunnerChoice::Local => "build commands on this machine (outside the sandbox)",
-            RunnerChoice::Container => "build commands in a container (docker or podman)",
-            RunnerChoice::Docker => "build commands in a docker container",
-            RunnerChoice::Podman => "build commands in a podman container",
-        }
-    }
-
-    pub(crate) fn create_buckets(&self) -> bool {
-        self.create_buckets
-    }
-
-    /// The build projects and connections of the pipeline in `pipeline_file` (the operator's,
-    /// and those kept beside it).
-    pub(crate) fn pipeline_files(
-        &self,
-        pipeline_file: Option<&Path>,
-    ) -> anyhow::Result<PipelineFiles> {
-        // A problem with a file is reported with every other problem found before the run.
-        let mut problems = Vec::new();
-        let projects = match project_files(&self.projects, pipeline_file) {
-            Ok(files) => {
-                let (found, errors) = load_every_project(&files);
-                problems.extend(errors.into_iter().flat_map(ProjectError::findings));
-                found.projects
-            }
-            Err(error) => {
-                problems.extend(error.findings());
-                Default::default()
-            }
-        };
-        let connections = match Connections::find(self.connections.as_deref(), pipeline_file) {
-            Some(file) => Connections::load(&file).unwrap_or_else(|error| {
-                problems.extend(error.findings());
-                Connections::default()
-            }),
-            None => Connections::default(),
-        };
-        let connections = match (&self.repos_root, pipeline_file) {
-            // An explicit --repos-root wins over the file's reposRoot.
-            (Some(root), _) => connections.with_repos_root(root.clone()),
-            (None, Some(file)) => {
-                let file = file.to_path_buf();
-                // Finding the repository a pipeline file is in costs a git discovery; only
-                // a lookup that needs the default root pays for it.
-                connections.with_default_repos_root_from(move || default_repos_root(&file))
-            }
-            (None, None) => connections,
-        };
-        Ok(PipelineFiles {
-            projects,
-            connections,
-            problems,
-        })
-    }
-}
-
-/// The directory holding the repository the pipeline file is in (so that `my-org/lib` is
-/// found in a sibling checkout `../lib`), or the pipeline file's own directory.
-fn default_repos_root(pipeline_file: &Path) -> PathBuf {
-    let dir = match pipeline_file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let dir = dir.canonicalize().unwrap_or(dir);
-    sandpipe_git::repository_top(&dir)
-        .and_then(|top| top.parent().map(Path::to_path_buf))
-        .unwrap_or(dir)
-}
 
 /// What one execution starts with: the pipeline, its variables and sources, the stages to
 /// run, and the runner's settings. `run` and `validate` take the same, so `validate` checks
@@ -334,6 +63,15 @@ pub struct StartArgs {
     /// stages cannot run here).
     #[arg(long, value_name = "STAGE")]
     until: Option<String>,
+
+    /// Run every action deterministically: wasm actions read a clock fixed at the
+    /// execution's start and draw seeded random bytes; build commands get SOURCE_DATE_EPOCH
+    /// (the source commit's time), TZ=UTC, LC_ALL=C.UTF-8 and umask 022. The record says so,
+    /// and a replay keeps it. `deterministic: true` in sandpipe.yaml beside the pipeline (for
+    /// all its pipelines, or under `pipelines: {NAME: …}`) or SANDPIPE_DETERMINISTIC=true
+    /// makes it the default.
+    #[arg(long, env = "SANDPIPE_DETERMINISTIC")]
+    pub(crate) deterministic: bool,
 
     #[command(flatten)]
     pub(crate) runner: RunnerArgs,
@@ -412,6 +150,24 @@ pub(crate) fn finish(
     progress: &Progress,
     result: Result<ExecutionRecord, RunError>,
 ) -> anyhow::Result<ExitCode> {
+    finish_then(progress, result, Summary::Table, |_| Ok(true))
+}
+
+/// Whether the table of how every action ended is printed (not before machine output).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Summary {
+    Table,
+    Omitted,
+}
+
+/// [`finish`], then `check` the execution's record (a replay compares its artifacts): a
+/// false fails the command even when the execution succeeded.
+pub(crate) fn finish_then(
+    progress: &Progress,
+    result: Result<ExecutionRecord, RunError>,
+    summary: Summary,
+    check: impl FnOnce(&ExecutionRecord) -> anyhow::Result<bool>,
+) -> anyhow::Result<ExitCode> {
     let record = match result {
         Ok(record) => record,
         Err(RunError::Invalid(findings)) => {
@@ -420,8 +176,11 @@ pub(crate) fn finish(
         }
         Err(RunError::Other(error)) => return Err(error),
     };
-    progress.summary(&record);
-    Ok(if record.status == ExecutionStatus::Succeeded {
+    if summary == Summary::Table {
+        progress.summary(&record);
+    }
+    let checked = check(&record)?;
+    Ok(if record.status == ExecutionStatus::Succeeded && checked {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -433,10 +192,31 @@ pub(crate) fn finish(
 pub(crate) fn execute(
     state_dir: &Path,
     settings: &RunnerArgs,
+    pipeline_file: Option<&Path>,
     request: ExecutionRequest,
 ) -> anyhow::Result<ExitCode> {
+    execute_then(
+        state_dir,
+        settings,
+        pipeline_file,
+        request,
+        Summary::Table,
+        |_| Ok(true),
+    )
+}
+
+/// [`execute`], then `check` the record as [`finish_then`] does.
+pub(crate) fn execute_then(
+    state_dir: &Path,
+    settings: &RunnerArgs,
+    pipeline_file: Option<&Path>,
+    request: ExecutionRequest,
+    summary: Summary,
+    check: impl FnOnce(&ExecutionRecord) -> anyhow::Result<bool>,
+) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
-    let runner = settings.runner(state_dir)?;
+    let runner = Arc::new(settings.runner(state_dir, pipeline_file)?);
+    crate::endpoint::on_demand(&runner);
     let progress = settings.progress();
     let (result, interrupted) = runtime.block_on(crate::interrupt::execute_stopping_on_ctrl_c(
         &runner,
@@ -449,7 +229,7 @@ pub(crate) fn execute(
         }
         _ => None,
     };
-    let code = finish(&progress, result)?;
+    let code = finish_then(&progress, result, summary, check)?;
     match stopped {
         Some((id, status)) => {
             errln!("sandpipe: interrupted: execution {id} ended {status:?}");
@@ -495,7 +275,10 @@ impl StartArgs {
         loaded: &LoadedPipeline,
     ) -> anyhow::Result<PreflightReport> {
         let files = self.runner.pipeline_files(Some(&self.document.file))?;
-        let providers = self.runner.providers()?;
+        let providers = self
+            .runner
+            .providers
+            .registry(state_dir, Some(&self.document.file))?;
         Ok(self.preflight(state_dir, loaded, &files, &providers)?.0)
     }
 
@@ -535,7 +318,7 @@ impl StartArgs {
             start: &start,
             variables: &self.variables(),
         }
-        .check(self.runner.create_buckets);
+        .check(self.runner.create_buckets());
         Ok((report, start))
     }
 }
@@ -546,13 +329,19 @@ pub fn run(state: &StateLocation, args: RunArgs) -> anyhow::Result<ExitCode> {
     let args = args.start;
     let loaded = args.document.load()?;
     let files = args.runner.pipeline_files(Some(&args.document.file))?;
-    let providers = args.runner.providers()?;
-    let (report, start) =
-        args.preflight(state.optional().as_deref(), &loaded, &files, &providers)?;
-    if !report.findings.is_empty() {
-        refuse(&report.findings);
+    let existing = state.optional();
+    let providers = args
+        .runner
+        .providers
+        .registry(existing.as_deref(), Some(&args.document.file))?;
+    let (report, start) = args.preflight(existing.as_deref(), &loaded, &files, &providers)?;
+    let (settings, mut findings) = local_settings(&args.document.file);
+    findings.extend(report.findings);
+    if !findings.is_empty() {
+        refuse(&findings);
         return Ok(ExitCode::FAILURE);
     }
+    let deterministic = args.deterministic || settings.deterministic(&loaded.pipeline.name);
     let state_dir = &state.for_writing();
     if args.runner.builds_on_host() && crate::plan::runs_builds(&loaded, &providers, &start) {
         errln!("{}", crate::plan::HOST_BUILDS_NOTICE);
@@ -561,8 +350,20 @@ pub fn run(state: &StateLocation, args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_variables(args.variables())
         .started_by(start)
         .with_files(files)
-        .in_region(&args.document.region);
-    execute(state_dir, &args.runner, request)
+        .in_region(&args.document.region)
+        .deterministic(deterministic);
+    execute(state_dir, &args.runner, Some(&args.document.file), request)
+}
+
+/// The settings file beside the pipeline (`sandpipe.yaml`), and its problems.
+fn local_settings(pipeline_file: &Path) -> (LocalSettings, Vec<sandpipe_model::Finding>) {
+    let found =
+        crate::local_actions::beside(Some(pipeline_file), local_settings::SETTINGS_FILE_NAMES);
+    match found.map(|file| LocalSettings::read(&file)) {
+        None => (LocalSettings::default(), Vec::new()),
+        Some(Ok(settings)) => (settings, Vec::new()),
+        Some(Err(error)) => (LocalSettings::default(), error.findings()),
+    }
 }
 
 /// `run --dry-run`: the preflight's findings, or the plan.
@@ -570,9 +371,12 @@ pub fn dry_run(state_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCo
     let args = args.start;
     let loaded = args.document.load()?;
     let files = args.runner.pipeline_files(Some(&args.document.file))?;
-    let providers = args.runner.providers()?;
+    let providers = args
+        .runner
+        .providers
+        .registry(state_dir, Some(&args.document.file))?;
     let (report, start) = args.preflight(state_dir, &loaded, &files, &providers)?;
-    crate::plan::print_plan(&loaded, &args, &providers, &start, &report);
+    crate::plan::print_plan(&loaded, &args, &providers, &files, &start, &report);
     if report.findings.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -584,11 +388,32 @@ pub fn dry_run(state_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::FAILURE)
 }
 
-/// The files of the pipeline an earlier execution ran, found as they were when it ran
-/// (`source_file` is the pipeline file it came from).
-fn files_of(settings: &RunnerArgs, source_file: &str) -> anyhow::Result<PipelineFiles> {
-    let file = (!source_file.is_empty()).then(|| PathBuf::from(source_file));
-    settings.pipeline_files(file.as_deref())
+/// The pipeline file an earlier execution ran from, when it has one (the API's do not). A
+/// relative name is as the run was given it: from this directory when it is there, else
+/// from the directory holding the state directory, where runs usually start.
+pub(crate) fn file_of(source_file: &str, state_dir: &Path) -> Option<PathBuf> {
+    if source_file.is_empty() {
+        return None;
+    }
+    let file = PathBuf::from(source_file);
+    if file.is_absolute() || file.exists() {
+        return Some(file);
+    }
+    let beside_state = state_dir
+        .canonicalize()
+        .ok()
+        .and_then(|dir| dir.parent().map(|parent| parent.join(&file)))
+        .filter(|candidate| candidate.exists());
+    Some(beside_state.unwrap_or(file))
+}
+
+/// `request` with the declaration in `file` as the caller's, for the secret values the
+/// stored declaration masks (the engine uses it only if it is what was stored).
+pub(crate) fn declared_in(request: ExecutionRequest, file: Option<&Path>) -> ExecutionRequest {
+    match file.and_then(|file| sandpipe_model::load_file(file).ok()) {
+        Some(loaded) => request.with_declared(loaded.pipeline),
+        None => request,
+    }
 }
 
 pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
@@ -608,10 +433,12 @@ pub fn retry(state_dir: &Path, args: RetryArgs) -> anyhow::Result<ExitCode> {
         Some(stage) => stage,
         None => failed_stage(&record)?,
     };
+    let file = file_of(&record.source_file, state_dir);
     let request = ExecutionRequest::retry(&record.pipeline_execution_id, &stage, args.all_actions)
-        .with_files(files_of(&args.runner, &record.source_file)?)
+        .with_files(args.runner.pipeline_files(file.as_deref())?)
         .in_region(&args.region);
-    execute(state_dir, &args.runner, request)
+    let request = declared_in(request, file.as_deref());
+    execute(state_dir, &args.runner, file.as_deref(), request)
 }
 
 /// The stage a retry without `--stage` runs again: the one that failed (an execution ends at
@@ -668,8 +495,10 @@ pub fn rollback(state_dir: &Path, args: RollbackArgs) -> anyhow::Result<ExitCode
         None => String::new(),
     };
     drop(state);
+    let file = file_of(&source_file, state_dir);
     let request = ExecutionRequest::rollback(&args.pipeline, &args.stage, args.target.as_deref())
-        .with_files(files_of(&args.runner, &source_file)?)
+        .with_files(args.runner.pipeline_files(file.as_deref())?)
         .in_region(&args.region);
-    execute(state_dir, &args.runner, request)
+    let request = declared_in(request, file.as_deref());
+    execute(state_dir, &args.runner, file.as_deref(), request)
 }

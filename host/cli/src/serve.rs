@@ -1,6 +1,7 @@
 //! `sandpipe serve`: the AWS endpoint (CodePipeline, S3, IAM, STS on one port) over this
 //! state directory, so the aws CLI, `awslocal`, boto3 and the SDKs drive the same pipelines
-//! and buckets the CLI does.
+//! and buckets the CLI does — and the web console on the same port, for a browser.
+//! `sandpipe console` is the same server, opening a browser at it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +9,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Args;
-use sandpipe_server::{App, ServeOptions};
+use clap::{Args, ValueEnum};
+use sandpipe_server::{App, ConsoleMode, ServeOptions};
 
 use crate::run::{RunnerArgs, runtime};
 use crate::terminal::{errln, outln};
@@ -34,8 +35,49 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
 
+    /// The web console at the server's root: its pages and their actions (read-write), its
+    /// pages only, for a dashboard many people look at (read-only), or none (off).
+    #[arg(long, value_enum, default_value_t = ConsoleArg::ReadWrite, value_name = "MODE")]
+    console: ConsoleArg,
+
     #[command(flatten)]
     runner: RunnerArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ConsoleArg {
+    ReadWrite,
+    ReadOnly,
+    Off,
+}
+
+impl From<ConsoleArg> for ConsoleMode {
+    fn from(arg: ConsoleArg) -> Self {
+        match arg {
+            ConsoleArg::ReadWrite => ConsoleMode::ReadWrite,
+            ConsoleArg::ReadOnly => ConsoleMode::ReadOnly,
+            ConsoleArg::Off => ConsoleMode::Off,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ConsoleArgs {
+    /// Print the console's address without opening a browser.
+    #[arg(long)]
+    no_open: bool,
+
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// How clients name the address: `localhost` for loopback (S3 virtual hosts resolve under
+/// it, and the console answers only to loopback names there).
+fn domain_of(address: std::net::SocketAddr) -> String {
+    match address.ip().is_loopback() {
+        true => format!("localhost:{}", address.port()),
+        false => address.to_string(),
+    }
 }
 
 fn read_credentials(file: &Path) -> anyhow::Result<BTreeMap<String, String>> {
@@ -50,32 +92,83 @@ fn read_credentials(file: &Path) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 pub fn serve(state_dir: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    serve_then(state_dir, args, |_| {})
+}
+
+/// `sandpipe console`: serve, and open the console in a browser where one can be opened.
+pub fn console(state_dir: &Path, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
+    if matches!(args.serve.console, ConsoleArg::Off) {
+        anyhow::bail!("sandpipe console --console off: there would be no console to open");
+    }
+    let open = !args.no_open;
+    serve_then(state_dir, args.serve, move |url| {
+        outln!("  console: {url}");
+        if open && let Err(why) = open_browser(url) {
+            outln!("  (open it in a browser: {why})");
+        }
+    })
+}
+
+/// Start the system's browser at `url`, without waiting for it: `$BROWSER`, else the
+/// platform's opener. Why not, when none can be started.
+fn open_browser(url: &str) -> Result<(), String> {
+    let opener = match std::env::var("BROWSER") {
+        Ok(browser) if !browser.trim().is_empty() => browser,
+        _ if cfg!(target_os = "macos") => "open".into(),
+        _ if cfg!(windows) => "explorer".into(),
+        _ => {
+            let graphical = ["DISPLAY", "WAYLAND_DISPLAY"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+            if !graphical {
+                return Err("no display here".into());
+            }
+            "xdg-open".into()
+        }
+    };
+    std::process::Command::new(&opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|e| format!("{opener}: {e}"))
+}
+
+fn serve_then(
+    state_dir: &Path,
+    args: ServeArgs,
+    listening: impl FnOnce(&str),
+) -> anyhow::Result<ExitCode> {
     let credentials = args
         .credentials
         .as_deref()
         .map(read_credentials)
         .transpose()?;
     let runtime = runtime()?;
-    let runner = Arc::new(args.runner.runner(state_dir)?);
+    let runner = Arc::new(args.runner.runner(state_dir, None)?);
     let files = args.runner.pipeline_files(None)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .with_context(|| format!("listening on {}:{}", args.host, args.port))?;
         let address = listener.local_addr()?;
-        let domain = match address.ip().is_loopback() {
-            true => format!("localhost:{}", address.port()),
-            false => address.to_string(),
-        };
+        let domain = domain_of(address);
         let options = ServeOptions {
             allow_reset: args.allow_reset,
             credentials,
-            domain: Some(domain),
+            domain: Some(domain.clone()),
             url: Some(format!("http://{address}")),
+            console: args.console.into(),
         };
+        runner.set_endpoint_url(format!("http://{address}"));
         let app = Arc::new(App::new(runner, files, options));
         outln!("sandpipe serve: listening on http://{address}");
         outln!("  state: {}", state_dir.display());
+        if !matches!(args.console, ConsoleArg::Off) {
+            listening(&format!("http://{domain}/"));
+        }
         if args.runner.builds_on_host() {
             errln!(
                 "sandpipe: note: build commands run on this machine, outside the wasm \

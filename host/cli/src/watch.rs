@@ -13,9 +13,7 @@ use futures::stream::FuturesUnordered;
 use sandpipe_engine::watch::{
     Detection, Watcher, detect, open_repository, pull_request_event, push_to,
 };
-use sandpipe_engine::{
-    ExecutionRequest, ExecutionStatus, PipelineFiles, PipelineRunner, RunError, Start,
-};
+use sandpipe_engine::{ExecutionRequest, ExecutionStatus, PipelineFiles, RunError, Start};
 use sandpipe_model::text::Escaped;
 use sandpipe_model::triggers::{Decision, DetectionOff, GitRef};
 use sandpipe_model::{ActionDeclaration, PipelineDeclaration, PullRequestEvent};
@@ -82,7 +80,8 @@ pub fn watch(state_dir: &Path, args: WatchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let runtime = runtime()?;
-    let runner = args.runner.runner(state_dir)?;
+    let runner = std::sync::Arc::new(args.runner.runner(state_dir, Some(&args.document.file))?);
+    crate::endpoint::on_demand(&runner);
     let files = args.runner.pipeline_files(Some(&args.document.file))?;
     let (mut watcher, notes) = Watcher::new(
         &loaded.pipeline,
@@ -328,7 +327,8 @@ pub fn trigger(state_dir: &Path, args: TriggerArgs) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = runtime()?;
-    let runner: PipelineRunner = args.runner.runner(state_dir)?;
+    let runner = std::sync::Arc::new(args.runner.runner(state_dir, Some(&args.document.file))?);
+    crate::endpoint::on_demand(&runner);
     let progress = args.runner.progress();
     let request = start_request(&args.document, &loaded, &files, start);
     let result = runtime.block_on(runner.execute(request, progress.clone()));

@@ -453,10 +453,11 @@ fn validate_reports_problems_and_exit_codes() {
         output.ends_with("valid: pipeline 'v2-commands' (V2, 3 stages, 3 actions)\n"),
         "{output}"
     );
-    // Whether it can run here is more: the Commands action has no provider yet.
+    // Whether it can run here is more: its buckets are not there.
     let output = ws.fails(&["validate", valid.to_str().unwrap()]);
     assert!(
-        output.contains("ActionTypeNotFoundException: no provider for Compute/AWS/Commands/1"),
+        output.contains("ResourceNotFoundException: the bucket 'source-bucket' does not exist")
+            && !output.contains("no provider"),
         "{output}"
     );
 
@@ -486,7 +487,7 @@ fn validate_reports_problems_and_exit_codes() {
 }
 
 #[test]
-fn graph_draws_text_mermaid_and_dot() {
+fn graph_draws_text_mermaid_dot_and_svg() {
     let ws = Workspace::new();
     let file = corpus("10-parallel-builds.json");
     let text = ws.ok(&["graph", file.to_str().unwrap()]);
@@ -499,6 +500,28 @@ fn graph_draws_text_mermaid_and_dot() {
     );
     let dot = ws.ok(&["graph", file.to_str().unwrap(), "--format", "dot"]);
     assert!(dot.starts_with("digraph pipeline {"), "{dot}");
+    // The SVG is read by a real XML parser: well formed, an SVG, a box per stage and action.
+    let svg = ws.ok(&["graph", file.to_str().unwrap(), "--format", "svg"]);
+    let mut python = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E\n\
+             root = E.fromstring(sys.stdin.read())\n\
+             rects = root.findall('.//{http://www.w3.org/2000/svg}rect')\n\
+             print(root.tag, len(rects))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut python.stdin.take().unwrap(), svg.as_bytes()).unwrap();
+    let parsed = python.wait_with_output().unwrap();
+    assert!(parsed.status.success(), "{svg}");
+    // 3 stages and 5 actions.
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout).trim(),
+        "{http://www.w3.org/2000/svg}svg 8"
+    );
     let output = ws.fails(&["graph", "missing.yaml"]);
     assert!(output.contains("missing.yaml: cannot read"), "{output}");
 }

@@ -9,10 +9,10 @@ use common::Workspace;
 use common::aws::{client, client_env, venv};
 use common::serve::Server;
 
-/// Run `tests/python/<script>` against a fresh server in `ws`, with `extra` environment; it
-/// must print `ok`.
-fn run_script(ws: &Workspace, script: &str, extra: &[(&str, String)]) {
-    let server = Server::start(ws.dir.path(), &[]);
+/// Run `tests/python/<script>` against a fresh server in `ws` started with `serve_args`, with
+/// `extra` environment; it must print `ok`.
+fn run_script(ws: &Workspace, serve_args: &[&str], script: &str, extra: &[(&str, String)]) {
+    let server = Server::start(ws.dir.path(), serve_args);
     let mut env = client_env(&server.url, ws.dir.path());
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,7 +35,7 @@ fn run_script(ws: &Workspace, script: &str, extra: &[(&str, String)]) {
 fn boto3_drives_approvals_retries_stops_transitions_and_paging() {
     let ws = Workspace::new();
     let marker = ws.path("build-may-pass").display().to_string();
-    run_script(&ws, "serve_boto3.py", &[("MARKER", marker)]);
+    run_script(&ws, &[], "serve_boto3.py", &[("MARKER", marker)]);
     // The executions the API started are the CLI's too.
     let listed = ws.ok(&["executions", "list", "--pipeline", "gated"]);
     assert!(
@@ -44,9 +44,18 @@ fn boto3_drives_approvals_retries_stops_transitions_and_paging() {
     );
 }
 
+/// With signatures checked (the clients sign with the one configured key), so the worker's
+/// S3 calls prove the job's own `artifactCredentials` are accepted.
 #[test]
 fn a_boto3_job_worker_serves_a_custom_action() {
-    run_script(&Workspace::new(), "serve_job_worker.py", &[]);
+    let ws = Workspace::new();
+    ws.write("keys.json", r#"{"test": "test"}"#);
+    run_script(
+        &ws,
+        &["--credentials", "keys.json"],
+        "serve_job_worker.py",
+        &[],
+    );
 }
 
 #[test]
@@ -73,6 +82,15 @@ print(code("codepipeline", "SOMEONE", "local-secret", pipelines))
 print(code("iam", "AKIDLOCAL", "local-secret", roles))
 print(code("iam", "AKIDLOCAL", "wrong", roles))
 print(code("s3", "AKIDLOCAL", "wrong", lambda c: c.list_buckets()))
+# AssumeRole's temporary credentials sign like any configured key; made-up ones do not.
+sts = boto3.client("sts", aws_access_key_id="AKIDLOCAL", aws_secret_access_key="local-secret")
+issued = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/r", RoleSessionName="session")["Credentials"]
+temporary = boto3.client("s3", aws_access_key_id=issued["AccessKeyId"],
+                         aws_secret_access_key=issued["SecretAccessKey"],
+                         aws_session_token=issued["SessionToken"])
+temporary.list_buckets()
+print(code("codepipeline", issued["AccessKeyId"], issued["SecretAccessKey"], pipelines))
+print(code("s3", "ASIAMADEUP", "made-up", lambda c: c.list_buckets()))
 "#;
     let python = venv().join("bin/python");
     let ran = client(
@@ -95,7 +113,9 @@ print(code("s3", "AKIDLOCAL", "wrong", lambda c: c.list_buckets()))
             "UnrecognizedClientException",
             "ok",
             "SignatureDoesNotMatch",
-            "SignatureDoesNotMatch"
+            "SignatureDoesNotMatch",
+            "ok",
+            "InvalidAccessKeyId"
         ]
     );
 }

@@ -49,14 +49,12 @@ impl ArtifactStore {
         if info.size > self.limits.max_bytes {
             anyhow::bail!("more than {} bytes", self.limits.max_bytes);
         }
-        let mut object = object.into_std();
-        let mut hashing = HashingReader::new(&mut object);
-        io::copy(&mut hashing, &mut io::sink())?;
+        let (sha256, _) = HashingReader::new(object.into_std()).drain()?;
         Ok(ArtifactRecord {
             name: artifact.to_string(),
             bucket: self.bucket.clone(),
             key: key.to_string(),
-            sha256: hashing.finish(),
+            sha256,
             size: info.size,
             format: ArtifactFormat::Zip,
             revision: None,
@@ -210,22 +208,37 @@ fn tempfile_in(dir: &Path) -> io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Passes bytes through while hashing them.
-struct HashingReader<R> {
+/// Passes bytes through while hashing and counting them.
+pub(crate) struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    bytes: u64,
 }
 
 impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         HashingReader {
             inner,
             hasher: Sha256::new(),
+            bytes: 0,
         }
     }
 
-    fn finish(self) -> String {
+    /// How many bytes have passed so far.
+    pub(crate) fn passed(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The hex SHA-256 of what passed.
+    pub(crate) fn finish(self) -> String {
         hex::encode(self.hasher.finalize())
+    }
+
+    /// Read the rest through, and the hex SHA-256 and size of all that passed.
+    pub(crate) fn drain(mut self) -> io::Result<(String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let bytes = self.bytes;
+        Ok((self.finish(), bytes))
     }
 }
 
@@ -233,6 +246,7 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.inner.read(buf)?;
         self.hasher.update(&buf[..read]);
+        self.bytes += read as u64;
         Ok(read)
     }
 }

@@ -39,6 +39,7 @@ pub enum RunEvent {
     },
     /// A log line, output line or progress report of a running action.
     ActionOutput {
+        execution_id: String,
         stage: String,
         action: String,
         event: ActionEvent,

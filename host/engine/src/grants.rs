@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use sandpipe_runtime::{EXEC, ExecGrant, GIT, Grants, SECRETS};
+use std::sync::Arc;
+
+use sandpipe_runtime::{BuildImages, EXEC, ExecGrant, GIT, Grants, SECRETS};
 
 use crate::pipeline::Run;
 
@@ -65,6 +67,7 @@ impl Run<'_> {
         s: usize,
         a: usize,
         configuration: &BTreeMap<String, String>,
+        images: &Arc<BuildImages>,
     ) -> Grants {
         let action = &self.pipeline().stages[s].actions[a];
         let policy = self.runner.providers.policy(&action.action_type_id);
@@ -86,6 +89,9 @@ impl Run<'_> {
                 region: self.launch.region.clone(),
                 account_id: crate::builds::account_id(role),
                 project,
+                deterministic: self.deterministic_build(),
+                image_pins: self.launch.start.image_pins.clone(),
+                images: images.clone(),
             });
         }
         if policy.allows(SECRETS) {

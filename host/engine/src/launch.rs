@@ -13,6 +13,7 @@ use sandpipe_state::{
 };
 
 use crate::prepare::Prepared;
+use crate::reproduce::{DeterminismBase, own_determinism};
 use crate::request::{ExecutionRequest, RequestKind, Start};
 use crate::runner::{PipelineRunner, RunError};
 use crate::settings::PipelineFiles;
@@ -26,6 +27,8 @@ pub(crate) struct Launch {
     pub(crate) prepared: Prepared,
     pub(crate) files: PipelineFiles,
     pub(crate) region: String,
+    /// The clocks and seed of deterministic actions, when the execution is deterministic.
+    pub(crate) determinism: Option<DeterminismBase>,
 }
 
 impl PipelineRunner {
@@ -34,8 +37,15 @@ impl PipelineRunner {
             kind,
             files,
             region,
+            declared,
+            deterministic,
         } = request;
-        let context = LaunchContext { files, region };
+        let context = LaunchContext {
+            files,
+            region,
+            declared,
+            deterministic,
+        };
         match kind {
             RequestKind::Start {
                 pipeline,
@@ -63,6 +73,21 @@ impl PipelineRunner {
                 self.launch_rollback(&pipeline, &stage, target.as_deref(), start, context)
                     .await
             }
+            RequestKind::Replay {
+                execution_id,
+                from_stage,
+                allow_changed_components,
+                sources,
+            } => {
+                self.launch_replay(
+                    &execution_id,
+                    from_stage.as_deref(),
+                    allow_changed_components,
+                    sources,
+                    context,
+                )
+                .await
+            }
         }
     }
 
@@ -81,8 +106,8 @@ impl PipelineRunner {
         // Executions a killed process left behind end now, with a reason.
         crate::recovery::recover(&self.state)?;
         // Stored as get-pipeline shows it: secret configuration values never reach the disk.
-        let declaration = serde_json::to_string(&sandpipe_model::validate::mask_secrets(&pipeline))
-            .expect("declarations serialize");
+        let declaration =
+            serde_json::to_string(&self.mask_secrets(&pipeline)).expect("declarations serialize");
         let version =
             self.state
                 .executions()
@@ -91,6 +116,9 @@ impl PipelineRunner {
         record.variables = prepared.variables.clone();
         record.pipeline_version = version;
         record.trigger = Some(start.trigger.clone());
+        if context.deterministic {
+            record.determinism = Some(own_determinism(&record));
+        }
         let resume = if start.stages.is_all() {
             ResumePlan::fresh()
         } else {
@@ -99,7 +127,7 @@ impl PipelineRunner {
         self.state
             .executions()
             .create(&record, &ProcessOwner::current())?;
-        Ok(context.launch(pipeline, record, resume, start, prepared))
+        context.launch(pipeline, record, resume, start, prepared)
     }
 
     /// A partial run: the stages before its first take the results (artifacts, variables)
@@ -145,11 +173,28 @@ impl PipelineRunner {
         Ok(ResumePlan::partial(&selected, &counts))
     }
 
-    /// The declaration an execution ran, as stored.
-    fn stored_declaration(&self, pipeline: &str, version: u32) -> Result<LoadedPipeline, RunError> {
+    /// The declaration an execution ran, as stored — or as the caller declared it, secrets
+    /// included, when that is what was stored.
+    pub(crate) fn stored_declaration(
+        &self,
+        pipeline: &str,
+        version: u32,
+        declared: Option<&PipelineDeclaration>,
+    ) -> Result<LoadedPipeline, RunError> {
         let declaration = self.state.executions().declaration(pipeline, version)?;
-        let pipeline: PipelineDeclaration = serde_json::from_str(&declaration)
+        let stored: serde_json::Value = serde_json::from_str(&declaration)
             .context("reading the stored declaration of the execution's pipeline version")?;
+        let same = |declared: &&PipelineDeclaration| {
+            serde_json::to_value(self.mask_secrets(declared))
+                .ok()
+                .as_ref()
+                == Some(&stored)
+        };
+        let pipeline: PipelineDeclaration = match declared.filter(same) {
+            Some(declared) => declared.clone(),
+            None => serde_json::from_value(stored)
+                .context("reading the stored declaration of the execution's pipeline version")?,
+        };
         Ok(LoadedPipeline {
             pipeline,
             root: "",
@@ -195,7 +240,11 @@ impl PipelineRunner {
                 ),
             ));
         }
-        let loaded = self.stored_declaration(&record.pipeline_name, record.pipeline_version)?;
+        let loaded = self.stored_declaration(
+            &record.pipeline_name,
+            record.pipeline_version,
+            context.declared.as_ref(),
+        )?;
         let start = Start::default();
         let prepared = self
             .prepare(
@@ -237,7 +286,7 @@ impl PipelineRunner {
             self.state.executions().save_action(&id, s, a, action)?;
         }
         // The execution keeps its trigger; a retry overrides no source.
-        Ok(context.launch(loaded.pipeline, record, resume, start, prepared))
+        context.launch(loaded.pipeline, record, resume, start, prepared)
     }
 
     async fn launch_rollback(
@@ -256,7 +305,7 @@ impl PipelineRunner {
                 format!("no pipeline '{pipeline_name}' has run here"),
             ));
         };
-        let loaded = self.stored_declaration(pipeline_name, version)?;
+        let loaded = self.stored_declaration(pipeline_name, version, context.declared.as_ref())?;
         let pipeline = &loaded.pipeline;
         let Some(s) = pipeline
             .stages
@@ -337,6 +386,11 @@ impl PipelineRunner {
         ));
         record.variables = target.variables.clone();
         record.pipeline_version = version;
+        record.determinism = match (&target.determinism, context.deterministic) {
+            (Some(kept), _) => Some(kept.clone()),
+            (None, true) => Some(own_determinism(&record)),
+            (None, false) => None,
+        };
         // The earlier stages are the target's: their artifacts feed the rolled-back stage.
         record.stages[..s].clone_from_slice(&target.stages[..s]);
         let counts: Vec<usize> = record
@@ -348,7 +402,7 @@ impl PipelineRunner {
             .executions()
             .create(&record, &ProcessOwner::current())?;
         let resume = ResumePlan::rollback(s, &counts);
-        Ok(context.launch(loaded.pipeline, record, resume, start, prepared))
+        context.launch(loaded.pipeline, record, resume, start, prepared)
     }
 }
 
@@ -356,18 +410,22 @@ impl PipelineRunner {
 pub(crate) struct LaunchContext {
     pub(crate) files: PipelineFiles,
     pub(crate) region: String,
+    pub(crate) declared: Option<PipelineDeclaration>,
+    pub(crate) deterministic: bool,
 }
 
 impl LaunchContext {
-    fn launch(
+    /// The launch of `record`; its `determinism` says whether its actions are deterministic.
+    pub(crate) fn launch(
         self,
         pipeline: PipelineDeclaration,
         record: ExecutionRecord,
         resume: ResumePlan,
         start: Start,
         prepared: Prepared,
-    ) -> Launch {
-        Launch {
+    ) -> Result<Launch, RunError> {
+        let determinism = DeterminismBase::of(&record)?;
+        Ok(Launch {
             pipeline,
             record,
             resume,
@@ -375,7 +433,8 @@ impl LaunchContext {
             prepared,
             files: self.files,
             region: self.region,
-        }
+            determinism,
+        })
     }
 }
 
@@ -395,7 +454,7 @@ fn same_stages(earlier: &[StageRecord], wanted: &[StageRecord]) -> bool {
 }
 
 /// A new execution's record: every stage and action not started.
-fn new_record(pipeline: &PipelineDeclaration, file: &str) -> ExecutionRecord {
+pub(crate) fn new_record(pipeline: &PipelineDeclaration, file: &str) -> ExecutionRecord {
     ExecutionRecord {
         pipeline_name: pipeline.name.clone(),
         pipeline_version: 0,
@@ -406,6 +465,8 @@ fn new_record(pipeline: &PipelineDeclaration, file: &str) -> ExecutionRecord {
         execution_type: ExecutionType::Standard,
         rollback_target: None,
         trigger: None,
+        replay_of: None,
+        determinism: None,
         variables: BTreeMap::new(),
         start_time: now(),
         end_time: None,

@@ -11,6 +11,8 @@
 //! - `pipeline` → `stage` → `action`: one execution, one stage, one action;
 //! - `keeper`: the record keeper every transition goes through (record, store, events);
 //! - `control`: stop requests and in-process wake-ups, no timers on the critical path;
+//! - [`providers`] and [`plugins`]: which component serves each action type, installed
+//!   plugins found by their manifests, and what the operator allows each;
 //! - `grants`, `builds`, `sources`: what an action gets from the operator's settings;
 //! - [`artifacts`], [`events`], [`watch`], [`recovery`].
 
@@ -25,10 +27,12 @@ mod grants;
 mod keeper;
 mod launch;
 mod pipeline;
+pub mod plugins;
 pub mod preflight;
 mod prepare;
 pub mod providers;
 pub mod recovery;
+pub mod reproduce;
 pub mod request;
 pub mod runner;
 pub mod settings;
@@ -42,7 +46,7 @@ pub use events::{EventJournal, NoObserver, RunEvent, RunObserver, Tee};
 pub use preflight::{Preflight, PreflightReport};
 pub use providers::ProviderRegistry;
 pub use recovery::recover;
-pub use request::{DEFAULT_REGION, ExecutionRequest, Start};
-pub use runner::{PipelineRunner, RunError};
+pub use request::{DEFAULT_REGION, ExecutionRequest, ReplaySources, Start};
+pub use runner::{EndpointStarter, PipelineRunner, RunError};
 pub use sandpipe_state::{ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus, StateStore};
 pub use settings::{BuildSettings, DEFAULT_DISK_RESERVE, PipelineFiles, RunnerSettings};

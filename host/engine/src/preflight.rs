@@ -155,10 +155,82 @@ impl Preflight<'_> {
                 continue;
             }
             for (a, action) in stage.actions.iter().enumerate() {
+                // Delivered from an earlier run: no provider runs it.
+                if self.start.recorded(s, &action.name).is_some() {
+                    continue;
+                }
                 let action_type = &action.action_type_id;
+                let double = self
+                    .files
+                    .doubles
+                    .for_action(&stage.name, &action.name, action_type);
+                if let Some(double) = double {
+                    self.double_problems(s, a, action, double, problems);
+                    continue;
+                }
+                if self.providers.serves(action_type) {
+                    self.provider_accepts(s, a, action, problems);
+                    continue;
+                }
+                if action_type.is_cloudformation_deploy() {
+                    self.cloudformation_problems(s, a, action, problems);
+                    continue;
+                }
+                if action_type.is_ecr_source() {
+                    if let Err(why) = crate::backends::container_engine() {
+                        problems.push(Problem {
+                            path: self
+                                .loaded
+                                .document_path(&format!("stages[{s}].actions[{a}].actionTypeId")),
+                            exception: "ActionTypeNotFoundException",
+                            message: format!(
+                                "{action_type} reads the image from a local docker or podman \
+                                 engine, and none answered ({why}); run it as a double with \
+                                 --double {action_type}"
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                if action_type.is_stack_set_deploy() {
+                    let at = format!("stages[{s}].actions[{a}].configuration");
+                    for message in sandpipe_model::cloudformation::stack_set_configuration_problems(
+                        &action_type.provider,
+                        &action.configuration,
+                    ) {
+                        problems.push(Problem {
+                            path: self.loaded.document_path(&at),
+                            exception: INVALID_ACTION,
+                            message,
+                        });
+                    }
+                    continue;
+                }
+                if let Some(function) = self.files.lambda_function(action) {
+                    let wasm = function.kind == sandpipe_model::functions::RuntimeKind::Wasm;
+                    let there = if wasm {
+                        function.code.is_file()
+                    } else {
+                        function.code.is_dir()
+                    };
+                    if !there {
+                        problems.push(Problem {
+                            path: self.loaded.document_path(&format!(
+                                "stages[{s}].actions[{a}].configuration.FunctionName"
+                            )),
+                            exception: NOT_FOUND,
+                            message: format!(
+                                "the function's {} {} ({}) does not exist",
+                                if wasm { "component" } else { "code directory" },
+                                function.code.display(),
+                                function.declared_in
+                            ),
+                        });
+                    }
+                    continue;
+                }
                 // Manual approval is the host's own, as it is CodePipeline's.
                 if action_type.is_manual_approval()
-                    || self.providers.serves(action_type)
                     || self.job_worker_types.contains(&action_type.to_string())
                 {
                     continue;
@@ -177,17 +249,137 @@ impl Preflight<'_> {
                     .chain(["Approval/AWS/Manual/1".to_string()])
                     .collect();
                 available.sort();
+                // A plugin file that could not be read may be the one meant to serve it.
+                let unreadable = self.providers.unreadable_plugins();
+                let mut hints = match unreadable {
+                    [] => String::new(),
+                    files => format!(
+                        "; plugin files that could not be read: {}",
+                        files.join("; ")
+                    ),
+                };
+                if action_type.is_lambda_invoke() {
+                    let name = action
+                        .configuration
+                        .get("FunctionName")
+                        .map(String::as_str)
+                        .unwrap_or_default();
+                    hints.push_str(&format!(
+                        "; or map FunctionName '{name}' to its local code (runtime, handler, \
+                         code) in sandpipe-functions.yaml beside the pipeline"
+                    ));
+                }
                 problems.push(Problem {
                     path,
                     exception: "ActionTypeNotFoundException",
                     message: format!(
-                        "no provider for {action_type} (sandpipe serves {}); serve it with \
-                         --provider {action_type}=<component.wasm>, or leave its stage out \
-                         with --until or --stage",
+                        "no provider for {action_type} (sandpipe serves {}); let it run as a \
+                         double with --double {action_type} (or a doubles: entry in \
+                         sandpipe-doubles.yaml), install a plugin serving it with `sandpipe \
+                         action install <file.wasm>`, serve it with --provider \
+                         {action_type}=<component.wasm>, or leave its stage out with --until or \
+                         --stage{hints}",
                         available.join(", ")
                     ),
                 });
             }
+        }
+    }
+
+    /// What the provider of a served action's type says of it: the operator may not have
+    /// allowed what its plugin asks for, and a plugin's manifest says what configuration and
+    /// artifacts its types take.
+    fn provider_accepts(
+        &self,
+        s: usize,
+        a: usize,
+        action: &ActionDeclaration,
+        problems: &mut Vec<Problem>,
+    ) {
+        let action_type = &action.action_type_id;
+        let at = format!("stages[{s}].actions[{a}]");
+        if let Some(refusal) = self.providers.refusal(action_type) {
+            problems.push(Problem {
+                path: self.loaded.document_path(&format!("{at}.actionTypeId")),
+                exception: "AccessDeniedException",
+                message: refusal,
+            });
+        }
+        let Some(definition) = self.providers.definition(action_type) else {
+            return;
+        };
+        let by = self
+            .providers
+            .origin(action_type)
+            .map(|origin| origin.describe())
+            .unwrap_or_default();
+        for mut problem in definition.check_action(action, &at, &by) {
+            problem.path = self.loaded.document_path(&problem.path);
+            problems.push(problem);
+        }
+    }
+
+    /// A CloudFormation deploy's mode and what it needs (the host plans it).
+    fn cloudformation_problems(
+        &self,
+        s: usize,
+        a: usize,
+        action: &ActionDeclaration,
+        problems: &mut Vec<Problem>,
+    ) {
+        let at = format!("stages[{s}].actions[{a}].configuration");
+        for (key, message) in
+            sandpipe_model::cloudformation::deploy_configuration_problems(&action.configuration)
+        {
+            let path = match key.as_str() {
+                "" => at.clone(),
+                key => format!("{at}.{key}"),
+            };
+            problems.push(Problem {
+                path: self.loaded.document_path(&path),
+                exception: INVALID_ACTION,
+                message,
+            });
+        }
+    }
+
+    /// A declared double's output artifacts: the action's own, from directories that exist.
+    fn double_problems(
+        &self,
+        s: usize,
+        a: usize,
+        action: &ActionDeclaration,
+        double: &sandpipe_model::doubles::Double,
+        problems: &mut Vec<Problem>,
+    ) {
+        use sandpipe_model::doubles::DoubleArtifact;
+        let at = self
+            .loaded
+            .document_path(&format!("stages[{s}].actions[{a}]"));
+        for (name, source) in &double.output_artifacts {
+            let message = if !action.output_artifacts.iter().any(|o| &o.name == name) {
+                format!(
+                    "the double declared in {} fills output artifact '{name}', which action \
+                     '{}' does not have",
+                    double.declared_in, action.name
+                )
+            } else if let DoubleArtifact::Directory(dir) = source
+                && !dir.is_dir()
+            {
+                format!(
+                    "the double declared in {} fills output artifact '{name}' from {}, which \
+                     is not a directory",
+                    double.declared_in,
+                    dir.display()
+                )
+            } else {
+                continue;
+            };
+            problems.push(Problem {
+                path: format!("{at}.outputArtifacts"),
+                exception: INVALID_ACTION,
+                message,
+            });
         }
     }
 
@@ -209,8 +401,8 @@ impl Preflight<'_> {
         } else {
             return;
         };
-        // A working tree replaces what the source would read.
-        if self.start.working_tree(s, &action.name).is_some() {
+        // A working tree (or an earlier run's artifacts) replaces what the source would read.
+        if self.start.replaces_source(s, &action.name) {
             return;
         }
         let Some(bucket) = known(&action.configuration, bucket_key) else {
@@ -276,7 +468,7 @@ impl Preflight<'_> {
         problems: &mut Vec<Problem>,
     ) {
         let policy = self.providers.policy(&action.action_type_id);
-        if !policy.allows(GIT) || self.start.working_tree(s, &action.name).is_some() {
+        if !policy.allows(GIT) || self.start.replaces_source(s, &action.name) {
             return;
         }
         if action.configuration.values().any(|v| v.contains("#{")) {

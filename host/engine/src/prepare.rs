@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use sandpipe_model::LoadedPipeline;
+use sandpipe_model::functions::RuntimeKind;
+use sandpipe_runtime::component_file::read_component_file;
 use sandpipe_runtime::{GIT, LoadedComponent};
 
 use crate::backends::Backend;
@@ -76,7 +78,7 @@ impl PipelineRunner {
         }
 
         Ok(Prepared {
-            backends: self.backends(loaded, start).await?,
+            backends: self.backends(loaded, start, &context.files).await?,
             bucket,
             variables: report.variables,
         })
@@ -89,6 +91,7 @@ impl PipelineRunner {
         &self,
         loaded: &LoadedPipeline,
         start: &Start,
+        files: &crate::settings::PipelineFiles,
     ) -> Result<HashMap<(usize, usize), Backend>, RunError> {
         let mut loaded_types: HashMap<&sandpipe_model::ActionTypeId, LoadedComponent> =
             HashMap::new();
@@ -102,7 +105,40 @@ impl PipelineRunner {
             for (a, action) in stage.actions.iter().enumerate() {
                 let action_type = &action.action_type_id;
                 let policy = self.providers.policy(action_type);
-                let backend = if action_type.is_manual_approval() {
+                let double = files
+                    .doubles
+                    .for_action(&stage.name, &action.name, action_type);
+                // A declared double is the operator's word: it stands in even for a provider.
+                let backend = if let Some(earlier) = start.recorded(s, &action.name) {
+                    Backend::Recorded(Box::new(earlier.clone()))
+                } else if let Some(double) = double {
+                    Backend::Double(Box::new(double.clone()))
+                } else if action_type.is_cloudformation_deploy()
+                    && !self.providers.serves(action_type)
+                {
+                    Backend::CloudFormation
+                } else if action_type.is_stack_set_deploy() && !self.providers.serves(action_type) {
+                    Backend::StackSet
+                } else if action_type.is_ecr_source() && !self.providers.serves(action_type) {
+                    Backend::LocalImage
+                } else if let Some(function) = files.lambda_function(action)
+                    && !self.providers.serves(action_type)
+                {
+                    match function.kind {
+                        // The sandboxed alternative: the function is an action component.
+                        RuntimeKind::Wasm => {
+                            let wasm = read_component_file(&function.code).with_context(|| {
+                                format!("the function's component ({})", function.declared_in)
+                            })?;
+                            let component =
+                                self.host.load(wasm.into()).await.with_context(|| {
+                                    format!("loading {}", function.code.display())
+                                })?;
+                            Backend::Component(Box::new(component))
+                        }
+                        _ => Backend::Lambda(Box::new(function.clone())),
+                    }
+                } else if action_type.is_manual_approval() {
                     Backend::ManualApproval
                 } else if !self.providers.serves(action_type) {
                     // The preflight let it through: a registered custom type.
@@ -115,7 +151,7 @@ impl PipelineRunner {
                     let component = match loaded_types.get(action_type) {
                         Some(component) => component.clone(),
                         None => {
-                            let wasm = self.providers.component(action_type).expect("checked");
+                            let wasm = self.providers.component(action_type)?;
                             let component = self
                                 .host
                                 .load_with_policy(wasm, &policy)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sandpipe_model::execution::{SourceRevision, StageSelection};
 use sandpipe_model::{LoadedPipeline, PipelineDeclaration, Problem};
-use sandpipe_state::ExecutionTrigger;
+use sandpipe_state::{ActionRecord, ExecutionTrigger};
 
 use crate::settings::PipelineFiles;
 
@@ -17,6 +17,12 @@ pub struct ExecutionRequest {
     pub(crate) kind: RequestKind,
     pub(crate) files: PipelineFiles,
     pub(crate) region: String,
+    /// For a retry or rollback: the declaration as its caller still has it (its file, the
+    /// server's memory), secrets included. Secret values are never stored, so one that
+    /// masks to the stored declaration is run in its place.
+    pub(crate) declared: Option<PipelineDeclaration>,
+    /// Fixed clocks, seeded randomness and a fixed build environment (`--deterministic`).
+    pub(crate) deterministic: bool,
 }
 
 pub(crate) enum RequestKind {
@@ -41,6 +47,25 @@ pub(crate) enum RequestKind {
         target: Option<String>,
         start: Start,
     },
+    /// A new execution with exactly the recorded inputs of `execution_id`: its pipeline
+    /// version, variables, source revisions (a working tree's snapshot) and components;
+    /// with `from_stage`, the stages before it are the original's.
+    Replay {
+        execution_id: String,
+        from_stage: Option<String>,
+        allow_changed_components: bool,
+        sources: ReplaySources,
+    },
+}
+
+/// How a replay's source actions get what they took in the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaySources {
+    /// Read again at the recorded revision (a commit, an object version), a working tree
+    /// from its stored snapshot: the sources are where the original read them.
+    Revisions,
+    /// The recorded output artifacts delivered again: the sources are not here (a bundle).
+    Recorded,
 }
 
 /// The region an execution runs in when the request names none.
@@ -52,7 +77,40 @@ impl ExecutionRequest {
             kind,
             files: PipelineFiles::default(),
             region: DEFAULT_REGION.into(),
+            declared: None,
+            deterministic: false,
         }
+    }
+
+    /// A replay of execution `execution_id` (an id or unique prefix), from its first stage
+    /// or from `from_stage`. A component that changed since refuses it unless
+    /// `allow_changed_components`.
+    pub fn replay(
+        execution_id: &str,
+        from_stage: Option<&str>,
+        allow_changed_components: bool,
+    ) -> Self {
+        ExecutionRequest::new(RequestKind::Replay {
+            execution_id: execution_id.into(),
+            from_stage: from_stage.map(str::to_string),
+            allow_changed_components,
+            sources: ReplaySources::Revisions,
+        })
+    }
+
+    /// Where a replay's source actions take what they took before (a replay only).
+    pub fn with_replay_sources(mut self, chosen: ReplaySources) -> Self {
+        if let RequestKind::Replay { sources, .. } = &mut self.kind {
+            *sources = chosen;
+        }
+        self
+    }
+
+    /// Run every action deterministically (a retry keeps what its execution had, and a
+    /// replay of a deterministic execution is deterministic whatever this says).
+    pub fn deterministic(mut self, on: bool) -> Self {
+        self.deterministic = on;
+        self
     }
 
     /// A new execution of `pipeline`, read from `source_file`.
@@ -98,8 +156,14 @@ impl ExecutionRequest {
     pub fn started_by(mut self, by: Start) -> Self {
         match &mut self.kind {
             RequestKind::Start { start, .. } | RequestKind::Rollback { start, .. } => *start = by,
-            RequestKind::Retry { .. } => {}
+            RequestKind::Retry { .. } | RequestKind::Replay { .. } => {}
         }
+        self
+    }
+
+    /// The declaration as the caller has it, secrets included (see [`ExecutionRequest`]).
+    pub fn with_declared(mut self, pipeline: PipelineDeclaration) -> Self {
+        self.declared = Some(pipeline);
         self
     }
 
@@ -123,6 +187,12 @@ pub struct Start {
     pub source_revisions: BTreeMap<String, SourceRevision>,
     /// A directory whose current files replace a source action's output, by action name.
     pub working_trees: BTreeMap<String, PathBuf>,
+    /// What a source action took in an earlier execution, delivered again instead of read
+    /// (a replay of a bundle, whose sources are not on this machine), by action name.
+    pub recorded: BTreeMap<String, ActionRecord>,
+    /// The image id a container build runs for an image reference (a replay runs what its
+    /// original ran).
+    pub image_pins: BTreeMap<String, String>,
     /// The stages to run (all by default).
     pub stages: StageSelection,
 }
@@ -143,6 +213,8 @@ impl Start {
             },
             source_revisions: BTreeMap::new(),
             working_trees: BTreeMap::new(),
+            recorded: BTreeMap::new(),
+            image_pins: BTreeMap::new(),
             stages: StageSelection::default(),
         }
     }
@@ -154,6 +226,17 @@ impl Start {
             .then(|| self.working_trees.get(action))
             .flatten()
             .map(PathBuf::as_path)
+    }
+
+    /// The earlier run of source action `action` that is delivered again in its place.
+    pub fn recorded(&self, stage: usize, action: &str) -> Option<&ActionRecord> {
+        (stage == 0).then(|| self.recorded.get(action)).flatten()
+    }
+
+    /// Whether source action `action` reads something other than its configured location
+    /// (a working tree, or an earlier run's artifacts), so that location need not exist.
+    pub fn replaces_source(&self, stage: usize, action: &str) -> bool {
+        self.working_tree(stage, action).is_some() || self.recorded(stage, action).is_some()
     }
 
     /// The revision action `action` of stage `stage` starts with (source actions only).

@@ -49,6 +49,18 @@ pub struct PipelineRunner {
     pub(crate) s3: Arc<LocalS3>,
     pub(crate) work: WorkArea,
     pub(crate) signals: Signals,
+    /// The AWS endpoint Lambda handlers call: `sandpipe serve`'s own URL, or one started when
+    /// the first handler needs it.
+    endpoint: Endpoint,
+}
+
+/// Starts an endpoint on this runner's state and says its URL.
+pub type EndpointStarter = Box<dyn FnOnce() -> anyhow::Result<String> + Send>;
+
+#[derive(Default)]
+struct Endpoint {
+    url: std::sync::OnceLock<String>,
+    starter: std::sync::Mutex<Option<EndpointStarter>>,
 }
 
 impl PipelineRunner {
@@ -81,11 +93,45 @@ impl PipelineRunner {
             s3,
             work,
             signals: Signals::default(),
+            endpoint: Endpoint::default(),
         })
     }
 
     pub fn state(&self) -> &StateStore {
         &self.state
+    }
+
+    /// The URL of the AWS endpoint on this runner's state (`sandpipe serve`'s).
+    pub fn set_endpoint_url(&self, url: String) {
+        let _ = self.endpoint.url.set(url);
+    }
+
+    /// How to start an endpoint on this runner's state when a Lambda handler first needs
+    /// one (a CLI run starts none otherwise).
+    pub fn set_endpoint_starter(&self, starter: EndpointStarter) {
+        *self
+            .endpoint
+            .starter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(starter);
+    }
+
+    /// The endpoint's URL, starting it if it is not running yet.
+    pub(crate) fn endpoint_url(&self) -> anyhow::Result<String> {
+        let mut starter = self
+            .endpoint
+            .starter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(url) = self.endpoint.url.get() {
+            return Ok(url.clone());
+        }
+        let Some(start) = starter.take() else {
+            anyhow::bail!("no AWS endpoint runs for this runner's state");
+        };
+        let url = start()?;
+        let _ = self.endpoint.url.set(url.clone());
+        Ok(url)
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -96,6 +142,23 @@ impl PipelineRunner {
     /// which the engine runs itself).
     pub fn action_types(&self) -> Vec<sandpipe_model::ActionTypeId> {
         self.providers.action_types().cloned().collect()
+    }
+
+    /// What this runner's providers serve, for those who describe action types (the
+    /// server's ListActionTypes).
+    pub fn providers(&self) -> &ProviderRegistry {
+        &self.providers
+    }
+
+    /// `pipeline` as records and get-pipeline show it: every secret configuration value —
+    /// CodePipeline's own and those a plugin declares — replaced by `****`.
+    pub fn mask_secrets(
+        &self,
+        pipeline: &sandpipe_model::PipelineDeclaration,
+    ) -> sandpipe_model::PipelineDeclaration {
+        sandpipe_model::validate::mask_secrets_with(pipeline, |id| {
+            self.providers.declared_secret_properties(id)
+        })
     }
 
     /// The custom action types registered in the state (`Category/Custom/Provider/Version`),

@@ -9,6 +9,8 @@ use std::time::Duration;
 use sandpipe_model::Finding;
 use sandpipe_model::codebuild::BuildProject;
 use sandpipe_model::connections::Connections;
+use sandpipe_model::doubles::Doubles;
+use sandpipe_model::functions::Functions;
 use sandpipe_runtime::{BuildRunner, ExecutionLimits, SecretValues};
 
 /// The operator's settings, the same for every execution of one [`crate::PipelineRunner`].
@@ -85,7 +87,25 @@ impl Default for BuildSettings {
 pub struct PipelineFiles {
     pub projects: BTreeMap<String, BuildProject>,
     pub connections: Connections,
+    /// What actions that cannot run here do instead (sandpipe-doubles.yaml, --double).
+    pub doubles: Doubles,
+    /// The local code of Lambda functions (sandpipe-functions.yaml, --functions).
+    pub functions: Functions,
     /// What was wrong with the files themselves (a misspelt project field), reported with
     /// every other problem before a run rather than one at a time.
     pub problems: Vec<Finding>,
+}
+
+impl PipelineFiles {
+    /// The local function a Lambda invoke action's `FunctionName` is mapped to.
+    pub fn lambda_function(
+        &self,
+        action: &sandpipe_model::ActionDeclaration,
+    ) -> Option<&sandpipe_model::functions::Function> {
+        if !action.action_type_id.is_lambda_invoke() {
+            return None;
+        }
+        self.functions
+            .find(action.configuration.get("FunctionName")?)
+    }
 }

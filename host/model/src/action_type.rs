@@ -106,9 +106,30 @@ impl ActionTypeId {
         self.is_aws(Category::Source, "S3")
     }
 
+    /// `Source/AWS/ECR/1`, read from a local container engine.
+    pub fn is_ecr_source(&self) -> bool {
+        self.is_aws(Category::Source, "ECR")
+    }
+
     /// `Deploy/AWS/S3/1`.
     pub fn is_s3_deploy(&self) -> bool {
         self.is_aws(Category::Deploy, "S3")
+    }
+
+    /// `Invoke/AWS/Lambda/1`.
+    pub fn is_lambda_invoke(&self) -> bool {
+        self.is_aws(Category::Invoke, "Lambda")
+    }
+
+    /// `Deploy/AWS/CloudFormation/1`, which sandpipe plans itself.
+    pub fn is_cloudformation_deploy(&self) -> bool {
+        self.is_aws(Category::Deploy, "CloudFormation")
+    }
+
+    /// `Deploy/AWS/CloudFormationStackSet/1` or `…StackInstances/1`, planned per instance.
+    pub fn is_stack_set_deploy(&self) -> bool {
+        self.is_aws(Category::Deploy, "CloudFormationStackSet")
+            || self.is_aws(Category::Deploy, "CloudFormationStackInstances")
     }
 
     /// How long an action of this type may run when its declaration sets no

@@ -176,6 +176,13 @@ pub(crate) fn parse_text_document<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A CloudFormation template's text (YAML with its short forms, or JSON) as JSON; `file`
+/// names it in messages.
+pub fn parse_template(file: &str, text: &str) -> Result<serde_json::Value, LoadError> {
+    let json = text.trim_start().starts_with('{');
+    parse_text_document(file, text, !json)
+}
+
 /// Parse `text` (JSON, or YAML when `yaml`) holding any of the accepted document shapes.
 pub fn parse_document(file: &str, text: &str, yaml: bool) -> Result<LoadedPipeline, LoadError> {
     parse_document_with(file, text, yaml, &TemplateOptions::default())

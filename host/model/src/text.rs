@@ -81,6 +81,25 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// Text safe in XML character data and in a quoted attribute: `&`, `<`, `>`, `"` and `'`
+/// escaped, and the control characters XML 1.0 forbids (all but tab, newline and carriage
+/// return) replaced by U+FFFD.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// At most `max` characters of `text`; longer text ends with `…` and how much was left out.
 pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max) {

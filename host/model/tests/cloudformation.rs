@@ -20,6 +20,8 @@ fn options(parameters: &[(&str, &str)]) -> TemplateOptions {
             .collect(),
         pipeline: None,
         region: "eu-west-1".into(),
+        stack_name: None,
+        account_id: None,
     }
 }
 

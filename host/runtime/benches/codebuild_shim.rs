@@ -48,6 +48,9 @@ fn shim(c: &mut Criterion) {
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         project: Some(("bench".into(), None)),
+        deterministic: None,
+        image_pins: Default::default(),
+        images: Default::default(),
     };
     let counter = AtomicU64::new(0);
     let run_build = |spec: &str| {

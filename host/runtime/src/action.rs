@@ -94,12 +94,19 @@ pub struct ActionOutcome {
 }
 
 impl ActionOutcome {
-    /// The outcome with `mask` applied to everything the action wrote in it.
+    /// The outcome with `mask` applied to every text the action wrote in it.
     pub(crate) fn masked(mut self, mask: impl Fn(&str) -> String) -> Self {
         for (_, value) in &mut self.output_variables {
             *value = mask(value);
         }
         self.summary = self.summary.map(|summary| mask(&summary));
+        self.external_execution_id = self.external_execution_id.map(|id| mask(&id));
+        if let Some(revision) = &mut self.current_revision {
+            revision.revision_id = mask(&revision.revision_id);
+            revision.change_identifier = mask(&revision.change_identifier);
+            revision.created = revision.created.as_deref().map(&mask);
+            revision.revision_summary = revision.revision_summary.as_deref().map(&mask);
+        }
         self
     }
 }

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
@@ -15,13 +14,11 @@ use wasmtime::{Config, Engine};
 use crate::bindings::ProviderPre;
 use crate::cache::{CacheOutcome, ComponentCache};
 use crate::capabilities::{Capability, REGISTRY};
+use crate::component_file::MAX_COMPONENT_BYTES;
 use crate::state::ActionState;
 
 /// How often the epoch advances; deadlines are checked at this granularity.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// The largest component the host will compile (untrusted input; compiling is costly).
-const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
 /// What a component may import besides the capabilities: the package's type-only interface
 /// and the WASI p2 interfaces Rust's standard library uses. Sockets are linked but the WASI
@@ -36,16 +33,28 @@ const BASE_IMPORTS: &[&str] = &[
     "wasi:sockets/",
 ];
 
-/// The capability an import needs a grant of, or why the component may not import it.
-fn import_grant(name: &str) -> Result<Option<Capability>, ()> {
+/// What a component importing an interface needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportNeeds {
+    /// Every action may import it.
+    Nothing,
+    /// The operator must grant this capability.
+    Grant(Capability),
+    /// No action may import it.
+    Refused,
+}
+
+/// What importing `name` needs.
+pub fn import_needs(name: &str) -> ImportNeeds {
     if BASE_IMPORTS.iter().any(|prefix| name.starts_with(prefix)) {
-        return Ok(None);
+        return ImportNeeds::Nothing;
     }
-    REGISTRY
-        .iter()
-        .find(|module| module.provides(name))
-        .map(|module| module.requires)
-        .ok_or(())
+    match REGISTRY.iter().find(|module| module.provides(name)) {
+        None => ImportNeeds::Refused,
+        Some(module) => module
+            .requires
+            .map_or(ImportNeeds::Nothing, ImportNeeds::Grant),
+    }
 }
 
 /// What a provider is allowed beyond the sandbox. Comes from the operator (or sandpipe's
@@ -65,6 +74,7 @@ impl ProviderPolicy {
 #[derive(Clone)]
 pub struct LoadedComponent {
     pub(crate) pre: ProviderPre<ActionState>,
+    /// SHA-256 of the component without its manifest section (the compile cache's key).
     pub digest: [u8; 32],
     pub cache: CacheOutcome,
     /// The granted-only interfaces it imports.
@@ -131,6 +141,16 @@ impl ActionHost {
         Ok(loaded)
     }
 
+    /// Compile `wasm` into the on-disk cache now (`sandpipe action install`), so its first
+    /// run loads it: an 18 MB Python component takes seconds to compile. It is linked and
+    /// its imports audited as for a run; what it may use is decided when it runs.
+    pub async fn precompile(self: &Arc<Self>, wasm: Arc<[u8]>) -> anyhow::Result<CacheOutcome> {
+        let everything = ProviderPolicy {
+            granted: Capability::all().collect(),
+        };
+        Ok(self.compile(wasm, everything).await?.cache)
+    }
+
     async fn compile(
         self: &Arc<Self>,
         wasm: Arc<[u8]>,
@@ -142,7 +162,9 @@ impl ActionHost {
                 wasm.len()
             );
         }
-        let digest: [u8; 32] = Sha256::digest(&wasm).into();
+        // Compiled code does not depend on the embedded manifest: a plugin rebuilt with only
+        // its manifest changed keeps its cache entry.
+        let digest = crate::component_file::code_digest(&wasm);
         if let Some(loaded) = self.loaded.lock().unwrap().get(&digest) {
             return Ok(loaded.clone());
         }
@@ -177,8 +199,9 @@ impl ActionHost {
         let mut granted = Vec::new();
         for (name, item) in ty.imports(&self.engine) {
             let instance = matches!(item.ty, ComponentItem::ComponentInstance(_));
-            match import_grant(name) {
-                Ok(needs) if instance => granted.extend(needs.map(|_| name.to_string())),
+            match import_needs(name) {
+                ImportNeeds::Nothing if instance => {}
+                ImportNeeds::Grant(_) if instance => granted.push(name.to_string()),
                 _ => bail!(
                     "the component imports '{name}', which sandpipe does not grant to actions"
                 ),
@@ -193,7 +216,7 @@ fn check_policy(granted_imports: &[String], policy: &ProviderPolicy) -> anyhow::
     let mut refused = Vec::new();
     let mut needed = std::collections::BTreeSet::new();
     for import in granted_imports {
-        let Ok(Some(capability)) = import_grant(import) else {
+        let ImportNeeds::Grant(capability) = import_needs(import) else {
             unreachable!("the audit kept only imports that need a grant")
         };
         if !policy.allows(capability) {

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sandpipe_model::text::{clip, escape_controls};
+use sandpipe_model::text::clip;
 use sandpipe_store::LocalS3;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -15,7 +15,7 @@ use crate::action::{
     ActionError, ActionOutcome, ActionRequest, ActionResult, FailureDetails, TestReport,
 };
 use crate::bindings::sandpipe::action::types as wit;
-use crate::capabilities::log::{ActionEvent, CapturedOutput, EventSink, LogCapture, OutputStream};
+use crate::capabilities::log::{CapturedOutput, EventSink, LogCapture, OutputStream};
 use crate::capabilities::{Grants, REGISTRY, Setup, Slots};
 use crate::host::{ActionHost, LoadedComponent};
 use crate::limits::{ExecutionLimits, StoreLimiter};
@@ -35,6 +35,8 @@ pub struct Invocation {
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
     /// Capabilities beyond the sandbox, as the operator's policy grants them.
     pub grants: Grants,
+    /// Fixed clocks and seeded randomness (`--deterministic`); the host's own otherwise.
+    pub determinism: Option<crate::Determinism>,
 }
 
 /// Resolves when `cancel` is set; never when there is none (or its sender is gone).
@@ -107,6 +109,8 @@ impl ActionHost {
             )),
             Err(ActionError::Failed(mut details)) => {
                 details.message = log.mask(&details.message);
+                details.external_execution_id =
+                    details.external_execution_id.map(|id| log.mask(&id));
                 Err(ActionError::Failed(safe_failure(details)))
             }
             Err(other) => Err(other),
@@ -124,13 +128,12 @@ impl ActionHost {
             let Some(token) = outcome.continuation_token.clone() else {
                 return Ok(outcome);
             };
-            invocation.events.emit(ActionEvent::Progress {
-                percent: outcome.percent_complete,
-                summary: outcome
-                    .summary
-                    .as_deref()
-                    .map_or_else(|| "in progress".into(), |s| escape_controls(s).into_owned()),
-            });
+            // Through the log, as the action's own progress reports go: masked, escaped
+            // and charged to the log's budget.
+            calls.log.progress(
+                outcome.percent_complete,
+                outcome.summary.as_deref().unwrap_or("in progress"),
+            );
             if Instant::now() + backoff >= calls.deadline {
                 return Err(ActionError::TimedOut(invocation.limits.timeout));
             }
@@ -197,6 +200,9 @@ impl ActionHost {
             stream: OutputStream::Stderr,
         })
         .max_random_size(MAX_RANDOM_BYTES);
+        if let Some(determinism) = &invocation.determinism {
+            determinism.apply(&mut wasi);
+        }
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let setup = Setup {

@@ -6,6 +6,8 @@
 //!   resolution;
 //! - [`capabilities`]: one module per capability (`log`, `object-store`, `reports`,
 //!   `execution`, and the granted-only `exec`, `secrets` and `git`), listed in one registry;
+//! - [`component_file`]: what a component file says about itself (imports, the plugin
+//!   manifest) without compiling it;
 //! - [`action`]: what an execution is given and gives back, in host types; the WIT bindings
 //!   are private, converted at the edge in `boundary`.
 
@@ -14,6 +16,8 @@ mod bindings;
 mod boundary;
 pub mod cache;
 pub mod capabilities;
+pub mod component_file;
+pub mod determinism;
 pub mod host;
 pub mod invoke;
 pub mod limits;
@@ -31,12 +35,16 @@ pub use action::{
     format_duration,
 };
 pub use cache::{CacheOutcome, ComponentCache};
-pub use capabilities::exec::{BuildRunner, ContainerKind, EXEC, ExecGrant, local_base_environment};
+pub use capabilities::exec::{
+    BuildImages, BuildRunner, ContainerKind, DeterministicBuild, EXEC, ExecGrant,
+    local_base_environment,
+};
 pub use capabilities::git::{GIT, GitGrant, GitSource};
 pub use capabilities::log::{ActionEvent, EventSink, LogLevel, OutputStream};
 pub use capabilities::object_store::granted_buckets;
 pub use capabilities::secrets::{SECRETS, SecretValues};
 pub use capabilities::{Capability, Grant, Grants};
+pub use determinism::Determinism;
 pub use host::{ActionHost, LoadedComponent, ProviderPolicy};
 pub use invoke::Invocation;
 pub use limits::ExecutionLimits;

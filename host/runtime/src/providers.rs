@@ -53,6 +53,8 @@ pub fn builtin_providers() -> Vec<BuiltinProvider> {
         provider(Category::Deploy, Owner::AWS, "S3", S3_DEPLOY, &[]),
         provider(Category::Build, Owner::AWS, "CodeBuild", CODEBUILD, build),
         provider(Category::Test, Owner::AWS, "CodeBuild", CODEBUILD, build),
+        // V2's Commands action is a build whose buildspec its own `commands` make.
+        provider(Category::Compute, Owner::AWS, "Commands", CODEBUILD, build),
     ]
 }
 

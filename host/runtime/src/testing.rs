@@ -76,5 +76,6 @@ pub fn invocation(
         events: Arc::new(Discard),
         cancel: None,
         grants: Default::default(),
+        determinism: None,
     }
 }

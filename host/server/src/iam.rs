@@ -1,5 +1,6 @@
 //! IAM: CreateRole, GetRole, DeleteRole, ListRoles, PutRolePolicy, GetRolePolicy,
-//! ListRolePolicies, AttachRolePolicy and ListAttachedRolePolicies. Roles and policies are
+//! ListRolePolicies, DeleteRolePolicy, AttachRolePolicy, ListAttachedRolePolicies and
+//! DetachRolePolicy. Roles and policies are
 //! stored so pipelines can name them and tools can read them back; nothing enforces them.
 
 use axum::body::Body;
@@ -85,9 +86,33 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
         }
         "GetRole" => Ok(role_xml(&existing(params.required("RoleName")?)?, caller)),
         "DeleteRole" => {
-            let name = params.required("RoleName")?;
-            if !iam.delete_role(name)? {
-                return Err(no_role(name));
+            let role = existing(params.required("RoleName")?)?;
+            // IAM refuses to delete a role that still has policies, inline or attached.
+            for (kind, what) in [(INLINE, "delete"), (ATTACHED, "detach all")] {
+                if !iam.policy_names(&role.name, kind)?.is_empty() {
+                    return Err(AwsError::new(
+                        "DeleteConflict",
+                        format!("Cannot delete entity, must {what} policies first."),
+                    ));
+                }
+            }
+            iam.delete_role(&role.name)?;
+            Ok(String::new())
+        }
+        // DeleteRolePolicy names an inline policy, DetachRolePolicy an attached one.
+        "DeleteRolePolicy" | "DetachRolePolicy" => {
+            let role = existing(params.required("RoleName")?)?;
+            let (kind, key) = match action {
+                "DeleteRolePolicy" => (INLINE, "PolicyName"),
+                _ => (ATTACHED, "PolicyArn"),
+            };
+            let name = params.required(key)?;
+            if !iam.delete_policy(&role.name, kind, name)? {
+                let message = match kind {
+                    INLINE => format!("The role policy with name {name} cannot be found."),
+                    _ => format!("Policy {name} was not attached."),
+                };
+                return Err(AwsError::new("NoSuchEntity", message));
             }
             Ok(String::new())
         }

@@ -75,7 +75,21 @@ pub fn respond(reply: Reply, request_id: &str) -> Response<Body> {
             (error.status, body, Some(error.code))
         }
     };
-    let mut response = Response::new(Body::from(body.to_string()));
+    with_headers(status, body.to_string().into(), error, request_id)
+}
+
+/// A successful answer already serialized (a cached one).
+pub fn respond_serialized(body: bytes::Bytes, request_id: &str) -> Response<Body> {
+    with_headers(StatusCode::OK, body, None, request_id)
+}
+
+fn with_headers(
+    status: StatusCode,
+    body: bytes::Bytes,
+    error: Option<String>,
+    request_id: &str,
+) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
@@ -86,6 +100,38 @@ pub fn respond(reply: Reply, request_id: &str) -> Response<Body> {
         headers.insert("x-amzn-errortype", code);
     }
     response
+}
+
+/// A Smithy RPC v2 CBOR error (`{"__type", "message"}` as a CBOR map), so a client
+/// configured for that protocol reads why it was refused instead of failing to parse.
+pub fn respond_cbor_error(error: AwsError, request_id: &str) -> Response<Body> {
+    let mut body = vec![0xa2]; // a map of two pairs
+    for text in ["__type", &error.code, "message", &error.message] {
+        cbor_text(&mut body, text);
+    }
+    let mut response = with_headers(error.status, body.into(), Some(error.code), request_id);
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/cbor"));
+    headers.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    response
+}
+
+/// A CBOR text string (major type 3): its length in the shortest head, then its bytes.
+fn cbor_text(out: &mut Vec<u8>, text: &str) {
+    let length = text.len();
+    match length {
+        0..=23 => out.push(0x60 | length as u8),
+        24..=0xff => out.extend([0x78, length as u8]),
+        0x100..=0xffff => {
+            out.push(0x79);
+            out.extend((length as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(0x7a);
+            out.extend((length as u32).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// The request body as a JSON object; `SerializationException` when it is not one.
@@ -199,6 +245,18 @@ mod tests {
         assert_eq!(error.message, "stage 'Build' did not fail");
         let error = AwsError::from_refusal("the bucket is gone: x", "ValidationException");
         assert_eq!(error.code, "ValidationException");
+    }
+
+    #[test]
+    fn cbor_text_heads_are_the_shortest() {
+        let encoded = |text: &str| {
+            let mut out = Vec::new();
+            cbor_text(&mut out, text);
+            out
+        };
+        assert_eq!(encoded("a"), b"\x61a");
+        assert_eq!(encoded(&"x".repeat(24))[..2], [0x78, 24]);
+        assert_eq!(encoded(&"x".repeat(300))[..3], [0x79, 0x01, 0x2c]);
     }
 
     #[test]

@@ -9,13 +9,18 @@
 //! - `json` + `codepipeline`: AWS JSON 1.1 and CodePipeline's 44 operations, which drive
 //!   the engine's [`PipelineRunner`];
 //! - `query` + `iam` + `sts`: the awsQuery protocol, IAM roles and STS identities;
-//! - [`s3`]: the S3 REST protocol through `s3s`, over the embedded store.
+//! - `sigv4` + `keys`: signatures, checked against the operator's keys and the temporary
+//!   ones this server issues;
+//! - [`s3`]: the S3 REST protocol through `s3s`, over the embedded store;
+//! - `console`: the web console, for what a browser asks (pages, event streams).
 
 mod caller;
 mod codepipeline;
+mod console;
 pub mod dispatch;
 mod iam;
 mod json;
+mod keys;
 mod query;
 pub mod s3;
 mod sigv4;
@@ -30,10 +35,12 @@ use axum::extract::{Request, State};
 use axum::http::{Response, StatusCode};
 use axum::routing::get;
 
-use sandpipe_engine::{NoObserver, PipelineFiles, PipelineRunner, RunObserver};
+use sandpipe_engine::{PipelineFiles, PipelineRunner, RunObserver};
 
 use crate::caller::Caller;
 use crate::dispatch::Service;
+
+pub use crate::console::ConsoleMode;
 
 /// What the operator chose for the server.
 #[derive(Debug, Clone, Default)]
@@ -46,10 +53,16 @@ pub struct ServeOptions {
     pub domain: Option<String>,
     /// `http://host:port`, as URLs the server hands out (webhooks) name it.
     pub url: Option<String>,
+    /// What the web console may do.
+    pub console: ConsoleMode,
 }
 
-/// A GetPipelineState answer and the state generation it was read at.
-pub(crate) type CachedState = ((i64, u64), serde_json::Value);
+/// A GetPipelineState answer, also serialized, and the state generation it was read at.
+pub(crate) struct CachedState {
+    pub(crate) generation: i64,
+    pub(crate) answer: serde_json::Value,
+    pub(crate) serialized: bytes::Bytes,
+}
 
 /// What every request shares.
 pub struct App {
@@ -57,29 +70,38 @@ pub struct App {
     /// Project, connection and secrets files the operator gave `serve`.
     pub(crate) files: PipelineFiles,
     pub(crate) observer: Arc<dyn RunObserver>,
+    /// What the console's live streams wake on: the runs started here report to it.
+    pub(crate) changes: Arc<console::Changes>,
     /// Held while a start checks and records its idempotency token.
     pub(crate) starting: Mutex<()>,
     /// GetPipelineState answers by pipeline, with the state generation they were read at:
     /// dashboards poll it, and an answer holds until anything in the state changes.
     pub(crate) pipeline_states: Mutex<std::collections::HashMap<String, CachedState>>,
+    /// Declarations whose stored form masks secrets (a plugin's secret properties), as
+    /// declared, by pipeline name with their version: memory only, never written.
+    pub(crate) declared:
+        Mutex<std::collections::HashMap<String, (u32, sandpipe_model::LoadedPipeline)>>,
     pub(crate) s3: s3::S3Front,
+    /// The keys that may sign requests, shared with the S3 front.
+    pub(crate) keys: Arc<keys::Keys>,
     pub(crate) options: ServeOptions,
 }
 
 impl App {
     pub fn new(runner: Arc<PipelineRunner>, files: PipelineFiles, options: ServeOptions) -> App {
-        let s3 = s3::S3Front::new(
-            runner.object_store(),
-            options.credentials.clone(),
-            options.domain.clone(),
-        );
+        let keys = Arc::new(keys::Keys::new(options.credentials.clone()));
+        let s3 = s3::S3Front::new(runner.object_store(), keys.clone(), options.domain.clone());
+        let changes = Arc::new(console::Changes::default());
         App {
             runner,
             files,
-            observer: Arc::new(NoObserver),
+            observer: changes.clone(),
+            changes,
             starting: Mutex::new(()),
             pipeline_states: Mutex::new(Default::default()),
+            declared: Mutex::new(Default::default()),
             s3,
+            keys,
             options,
         }
     }
@@ -101,9 +123,10 @@ impl App {
         body: &[u8],
         dialect: sigv4::Dialect,
     ) -> Result<(), json::AwsError> {
-        match &self.options.credentials {
-            Some(secrets) => sigv4::verify(method, uri, headers, body, secrets, dialect),
-            None => Ok(()),
+        if self.keys.checking() {
+            sigv4::verify(method, uri, headers, body, &self.keys, dialect)
+        } else {
+            Ok(())
         }
     }
 
@@ -113,6 +136,7 @@ impl App {
             .route("/_sandpipe/health", get(health))
             .route("/_sandpipe/reset", axum::routing::post(reset))
             .route("/_sandpipe/webhooks/{token}", axum::routing::post(webhook))
+            .route("/_sandpipe/console/{asset}", get(console::assets::serve))
             .fallback(dispatch)
             .with_state(self)
     }
@@ -187,6 +211,10 @@ fn wipe(app: &App) -> anyhow::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     state.wipe()?;
+    app.declared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
     let store = app.runner.object_store();
     for entry in std::fs::read_dir(store.path())? {
         let path = entry?.path();
@@ -223,9 +251,16 @@ async fn webhook(
 
 /// Every request that is not one of sandpipe's own routes.
 async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response<Body> {
-    let service = dispatch::classify(request.uri().path(), request.headers());
+    let service = dispatch::classify(
+        request.uri().path(),
+        request.uri().query(),
+        request.headers(),
+    );
     match service {
-        Service::S3 => app.s3.handle(request).await,
+        Service::Console if app.options.console != ConsoleMode::Off => {
+            console::handle(app, request).await
+        }
+        Service::S3 | Service::Console => app.s3.handle(request).await,
         Service::Sandpipe => {
             let mut response = Response::new(Body::from("no such sandpipe route"));
             *response.status_mut() = StatusCode::NOT_FOUND;
@@ -238,6 +273,19 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response<Bod
                     "UnknownOperationException",
                     format!("sandpipe serves CodePipeline, S3, IAM and STS, not '{target}'"),
                 )),
+                &caller.request_id,
+            )
+        }
+        Service::RpcV2Cbor { service, operation } => {
+            let caller = Caller::of(request.headers());
+            json::respond_cbor_error(
+                json::AwsError::new(
+                    "UnknownOperationException",
+                    format!(
+                        "sandpipe speaks AWS JSON 1.1 (X-Amz-Target), not Smithy RPC v2 CBOR: \
+                         configure the client's protocol as json to call {service}.{operation}"
+                    ),
+                ),
                 &caller.request_id,
             )
         }
@@ -278,7 +326,7 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response<Bod
             };
             match service {
                 Service::Iam => iam::handle(&app, &caller, &body),
-                _ => sts::handle(&caller, &body),
+                _ => sts::handle(&app.keys, &caller, &body),
             }
         }
     }
@@ -302,9 +350,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let changes = app.changes.clone();
     let service = app
         .router()
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // The console's event streams stay open as long as a page does: they end first.
+    let shutdown = async move {
+        shutdown.await;
+        changes.close();
+    };
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;

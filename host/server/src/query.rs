@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode};
+use sandpipe_model::text::xml_escape as escape;
 
 use crate::caller::Caller;
 use crate::json::AwsError;
@@ -40,22 +41,6 @@ impl Params {
             )
         })
     }
-}
-
-/// XML text with `&`, `<`, `>`, `"` and `'` escaped.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Percent-encoding as IAM sends policy documents (`%20` for a space, not `+`, which is

@@ -8,6 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::json::AwsError;
+use crate::keys::Keys;
 
 /// How far a request's `X-Amz-Date` may be from now, as AWS allows.
 const MAX_SKEW_SECONDS: i64 = 15 * 60;
@@ -84,13 +85,14 @@ fn canonical_query(query: Option<&str>) -> String {
         .join("&")
 }
 
-/// Check the request's signature against `secrets` (access key → secret key).
+/// Check the request's signature against the keys that may sign: the operator's and those
+/// this server issued.
 pub fn verify(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-    secrets: &std::collections::BTreeMap<String, String>,
+    keys: &Keys,
     dialect: Dialect,
 ) -> Result<(), AwsError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -120,8 +122,8 @@ pub fn verify(
     let [access_key, date, region, service, "aws4_request"] = scope.as_slice() else {
         return Err(malformed());
     };
-    let secret = secrets
-        .get(*access_key)
+    let secret = keys
+        .secret(access_key)
         .ok_or_else(|| dialect.unknown_key())?;
     let amz_date = header("x-amz-date").ok_or_else(malformed)?;
     let when = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", amz_date)
@@ -178,11 +180,13 @@ mod tests {
     /// the same signature on another request, or no signature, does not.
     #[test]
     fn a_signature_verifies_and_a_tampered_request_does_not() {
-        let secrets = [(
-            "AKIDEXAMPLE".to_string(),
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string(),
-        )]
-        .into();
+        let secrets = Keys::new(Some(
+            [(
+                "AKIDEXAMPLE".to_string(),
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string(),
+            )]
+            .into(),
+        ));
         let mut headers = HeaderMap::new();
         headers.insert("host", "iam.amazonaws.com".parse().unwrap());
         headers.insert(

@@ -6,11 +6,12 @@ use axum::http::Response;
 
 use crate::caller::Caller;
 use crate::json::AwsError;
+use crate::keys::Keys;
 use crate::query::{Params, element, respond, respond_error};
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-pub fn handle(caller: &Caller, body: &[u8]) -> Response<Body> {
+pub fn handle(keys: &Keys, caller: &Caller, body: &[u8]) -> Response<Body> {
     let params = Params::parse(body);
     let action = params.action().unwrap_or_default().to_string();
     let result = match action.as_str() {
@@ -20,7 +21,7 @@ pub fn handle(caller: &Caller, body: &[u8]) -> Response<Body> {
             element("UserId", &caller.account),
             element("Account", &caller.account)
         )),
-        "AssumeRole" => assume_role(caller, &params),
+        "AssumeRole" => assume_role(keys, caller, &params),
         other => Err(AwsError::new(
             "InvalidAction",
             format!("sandpipe's STS serves GetCallerIdentity and AssumeRole, not '{other}'"),
@@ -32,35 +33,51 @@ pub fn handle(caller: &Caller, body: &[u8]) -> Response<Body> {
     }
 }
 
-fn assume_role(caller: &Caller, params: &Params) -> Result<String, AwsError> {
+fn assume_role(keys: &Keys, caller: &Caller, params: &Params) -> Result<String, AwsError> {
     let role_arn = params.required("RoleArn")?;
     let session = params.required("RoleSessionName")?;
-    let seconds: i64 = params
-        .get("DurationSeconds")
-        .map(|s| {
-            s.parse()
-                .map_err(|_| AwsError::new("ValidationError", "DurationSeconds must be a number"))
-        })
-        .transpose()?
-        .unwrap_or(3600);
-    let expiration = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_secs(seconds))
-        .map_err(|e| AwsError::new("ValidationError", e.to_string()))?;
-    let key: String = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+    if !(2..=64).contains(&session.len()) || !session.chars().all(allowed) {
+        return Err(AwsError::new(
+            "ValidationError",
+            format!(
+                "1 validation error detected: Value '{session}' at 'roleSessionName' failed to \
+                 satisfy constraint: Member must have length 2-64 and match [\\w+=,.@-]*"
+            ),
+        ));
+    }
+    let seconds: i64 = match params.get("DurationSeconds") {
+        None => 3600,
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|s| (900..=43_200).contains(s))
+            .ok_or_else(|| {
+                AwsError::new(
+                    "ValidationError",
+                    format!(
+                        "1 validation error detected: Value '{text}' at 'durationSeconds' failed \
+                         to satisfy constraint: Member must have value between 900 and 43200"
+                    ),
+                )
+            })?,
+    };
+    let issued = keys.issue("ASIA", jiff::SignedDuration::from_secs(seconds));
     let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    let role_id = &uuid::Uuid::new_v4().simple().to_string()[..17];
     Ok(format!(
         "<Credentials>{}{}{}{}</Credentials><AssumedRoleUser>{}{}</AssumedRoleUser>",
-        element("AccessKeyId", &format!("ASIA{}", &key[..16])),
-        element(
-            "SecretAccessKey",
-            &uuid::Uuid::new_v4().simple().to_string()
-        ),
-        element("SessionToken", &uuid::Uuid::new_v4().simple().to_string()),
+        element("AccessKeyId", &issued.access_key),
+        element("SecretAccessKey", &issued.secret),
+        element("SessionToken", &issued.session_token),
         element(
             "Expiration",
-            &expiration.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+            &issued.expires.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
         ),
-        element("AssumedRoleId", &format!("AROA{}:{session}", &key[16..])),
+        element(
+            "AssumedRoleId",
+            &format!("AROA{}:{session}", role_id.to_uppercase())
+        ),
         element(
             "Arn",
             &format!(

@@ -40,6 +40,9 @@ pub enum StateError {
     },
     #[error("state database {path}: a stored record is unreadable: {error}")]
     Corrupt { path: String, error: String },
+    /// What is being stored contradicts what is there (an imported pipeline version).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
@@ -97,7 +100,9 @@ CREATE TABLE IF NOT EXISTS executions (
     stop_request TEXT,
     stop_reason TEXT,
     trigger TEXT,
-    superseded_by TEXT
+    superseded_by TEXT,
+    replay_of TEXT,
+    determinism TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, start_time);
 CREATE TABLE IF NOT EXISTS stage_executions (
@@ -182,6 +187,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_type ON jobs (action_type, status, created);
+CREATE TABLE IF NOT EXISTS stacks (
+    name TEXT PRIMARY KEY,
+    plan TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS change_sets (
+    stack TEXT NOT NULL,
+    name TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (stack, name)
+);
 CREATE TABLE IF NOT EXISTS action_types (
     id TEXT PRIMARY KEY,
     declaration TEXT NOT NULL,
@@ -207,6 +224,8 @@ CREATE TABLE IF NOT EXISTS action_executions (
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("executions", "trigger", "TEXT"),
     ("executions", "superseded_by", "TEXT"),
+    ("executions", "replay_of", "TEXT"),
+    ("executions", "determinism", "TEXT"),
     ("stage_executions", "rules", "TEXT"),
 ];
 
@@ -214,6 +233,10 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 pub(crate) struct Database {
     path: PathBuf,
     connection: Mutex<Connection>,
+    /// A second connection that only ever asks `PRAGMA data_version`, opened on first use
+    /// (by `sandpipe serve`): it sees every commit as another connection's, this process's
+    /// and others' alike, and is never held for longer than that one question.
+    watcher: std::sync::OnceLock<Mutex<Connection>>,
 }
 
 impl Database {
@@ -236,6 +259,7 @@ impl Database {
         Ok(Database {
             path,
             connection: Mutex::new(connection),
+            watcher: std::sync::OnceLock::new(),
         })
     }
 
@@ -273,14 +297,29 @@ impl Database {
         self.with(|connection| connection.execute(sql, params))
     }
 
-    /// A value that changes whenever anything is committed, by this connection or any other
-    /// (SQLite's `data_version` counts other connections' commits, `total_changes` this
-    /// one's): what a reader caching answers compares.
-    pub(crate) fn generation(&self) -> Result<(i64, u64)> {
-        self.with(|connection| {
-            let version: i64 = connection.query_row("PRAGMA data_version", [], |row| row.get(0))?;
-            Ok((version, connection.total_changes()))
-        })
+    /// A value that changes whenever anything is committed, by this process or any other:
+    /// what a reader caching answers compares. Cheap enough for an async thread: the
+    /// watcher connection is only ever held for one `PRAGMA data_version`.
+    pub(crate) fn generation(&self) -> Result<i64> {
+        let watcher = match self.watcher.get() {
+            Some(watcher) => watcher,
+            None => {
+                let opened = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|e| self.fail(e))?;
+                // Two threads may both open one; the first kept wins, the other is dropped.
+                let _ = self.watcher.set(Mutex::new(opened));
+                self.watcher.get().expect("set just now")
+            }
+        };
+        let watcher = watcher.lock().unwrap_or_else(|e| e.into_inner());
+        watcher
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+            .map_err(|e| self.fail(e))
     }
 
     /// Delete every row of every table, in one transaction (`serve --allow-reset`).

@@ -113,6 +113,50 @@ impl Executions<'_> {
         })
     }
 
+    /// Keep version `version` of pipeline `name` as another state directory had it (a
+    /// bundle's): added when this one has no such version, refused when it has another
+    /// declaration under that number. The pipeline's current version becomes the highest.
+    pub fn import_pipeline_version(
+        &self,
+        name: &str,
+        version: u32,
+        declaration: &str,
+        source_file: &str,
+    ) -> Result<()> {
+        let digest = hex::encode(Sha256::digest(declaration.as_bytes()));
+        let now = now();
+        let conflict = self.0.transaction(|transaction| {
+            let existing: Option<String> = transaction
+                .query_row(
+                    "SELECT declaration FROM pipeline_versions WHERE name = ?1 AND version = ?2",
+                    params![name, version],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(known) = existing {
+                return Ok(known != declaration);
+            }
+            transaction.execute(
+                "INSERT INTO pipeline_versions (name, version, declaration, source_file, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version, declaration, source_file, now],
+            )?;
+            transaction.execute(
+                "INSERT INTO pipelines (name, version, digest, created, updated) VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (name) DO UPDATE SET version = ?2, digest = ?3, updated = ?4
+                 WHERE excluded.version > pipelines.version",
+                params![name, version, digest, now],
+            )?;
+            Ok(false)
+        })?;
+        if conflict {
+            return Err(StateError::Conflict(format!(
+                "version {version} of pipeline '{name}' here is another declaration than the \
+                 one being imported"
+            )));
+        }
+        Ok(())
+    }
+
     /// The declaration (JSON) of one version of a pipeline.
     pub fn declaration(&self, pipeline: &str, version: u32) -> Result<String> {
         self.0.with(|connection| {
@@ -141,8 +185,8 @@ impl Executions<'_> {
     pub fn create(&self, record: &ExecutionRecord, owner: &ProcessOwner) -> Result<()> {
         self.0.transaction(|transaction| {
             transaction.execute(
-                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables, execution_type, rollback_target, trigger, status_summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO executions (id, pipeline, pipeline_version, status, source_file, start_time, owner_pid, owner_started, variables, execution_type, rollback_target, trigger, status_summary, replay_of, determinism)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     record.pipeline_execution_id,
                     record.pipeline_name,
@@ -157,6 +201,8 @@ impl Executions<'_> {
                     record.rollback_target,
                     record.trigger.as_ref().map(to_json),
                     record.status_summary,
+                    record.replay_of,
+                    record.determinism.as_ref().map(to_json),
                 ],
             )?;
             for (s, stage) in record.stages.iter().enumerate() {
@@ -260,7 +306,7 @@ impl Executions<'_> {
         let id = self.resolve(id)?.id;
         let query = format!(
             "SELECT {SUMMARY_COLUMNS}, source_file, execution_type, rollback_target, variables, \
-             trigger FROM executions WHERE id = ?1"
+             trigger, replay_of, determinism FROM executions WHERE id = ?1"
         );
         let (found, stages, actions) = self.0.with(|connection| {
             let found: (ExecutionRecord, String) = connection.query_row(&query, [&id], |row| {
@@ -278,13 +324,16 @@ impl Executions<'_> {
                     rollback_target: row.get(9)?,
                     variables: Default::default(),
                     trigger: None,
+                    replay_of: row.get(12)?,
+                    determinism: None,
                     stages: Vec::new(),
                 };
                 // The JSON columns are parsed below, where a bad one is reported as such.
                 let json = format!(
-                    "[{},{}]",
+                    "[{},{},{}]",
                     row.get::<_, String>(10)?,
-                    row.get::<_, Option<String>>(11)?.unwrap_or_else(|| "null".into())
+                    row.get::<_, Option<String>>(11)?.unwrap_or_else(|| "null".into()),
+                    row.get::<_, Option<String>>(13)?.unwrap_or_else(|| "null".into())
                 );
                 Ok((record, json))
             })?;
@@ -299,7 +348,7 @@ impl Executions<'_> {
             Ok((found, stages, actions))
         })?;
         let (mut record, json) = found;
-        (record.variables, record.trigger) =
+        (record.variables, record.trigger, record.determinism) =
             serde_json::from_str(&json).map_err(|e| self.0.corrupt(e))?;
         record.stages = stages
             .into_iter()

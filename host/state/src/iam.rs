@@ -116,6 +116,16 @@ impl Iam<'_> {
             .map(drop)
     }
 
+    /// DeleteRolePolicy or DetachRolePolicy; whether the policy was there.
+    pub fn delete_policy(&self, role: &str, kind: &str, name: &str) -> Result<bool> {
+        self.0
+            .execute(
+                "DELETE FROM iam_role_policies WHERE role = ?1 AND kind = ?2 AND name = ?3",
+                params![role, kind, name],
+            )
+            .map(|deleted| deleted > 0)
+    }
+
     pub fn policy(&self, role: &str, kind: &str, name: &str) -> Result<Option<String>> {
         self.0.with(|connection| {
             connection

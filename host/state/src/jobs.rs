@@ -76,6 +76,18 @@ fn job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
 impl Jobs<'_> {
     /// Queue a job for workers of `action_type`; its id.
     pub fn create(&self, action_type: &str, execution_id: &str, data: &str) -> Result<String> {
+        self.create_with(action_type, execution_id, data, JobStatus::Queued)
+    }
+
+    /// A job that starts as `status`: `InProgress` for one handed straight to its worker (a
+    /// Lambda function is invoked, not polled).
+    pub fn create_with(
+        &self,
+        action_type: &str,
+        execution_id: &str,
+        data: &str,
+        status: JobStatus,
+    ) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let now = now();
@@ -83,7 +95,7 @@ impl Jobs<'_> {
             &format!(
                 "INSERT INTO jobs ({COLUMNS}, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?7)"
             ),
-            params![id, nonce, action_type, execution_id, JobStatus::Queued, data, now],
+            params![id, nonce, action_type, execution_id, status, data, now],
         )?;
         Ok(id)
     }

@@ -5,7 +5,8 @@
 //! [`StateStore::executions`] (records), [`StateStore::stage_gate`] (execution modes and
 //! transitions), [`StateStore::approvals`], [`StateStore::control`] (stop requests) and
 //! [`StateStore::ownership`] (which process runs what) and [`StateStore::pipelines`]
-//! (pipelines as API resources: metadata, deletion, tags, start tokens). Statuses are stored as their API
+//! (pipelines as API resources: metadata, deletion, tags, start tokens) and
+//! [`StateStore::stacks`] (local CloudFormation plans). Statuses are stored as their API
 //! names through the enums of [`record`]; the store decides no domain outcome itself.
 
 mod action_types;
@@ -18,6 +19,7 @@ mod jobs;
 mod ownership;
 mod pipelines;
 pub mod record;
+mod stacks;
 mod stage_gate;
 #[doc(hidden)]
 pub mod testing;
@@ -35,10 +37,11 @@ pub use jobs::{Job, JobError, JobStatus, Jobs};
 pub use ownership::{Orphan, Ownership, ProcessOwner};
 pub use pipelines::{PipelineMeta, Pipelines};
 pub use record::{
-    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, CurrentRevision, ErrorDetails,
-    ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionType, RuleRecord,
+    ActionRecord, ActionStatus, ArtifactFormat, ArtifactRecord, CurrentRevision, Determinism,
+    ErrorDetails, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionType, RuleRecord,
     SourceRevisionRecord, StageRecord, StageStatus, TestFailure, TestReportSummary, now,
 };
+pub use stacks::{Stacks, StoredPlan};
 pub use stage_gate::{StageEntry, StageGate, StageSharing};
 pub use webhooks::{Webhook, Webhooks};
 
@@ -57,6 +60,11 @@ impl StateStore {
 
     pub fn executions(&self) -> Executions<'_> {
         Executions(&self.db)
+    }
+
+    /// The local CloudFormation stacks and change sets deploy actions planned.
+    pub fn stacks(&self) -> Stacks<'_> {
+        Stacks(&self.db)
     }
 
     pub fn stage_gate(&self) -> StageGate<'_> {
@@ -91,9 +99,10 @@ impl StateStore {
         Iam(&self.db)
     }
 
-    /// Changes whenever anything in the state changes (see [`StateStore::generation`]'s
-    /// use in `sandpipe serve`: an answer computed at one generation holds until the next).
-    pub fn generation(&self) -> Result<(i64, u64)> {
+    /// Changes whenever anything in the state changes, whichever process changed it (see
+    /// its use in `sandpipe serve`: an answer computed at one generation holds until the
+    /// next). Short enough to ask on an async thread.
+    pub fn generation(&self) -> Result<i64> {
         self.db.generation()
     }
 

@@ -128,6 +128,12 @@ pub struct ExecutionRecord {
     /// The V2 pipeline variables this execution runs with (PipelineExecution.variables).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// The execution this one replays (`sandpipe replay`): same declaration version,
+    /// variables, source revisions and components.
+    pub replay_of: Option<String>,
+    /// Set when its actions ran deterministically (`--deterministic`): what their clocks
+    /// and random sources were fixed to.
+    pub determinism: Option<Determinism>,
     pub start_time: String,
     pub end_time: Option<String>,
     pub stages: Vec<StageRecord>,
@@ -189,6 +195,28 @@ pub struct ActionRecord {
     pub reports: Vec<TestReportSummary>,
     /// The revision a source action took (PutJobSuccessResult.currentRevision).
     pub current_revision: Option<CurrentRevision>,
+    /// SHA-256 of the wasm component that ran the action (without its manifest section), so
+    /// a replay can tell whether the same code runs it.
+    pub component_digest: Option<String>,
+    /// The container images its build commands ran (the container runner): each reference
+    /// the build named, and the id (`sha256:…`) of the image that ran for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_images: BTreeMap<String, String>,
+    /// Where the double that stood in for the action was declared, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub double: Option<String>,
+}
+
+/// What the deterministic actions of an execution read: a wall clock fixed at `clock`,
+/// random streams seeded from `seed` with the stage and action. A replay keeps its
+/// original's, so it reads the same time and draws the same bytes wherever it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Determinism {
+    /// RFC 3339: the first run's start.
+    pub clock: String,
+    /// The first run's execution id.
+    pub seed: String,
 }
 
 /// PipelineExecution.sourceRevisions: one per source action that ran.
@@ -318,6 +346,9 @@ impl ActionRecord {
             log_file: None,
             reports: Vec::new(),
             current_revision: None,
+            component_digest: None,
+            build_images: BTreeMap::new(),
+            double: None,
         }
     }
 }

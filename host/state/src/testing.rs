@@ -27,6 +27,8 @@ pub fn record(id: &str) -> ExecutionRecord {
             trigger_type: "StartPipelineExecution".into(),
             trigger_detail: "sandpipe run".into(),
         }),
+        replay_of: None,
+        determinism: None,
         start_time: now(),
         end_time: None,
         stages: vec![

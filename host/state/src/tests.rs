@@ -325,3 +325,21 @@ fn a_failure_summary_names_the_failed_action_and_clips_its_error() {
     );
     assert_eq!(execution.failure_summary(7), None);
 }
+
+#[test]
+fn the_generation_moves_with_every_commit_from_any_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path()).unwrap();
+    let first = state.generation().unwrap();
+    assert_eq!(state.generation().unwrap(), first, "nothing changed");
+    state
+        .stage_gate()
+        .disable_transition("p", "Deploy", "held")
+        .unwrap();
+    let after_own = state.generation().unwrap();
+    assert_ne!(after_own, first, "this store's own commit");
+    // Another process's store is another connection.
+    let other = StateStore::open(dir.path()).unwrap();
+    other.stage_gate().enable_transition("p", "Deploy").unwrap();
+    assert_ne!(state.generation().unwrap(), after_own, "another's commit");
+}

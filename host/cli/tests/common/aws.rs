@@ -6,7 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const PACKAGES: &[&str] = &["awscli==1.46.3", "awscli-local==0.23.0", "boto3==1.44.8"];
+/// The clients, and jsonschema, which checks `sandpipe provenance` against the in-toto and
+/// SLSA schemas.
+const PACKAGES: &[&str] = &[
+    "awscli==1.46.3",
+    "awscli-local==0.23.0",
+    "boto3==1.44.8",
+    "jsonschema==4.25.1",
+];
 
 /// The venv, made if needed. Several test binaries may ask at once: a file lock makes one
 /// of them build it while the others wait.

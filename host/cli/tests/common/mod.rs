@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod browser;
+pub mod reproduce;
 pub mod serve;
+pub mod toolchains;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,10 +35,18 @@ impl Workspace {
 
     /// Run sandpipe in this workspace (its default state dir is `./.sandpipe`).
     pub fn sandpipe(&self, args: &[&str]) -> Output {
+        self.sandpipe_with(args, &[])
+    }
+
+    /// [`Workspace::sandpipe`] with more environment.
+    pub fn sandpipe_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_sandpipe"))
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("SANDPIPE_STATE_DIR")
+            // The user's own plugins (~/.config/sandpipe/actions) are not the test's.
+            .env("XDG_CONFIG_HOME", self.dir.path().join(".config"))
+            .envs(env.iter().copied())
             // Output as it is off a terminal: no colour, tables not wrapped.
             .env_remove("CLICOLOR_FORCE")
             .env_remove("COLUMNS")

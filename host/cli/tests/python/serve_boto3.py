@@ -272,4 +272,47 @@ assert hooked["pipelineExecution"]["trigger"]["triggerType"] == "Webhook", hooke
 assert "lastTriggered" in cp.list_webhooks()["webhooks"][0]
 cp.delete_webhook(name="gated-push")
 assert cp.list_webhooks()["webhooks"] == []
+
+# IAM roles and their policies: stored, read back, and removed in the order IAM insists on.
+iam = boto3.client("iam")
+trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                           "Principal": {"Service": "codepipeline.amazonaws.com"}}]})
+role = iam.create_role(RoleName="pipeline-role", AssumeRolePolicyDocument=trust)["Role"]
+assert role["Arn"] == "arn:aws:iam::123456789012:role/pipeline-role", role
+expect_error(iam.exceptions.EntityAlreadyExistsException, iam.create_role,
+             RoleName="pipeline-role", AssumeRolePolicyDocument=trust)
+inline = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+iam.put_role_policy(RoleName="pipeline-role", PolicyName="artifacts", PolicyDocument=inline)
+assert iam.get_role_policy(RoleName="pipeline-role", PolicyName="artifacts")["PolicyDocument"] == json.loads(inline)
+managed = "arn:aws:iam::aws:policy/AWSCodePipeline_FullAccess"
+iam.attach_role_policy(RoleName="pipeline-role", PolicyArn=managed)
+assert iam.list_role_policies(RoleName="pipeline-role")["PolicyNames"] == ["artifacts"]
+assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName="pipeline-role")["AttachedPolicies"]] == [managed]
+assert "pipeline-role" in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+expect_error(iam.exceptions.DeleteConflictException, iam.delete_role, RoleName="pipeline-role")
+iam.delete_role_policy(RoleName="pipeline-role", PolicyName="artifacts")
+expect_error(iam.exceptions.NoSuchEntityException, iam.delete_role_policy,
+             RoleName="pipeline-role", PolicyName="artifacts")
+expect_error(iam.exceptions.DeleteConflictException, iam.delete_role, RoleName="pipeline-role")
+iam.detach_role_policy(RoleName="pipeline-role", PolicyArn=managed)
+iam.delete_role(RoleName="pipeline-role")
+expect_error(iam.exceptions.NoSuchEntityException, iam.get_role, RoleName="pipeline-role")
+
+# A client configured for Smithy RPC v2 CBOR gets an error its own parser reads.
+from botocore.parsers import create_parser  # noqa: E402
+
+request = urllib.request.Request(
+    os.environ["AWS_ENDPOINT_URL"] + "/service/CodePipeline_20150709/operation/ListPipelines",
+    data=b"\xa0", method="POST",
+    headers={"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"})
+try:
+    urllib.request.urlopen(request)
+    raise AssertionError("a CBOR request was answered")
+except urllib.error.HTTPError as error:
+    body = error.read()
+    assert error.code == 400 and error.headers["Content-Type"] == "application/cbor", error.headers
+    parsed = create_parser("smithy-rpc-v2-cbor").parse(
+        {"status_code": 400, "headers": dict(error.headers), "body": body}, None)
+    assert parsed["Error"]["Code"] == "UnknownOperationException", parsed
+    assert "configure the client's protocol as json" in parsed["Error"]["Message"], parsed
 print("ok")

@@ -28,13 +28,14 @@ impl Run<'_> {
             action: action.name.clone(),
             execution_id: self.id().to_string(),
             action_type: action.action_type_id.clone(),
-            configuration: configured.configuration.clone(),
+            configuration: configured.for_provider(),
             inputs: staged.inputs.clone(),
             outputs: staged.outputs.clone(),
             started_with: self.launch.start.source_revision(s, &action.name).cloned(),
             masked: configured.secrets.clone(),
         };
-        let grants = self.grants(s, a, &configured.configuration);
+        let images = Arc::new(sandpipe_runtime::BuildImages::default());
+        let grants = self.grants(s, a, &configured.configuration, &images);
         // Measured again now that the inputs are staged: they took some of the space.
         let configured_budget = self.runner.settings.limits.output_bytes;
         let limits = ExecutionLimits {
@@ -50,8 +51,14 @@ impl Run<'_> {
             events: Arc::new(log),
             cancel: Some(self.control.abandoned()),
             grants,
+            determinism: self.determinism(s, a),
         };
         let result = self.runner.host.execute(component, invocation).await;
+        let ran = images.ran();
+        if !ran.is_empty() {
+            self.keeper
+                .update_action(s, a, |entry| entry.build_images = ran);
+        }
         if !result.reports.is_empty() {
             let reports = result
                 .reports

@@ -11,6 +11,7 @@ use sandpipe_model::execution::FailureKind;
 use sandpipe_runtime::{ActionError, ActionOutcome, FailureDetails, format_duration};
 use sandpipe_state::JobStatus;
 
+pub(crate) use super::lambda::WorkerProcess;
 use super::system_failure;
 use crate::action::{ActionCall, Completed};
 use crate::artifacts::ArtifactStore;
@@ -87,8 +88,8 @@ impl Run<'_> {
             },
             "inputArtifacts": inputs,
             "outputArtifacts": outputs,
-            // The endpoint accepts any key unless the operator configured keys; these name
-            // the job, so a worker's S3 calls with them can be told apart in logs.
+            // Placeholders: the server hands each worker fresh keys it accepts when it
+            // gives the job out (PollForJobs, GetJobDetails).
             "artifactCredentials": {
                 "accessKeyId": format!("JOB{}", &uuid::Uuid::new_v4().simple().to_string()[..17].to_uppercase()),
                 "secretAccessKey": uuid::Uuid::new_v4().simple().to_string(),
@@ -104,6 +105,30 @@ impl Run<'_> {
     pub(crate) async fn await_job_worker(
         &self,
         call: &ActionCall<'_>,
+    ) -> Result<Completed, ActionError> {
+        let action_type = self.pipeline().stages[call.s].actions[call.a]
+            .action_type_id
+            .to_string();
+        let log = self.action_log(call)?;
+        let timeout = self.timeout_for(call.s, call.a);
+        let polled = |job: &str, _: &Value| {
+            log.info(format!(
+                "job {job} queued for a worker of {action_type} (PollForJobs); waiting up to {}",
+                format_duration(timeout)
+            ));
+            Ok(None)
+        };
+        self.await_jobs(call, JobStatus::Queued, polled).await
+    }
+
+    /// Run action `call` as jobs, created as `status`, until one reports success without a
+    /// continuation token, fails, times out or is abandoned. `hand_over` gives each job to
+    /// its worker (a process it starts is killed once the job is over).
+    pub(crate) async fn await_jobs(
+        &self,
+        call: &ActionCall<'_>,
+        status: JobStatus,
+        hand_over: impl Fn(&str, &Value) -> Result<Option<WorkerProcess>, ActionError>,
     ) -> Result<Completed, ActionError> {
         let (s, a) = (call.s, call.a);
         let action = &self.pipeline().stages[s].actions[a];
@@ -125,15 +150,14 @@ impl Run<'_> {
         loop {
             let data = self.job_data(call, continuation.as_deref(), &output_keys)?;
             let job = jobs
-                .create(&action_type, self.id(), &data.to_string())
+                .create_with(&action_type, self.id(), &data.to_string(), status)
                 .map_err(system_failure("queueing the job"))?;
             self.keeper.update_action(s, a, |entry| {
                 entry.external_execution_id = Some(job.clone())
             });
-            log.info(format!(
-                "job {job} queued for a worker of {action_type} (PollForJobs); waiting up to {}",
-                format_duration(timeout)
-            ));
+            // Held until the job is over: a worker process is killed when it is dropped.
+            let mut worker = hand_over(&job, &data)?;
+            let mut ended = false;
             let report = loop {
                 let change = self.signals().next_change();
                 let found = jobs
@@ -155,12 +179,38 @@ impl Run<'_> {
                     let _ = jobs.finish(&job, JobStatus::TimedOut, "{}");
                     return Err(error);
                 }
+                let exit = async {
+                    match worker.as_mut() {
+                        Some(process) if !ended => process.exited().await,
+                        _ => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = Signals::wait(change) => {}
                     () = tokio::time::sleep_until(deadline) => {}
                     _ = abandoned.wait_for(|abandon| *abandon) => {}
+                    status = exit => {
+                        // As on AWS, the job still waits for a result until the action's
+                        // timeout; say why nothing is happening.
+                        ended = true;
+                        let reported = jobs.get(&job).ok().flatten().is_some_and(|j| {
+                            matches!(j.status, JobStatus::Succeeded | JobStatus::Failed)
+                        });
+                        let status = status.map_or("unknown".into(), |s| s.to_string());
+                        if !reported {
+                            log.info(format!(
+                            "job {job}: the handler returned ({status}) without reporting a \
+                             result; the action waits for one until it times out in {}",
+                            format_duration(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                        ));
+                        }
+                    }
                 }
             };
+            // The worker reported; let it end and say its last words before going on.
+            if let Some(worker) = worker {
+                worker.finish().await;
+            }
             let result: Value =
                 serde_json::from_str(report.result.as_deref().unwrap_or("{}")).unwrap_or_default();
             let summary = result["executionDetails"]["summary"]

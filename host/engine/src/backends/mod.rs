@@ -1,15 +1,24 @@
 //! How an action runs, chosen by its kind when the execution is prepared: the action type's
-//! wasm component, CodePipeline's own manual approval, a job for a job worker, or (for a source that cannot read a
-//! working tree itself) the host copying the operator's working tree in its place.
+//! wasm component, CodePipeline's own manual approval, a job for a job worker, a double the
+//! operator declared, or (for a source that cannot read a working tree itself) the host
+//! copying the operator's working tree in its place.
 
 mod approval;
+mod cloudformation;
 mod component;
+mod double;
+mod ecr_source;
 mod job_worker;
+mod lambda;
+mod recorded;
+mod stack_set;
 mod staging;
 mod working_tree;
 
 use std::path::PathBuf;
 
+pub(crate) use ecr_source::container_engine;
+use sandpipe_model::doubles::Double;
 use sandpipe_model::execution::FailureKind;
 use sandpipe_runtime::{ActionError, ActionOutcome, FailureDetails, LoadedComponent};
 use staging::Staged;
@@ -23,7 +32,29 @@ pub(crate) enum Backend {
     ManualApproval,
     /// A registered custom type no component serves: a job for PollForJobs.
     JobWorker,
+    /// What the operator declared the action does here instead.
+    Double(Box<Double>),
+    /// `Deploy/AWS/CloudFormation/1`, planned by the host.
+    CloudFormation,
+    /// `Deploy/AWS/CloudFormationStackSet/1` and `…StackInstances/1`, planned per instance.
+    StackSet,
+    /// `Source/AWS/ECR/1`, read from the local container engine.
+    LocalImage,
+    /// `Invoke/AWS/Lambda/1`: the user's handler, mapped in the functions file.
+    Lambda(Box<sandpipe_model::functions::Function>),
     WorkingTree(PathBuf),
+    /// A source action of an earlier run, delivered again (a replay of a bundle).
+    Recorded(Box<sandpipe_state::ActionRecord>),
+}
+
+impl Backend {
+    /// SHA-256 (hex) of the wasm code that runs the action, when a component runs it.
+    pub(crate) fn component_digest(&self) -> Option<String> {
+        match self {
+            Backend::Component(component) => Some(hex::encode(component.digest)),
+            _ => None,
+        }
+    }
 }
 
 /// A failure of the host itself while running an action (its sandbox, its log).
@@ -46,6 +77,7 @@ impl Run<'_> {
         ActionLog::create(
             call.log_path,
             self.keeper.observer(),
+            self.id(),
             &stage.name,
             &action.name,
         )
@@ -56,6 +88,12 @@ impl Run<'_> {
         match &self.launch.prepared.backends[&(call.s, call.a)] {
             Backend::ManualApproval => self.await_approval(call).await,
             Backend::JobWorker => self.await_job_worker(call).await,
+            Backend::Double(double) => self.run_double(call, double).await,
+            Backend::CloudFormation => self.plan_cloudformation(call).await,
+            Backend::StackSet => self.plan_stack_set(call).await,
+            Backend::LocalImage => self.read_local_image(call).await,
+            Backend::Lambda(function) => self.invoke_lambda(call, function).await,
+            Backend::Recorded(earlier) => self.deliver_again(call, earlier),
             Backend::Component(component) => {
                 let run = async |staged: &Staged| self.run_component(call, component, staged).await;
                 self.sandboxed(call, run).await

@@ -14,8 +14,14 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 mod resolve;
+mod stack;
 
 use resolve::Resolver;
+pub use stack::{
+    ACTION_MODES, Change, ChangeAction, PlannedResource, StackPlan, Unresolvable, artifact_path,
+    change_set, deploy_configuration_problems, listed, plan_stack,
+    stack_set_configuration_problems, stack_set_parameters,
+};
 
 /// The account every locally resolved ARN uses.
 pub const LOCAL_ACCOUNT: &str = "123456789012";
@@ -30,6 +36,11 @@ pub struct TemplateOptions {
     pub pipeline: Option<String>,
     /// The region pseudo parameters resolve to.
     pub region: String,
+    /// What `AWS::StackName` is (a planned stack's name); `sandpipe` when unset.
+    pub stack_name: Option<String>,
+    /// The account of ARNs and `AWS::AccountId` (a stack set instance's); the local one
+    /// when unset.
+    pub account_id: Option<String>,
 }
 
 /// A problem converting a template: where (a path in the template) and what.

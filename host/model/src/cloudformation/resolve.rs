@@ -347,6 +347,11 @@ impl<'a> Resolver<'a> {
         result
     }
 
+    /// The value of the template's condition `name` (None after a reported problem).
+    pub(super) fn condition_value(&mut self, name: &str, path: &str) -> Option<bool> {
+        self.condition(name, path)
+    }
+
     fn condition(&mut self, name: &str, path: &str) -> Option<bool> {
         if let Some(known) = self.conditions.get(name) {
             return *known;
@@ -418,6 +423,7 @@ impl<'a> Resolver<'a> {
 
     /// `Ref`: a parameter, a pseudo parameter, or another resource's local name.
     fn reference(&mut self, name: &str, path: &str) -> Option<Value> {
+        let account = self.account();
         if let Some(value) = self.pseudo_parameter(name) {
             return value;
         }
@@ -444,14 +450,12 @@ impl<'a> Resolver<'a> {
             Some(resource_type) => {
                 let local = self.local_name(name, &resource_type);
                 let value = match resource_type.as_str() {
-                    "AWS::SNS::Topic" => format!(
-                        "arn:aws:sns:{}:{LOCAL_ACCOUNT}:{local}",
-                        self.options.region
-                    ),
-                    "AWS::KMS::Key" => format!(
-                        "arn:aws:kms:{}:{LOCAL_ACCOUNT}:key/{local}",
-                        self.options.region
-                    ),
+                    "AWS::SNS::Topic" => {
+                        format!("arn:aws:sns:{}:{account}:{local}", self.options.region)
+                    }
+                    "AWS::KMS::Key" => {
+                        format!("arn:aws:kms:{}:{account}:key/{local}", self.options.region)
+                    }
                     _ => local,
                 };
                 Some(Value::String(value))
@@ -464,21 +468,36 @@ impl<'a> Resolver<'a> {
     }
 
     fn pseudo_parameter(&self, name: &str) -> Option<Option<Value>> {
+        let account = self.account();
         let text = |s: String| Some(Some(Value::String(s)));
         match name {
             "AWS::Region" => text(self.options.region.clone()),
-            "AWS::AccountId" => text(LOCAL_ACCOUNT.into()),
+            "AWS::AccountId" => text(account.clone()),
             "AWS::Partition" => text("aws".into()),
             "AWS::URLSuffix" => text("amazonaws.com".into()),
-            "AWS::StackName" => text("sandpipe".into()),
+            "AWS::StackName" => text(self.stack_name().into()),
             "AWS::StackId" => text(format!(
-                "arn:aws:cloudformation:{}:{LOCAL_ACCOUNT}:stack/sandpipe/local",
-                self.options.region
+                "arn:aws:cloudformation:{}:{account}:stack/{}/local",
+                self.options.region,
+                self.stack_name()
             )),
             "AWS::NotificationARNs" => Some(Some(Value::Array(Vec::new()))),
             "AWS::NoValue" => Some(None),
             _ => None,
         }
+    }
+
+    /// The account ARNs and `AWS::AccountId` name: a stack instance's, or the local one.
+    fn account(&self) -> String {
+        self.options
+            .account_id
+            .clone()
+            .unwrap_or_else(|| LOCAL_ACCOUNT.to_string())
+    }
+
+    /// The stack being planned, or `sandpipe` for a pipeline's own template.
+    fn stack_name(&self) -> &str {
+        self.options.stack_name.as_deref().unwrap_or("sandpipe")
     }
 
     /// The name a resource would have: its explicit name property, or its logical id
@@ -544,9 +563,10 @@ impl<'a> Resolver<'a> {
         };
         let name = self.local_name(logical_id, &resource_type);
         let region = self.options.region.clone();
+        let account = self.account();
         let value = match (resource_type.as_str(), attribute) {
-            ("AWS::IAM::Role", "Arn") => format!("arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}"),
-            ("AWS::IAM::Role", "RoleId") => format!("AROA{LOCAL_ACCOUNT}{name}"),
+            ("AWS::IAM::Role", "Arn") => format!("arn:aws:iam::{account}:role/{name}"),
+            ("AWS::IAM::Role", "RoleId") => format!("AROA{account}{name}"),
             ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::{name}"),
             ("AWS::S3::Bucket", "DomainName") => format!("{name}.s3.amazonaws.com"),
             ("AWS::S3::Bucket", "RegionalDomainName") => {
@@ -556,28 +576,28 @@ impl<'a> Resolver<'a> {
                 format!("http://{name}.s3-website-{region}.amazonaws.com")
             }
             ("AWS::CodeBuild::Project", "Arn") => {
-                format!("arn:aws:codebuild:{region}:{LOCAL_ACCOUNT}:project/{name}")
+                format!("arn:aws:codebuild:{region}:{account}:project/{name}")
             }
             ("AWS::ECR::Repository", "Arn") => {
-                format!("arn:aws:ecr:{region}:{LOCAL_ACCOUNT}:repository/{name}")
+                format!("arn:aws:ecr:{region}:{account}:repository/{name}")
             }
             ("AWS::ECR::Repository", "RepositoryUri") => {
-                format!("{LOCAL_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{name}")
+                format!("{account}.dkr.ecr.{region}.amazonaws.com/{name}")
             }
             ("AWS::Lambda::Function", "Arn") => {
-                format!("arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:function:{name}")
+                format!("arn:aws:lambda:{region}:{account}:function:{name}")
             }
             ("AWS::SNS::Topic", "TopicArn") => {
-                format!("arn:aws:sns:{region}:{LOCAL_ACCOUNT}:{name}")
+                format!("arn:aws:sns:{region}:{account}:{name}")
             }
             ("AWS::SNS::Topic", "TopicName") => name,
-            ("AWS::KMS::Key", "Arn") => format!("arn:aws:kms:{region}:{LOCAL_ACCOUNT}:key/{name}"),
+            ("AWS::KMS::Key", "Arn") => format!("arn:aws:kms:{region}:{account}:key/{name}"),
             ("AWS::CodeCommit::Repository", "Arn") => {
-                format!("arn:aws:codecommit:{region}:{LOCAL_ACCOUNT}:{name}")
+                format!("arn:aws:codecommit:{region}:{account}:{name}")
             }
             ("AWS::CodeCommit::Repository", "Name") => name,
             ("AWS::CodeStarConnections::Connection", "ConnectionArn") => {
-                format!("arn:aws:codestar-connections:{region}:{LOCAL_ACCOUNT}:connection/{name}")
+                format!("arn:aws:codestar-connections:{region}:{account}:connection/{name}")
             }
             _ => {
                 return self.fail(path, format!("Fn::GetAtt {logical_id}.{attribute} ({resource_type}) cannot be resolved locally")).and(None);

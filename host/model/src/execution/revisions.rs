@@ -88,6 +88,54 @@ pub fn parse_source_revision(text: &str) -> Result<(String, SourceRevision), Str
     ))
 }
 
+/// How a replay gives a source action the revision it took before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// Started with this revision, as StartPipelineExecution's sourceRevisions would.
+    Revision(SourceRevision),
+    /// It read a working tree: its recorded output is the snapshot to read again.
+    Snapshot,
+    /// Nothing recorded can pin it, and why.
+    Unpinnable(String),
+}
+
+/// What the summary of a working tree read in place of a source starts with.
+pub const WORKING_TREE_SUMMARY: &str = "working tree ";
+
+/// The pin of a source action of type `action_type` that took `revision`: an S3 object's
+/// version, an image's digest, a commit, or the snapshot of a working tree.
+pub fn pin(action_type: &crate::ActionTypeId, revision: Option<&CurrentRevision>) -> Pin {
+    let Some(revision) = revision else {
+        return Pin::Unpinnable("it recorded no revision".into());
+    };
+    if revision
+        .revision_summary
+        .as_deref()
+        .is_some_and(|summary| summary.starts_with(WORKING_TREE_SUMMARY))
+    {
+        return Pin::Snapshot;
+    }
+    let revision_type = if action_type.is_s3_source() {
+        RevisionType::S3ObjectVersionId
+    } else if action_type.is_ecr_source() {
+        RevisionType::ImageDigest
+    } else if matches!(
+        action_type.provider.as_str(),
+        "CodeStarSourceConnection" | "GitHub" | "CodeCommit"
+    ) {
+        RevisionType::CommitId
+    } else {
+        return Pin::Unpinnable(format!(
+            "{action_type} takes no source revision to start with"
+        ));
+    };
+    Pin::Revision(SourceRevision {
+        revision_type,
+        revision_value: revision.revision_id.clone(),
+        branch: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +165,38 @@ mod tests {
             "revisionValue is missing"
         );
         assert!(parse_source_revision("Source").is_err());
+    }
+
+    #[test]
+    fn replays_pin_commits_versions_digests_and_working_trees() {
+        let revision = |summary: &str| CurrentRevision {
+            revision_id: "abc".into(),
+            created: None,
+            revision_summary: Some(summary.into()),
+            change_identifier: String::new(),
+        };
+        let kind = |text: &str| text.parse::<crate::ActionTypeId>().unwrap();
+        let git = pin(
+            &kind("Source/AWS/CodeStarSourceConnection/1"),
+            Some(&revision("fix")),
+        );
+        assert!(matches!(git, Pin::Revision(r) if r.revision_type == RevisionType::CommitId));
+        let s3 = pin(&kind("Source/AWS/S3/1"), Some(&revision("v")));
+        assert!(
+            matches!(s3, Pin::Revision(r) if r.revision_type == RevisionType::S3ObjectVersionId)
+        );
+        let tree = pin(
+            &kind("Source/AWS/S3/1"),
+            Some(&revision("working tree /src (3 files)")),
+        );
+        assert_eq!(tree, Pin::Snapshot);
+        assert!(matches!(
+            pin(&kind("Source/Custom/Thing/1"), Some(&revision("x"))),
+            Pin::Unpinnable(_)
+        ));
+        assert!(matches!(
+            pin(&kind("Source/AWS/S3/1"), None),
+            Pin::Unpinnable(_)
+        ));
     }
 }

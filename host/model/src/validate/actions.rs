@@ -345,62 +345,17 @@ fn check_action_type(action: &ActionDeclaration, path: &str, problems: &mut Prob
         }
         return;
     };
-    let counts = [
-        (
-            "inputArtifacts",
-            "input",
-            action.input_artifacts.len(),
-            rules.inputs,
-        ),
-        (
-            "outputArtifacts",
-            "output",
-            action.output_artifacts.len(),
-            rules.outputs,
-        ),
-    ];
-    for (field, kind, count, (min, max)) in counts {
-        if count < min || count > max {
-            let expected = if min == max {
-                format!("exactly {min}")
-            } else {
-                format!("between {min} and {max}")
-            };
-            problems.add(
-                format!("{path}.{field}"),
-                INVALID_ACTION,
-                format!(
-                    "Action '{}' of type {id} has {count} {kind} artifacts; it needs {expected}",
-                    action.name
-                ),
-            );
-        }
-    }
-    for key in rules.required {
-        if action.configuration.get(*key).is_none_or(|v| v.is_empty()) {
-            problems.add(
-                format!("{path}.configuration"),
-                INVALID_ACTION,
-                format!(
-                    "Action configuration for action '{}' is missing required configuration '{key}'",
-                    action.name
-                ),
-            );
-        }
-    }
-    if let Some(known) = rules.known {
-        for key in action.configuration.keys() {
-            if !known.contains(&key.as_str()) {
-                problems.add(
-                    format!("{path}.configuration.{key}"),
-                    INVALID_ACTION,
-                    format!(
-                        "Action configuration for action '{}' contains unknown configuration '{key}'",
-                        action.name
-                    ),
-                );
-            }
-        }
+    for problem in check_against_rules(
+        action,
+        path,
+        RulesView {
+            inputs: rules.inputs,
+            outputs: rules.outputs,
+            required: rules.required,
+            known: rules.known,
+        },
+    ) {
+        problems.add(problem.path, problem.exception, problem.message);
     }
     // Boolean properties of the built-in types.
     for key in [
@@ -464,4 +419,89 @@ fn check_action_type(action: &ActionDeclaration, path: &str, problems: &mut Prob
             );
         }
     }
+}
+
+/// What an action type requires, whoever defines it: CodePipeline's rules for its own types,
+/// or a custom type's definition (a plugin's manifest).
+pub struct RulesView<'a> {
+    /// Inclusive bounds on input artifacts.
+    pub inputs: (usize, usize),
+    /// Inclusive bounds on output artifacts.
+    pub outputs: (usize, usize),
+    pub required: &'a [&'a str],
+    /// Every configuration property the type accepts; `None` when not checked.
+    pub known: Option<&'a [&'a str]>,
+}
+
+/// `action`'s artifact counts and configuration keys against `rules`; paths under `path`
+/// (the action's declaration path).
+pub fn check_against_rules(
+    action: &ActionDeclaration,
+    path: &str,
+    rules: RulesView<'_>,
+) -> Vec<crate::validate::Problem> {
+    let id = &action.action_type_id;
+    let mut problems = Vec::new();
+    let mut add = |at: String, message: String| {
+        problems.push(crate::validate::Problem {
+            path: at,
+            exception: INVALID_ACTION,
+            message,
+        })
+    };
+    let counts = [
+        (
+            "inputArtifacts",
+            "input",
+            action.input_artifacts.len(),
+            rules.inputs,
+        ),
+        (
+            "outputArtifacts",
+            "output",
+            action.output_artifacts.len(),
+            rules.outputs,
+        ),
+    ];
+    for (field, kind, count, (min, max)) in counts {
+        if count < min || count > max {
+            let expected = if min == max {
+                format!("exactly {min}")
+            } else {
+                format!("between {min} and {max}")
+            };
+            add(
+                format!("{path}.{field}"),
+                format!(
+                    "Action '{}' of type {id} has {count} {kind} artifacts; it needs {expected}",
+                    action.name
+                ),
+            );
+        }
+    }
+    for key in rules.required {
+        if action.configuration.get(*key).is_none_or(|v| v.is_empty()) {
+            add(
+                format!("{path}.configuration"),
+                format!(
+                    "Action configuration for action '{}' is missing required configuration '{key}'",
+                    action.name
+                ),
+            );
+        }
+    }
+    if let Some(known) = rules.known {
+        for key in action.configuration.keys() {
+            if !known.contains(&key.as_str()) {
+                add(
+                    format!("{path}.configuration.{key}"),
+                    format!(
+                        "Action configuration for action '{}' contains unknown configuration '{key}'",
+                        action.name
+                    ),
+                );
+            }
+        }
+    }
+    problems
 }

@@ -17,7 +17,10 @@ use std::fmt;
 
 use crate::declaration::PipelineDeclaration;
 
-pub use providers::{ActionTypeRules, MASKED_SECRET, mask_secrets, rules_for, secret_properties};
+pub use actions::{RulesView, check_against_rules};
+pub use providers::{
+    ActionTypeRules, MASKED_SECRET, mask_secrets, mask_secrets_with, rules_for, secret_properties,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -63,7 +66,7 @@ impl fmt::Display for Finding {
 
 pub(crate) const INVALID_STRUCTURE: &str = "InvalidStructureException";
 pub(crate) const INVALID_STAGE: &str = "InvalidStageDeclarationException";
-pub(crate) const INVALID_ACTION: &str = "InvalidActionDeclarationException";
+pub const INVALID_ACTION: &str = "InvalidActionDeclarationException";
 pub(crate) const INVALID_BLOCKER: &str = "InvalidBlockerDeclarationException";
 pub(crate) const VALIDATION: &str = "ValidationException";
 pub(crate) const LIMIT_EXCEEDED: &str = "LimitExceededException";

@@ -204,14 +204,27 @@ pub const MASKED_SECRET: &str = "****";
 /// `pipeline` with every secret configuration value replaced by `****`, as `get-pipeline`
 /// returns it.
 pub fn mask_secrets(pipeline: &crate::PipelineDeclaration) -> crate::PipelineDeclaration {
+    mask_secrets_with(pipeline, |_| Vec::new())
+}
+
+/// [`mask_secrets`], also masking the properties `declared` says an action type's provider
+/// declares secret (a plugin's manifest).
+pub fn mask_secrets_with(
+    pipeline: &crate::PipelineDeclaration,
+    declared: impl Fn(&ActionTypeId) -> Vec<String>,
+) -> crate::PipelineDeclaration {
     let mut masked = pipeline.clone();
     for action in masked
         .stages
         .iter_mut()
         .flat_map(|stage| &mut stage.actions)
     {
-        for key in secret_properties(&action.action_type_id) {
-            if let Some(value) = action.configuration.get_mut(*key) {
+        let keys = secret_properties(&action.action_type_id)
+            .iter()
+            .map(|key| key.to_string())
+            .chain(declared(&action.action_type_id));
+        for key in keys {
+            if let Some(value) = action.configuration.get_mut(&key) {
                 *value = MASKED_SECRET.to_string();
             }
         }

@@ -113,6 +113,18 @@ impl Capability {
     pub fn all() -> impl Iterator<Item = Capability> {
         REGISTRY.iter().filter_map(|module| module.requires)
     }
+
+    /// The interfaces of the `sandpipe:action` package a component imports to use it
+    /// (`exec`, `build-projects`): what a world for a plugin asking for it must import.
+    pub fn interfaces(self) -> Vec<&'static str> {
+        REGISTRY
+            .iter()
+            .filter(|module| module.requires == Some(self))
+            .flat_map(|module| module.imports.iter())
+            .filter_map(|import| import.strip_prefix("sandpipe:action/"))
+            .map(|import| import.split('@').next().unwrap_or(import))
+            .collect()
+    }
 }
 
 impl fmt::Display for Capability {

@@ -77,6 +77,7 @@ impl Harness {
                     events: events.clone(),
                     cancel: None,
                     grants: Default::default(),
+                    determinism: None,
                 },
             )
             .await

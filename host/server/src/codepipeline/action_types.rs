@@ -18,9 +18,18 @@ fn key(category: &str, owner: &str, provider: &str, version: &str) -> String {
     format!("{category}/{owner}/{provider}/{version}")
 }
 
-/// A built-in type as ListActionTypes shows it: its configuration properties (required,
-/// secret) and artifact counts, from the rules CodePipeline applies to it.
-fn built_in(id: &ActionTypeId) -> Value {
+/// A type this server runs as ListActionTypes shows it: its configuration properties
+/// (required, secret) and artifact counts, from its plugin's manifest or the rules
+/// CodePipeline applies to it.
+fn served(app: &App, id: &ActionTypeId) -> Value {
+    if let Some(definition) = app.runner.providers().definition(id) {
+        return json!({
+            "id": id,
+            "actionConfigurationProperties": definition.configuration_properties,
+            "inputArtifactDetails": definition.input_artifact_details,
+            "outputArtifactDetails": definition.output_artifact_details,
+        });
+    }
     let rules = rules_for(id);
     let secrets = secret_properties(id);
     let properties: Vec<Value> = rules
@@ -50,7 +59,7 @@ fn built_in(id: &ActionTypeId) -> Value {
     })
 }
 
-fn built_ins(app: &App) -> Vec<ActionTypeId> {
+fn served_types(app: &App) -> Vec<ActionTypeId> {
     let mut types = app.runner.action_types();
     types.push(ActionTypeId::new(
         Category::Approval,
@@ -72,10 +81,10 @@ pub fn list(app: &App, _caller: &Caller, input: Input) -> Reply {
         )));
     }
     let wanted = |o: &str| owner.as_deref().is_none_or(|w| w == o);
-    let mut types: Vec<Value> = built_ins(app)
+    let mut types: Vec<Value> = served_types(app)
         .iter()
         .filter(|id| wanted(&format!("{:?}", id.owner)))
-        .map(built_in)
+        .map(|id| served(app, id))
         .collect();
     if wanted("Custom") {
         for (_, declaration) in app.runner.state().action_types().list()? {
@@ -163,8 +172,8 @@ pub fn get(app: &App, _caller: &Caller, input: Input) -> Reply {
         )
     };
     let id: ActionTypeId = text.parse().map_err(|_| not_found())?;
-    let shown = if built_ins(app).contains(&id) {
-        built_in(&id)
+    let shown = if served_types(app).contains(&id) {
+        served(app, &id)
     } else {
         let stored = app
             .runner

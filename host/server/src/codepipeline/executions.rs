@@ -15,9 +15,9 @@ use sandpipe_state::{ExecutionRecord, StageStatus, StopMode};
 
 use super::pipelines::{self, API_SOURCE};
 use super::{empty, view};
-use crate::App;
 use crate::caller::Caller;
 use crate::json::{AwsError, Input, Reply};
+use crate::{App, CachedState};
 
 /// (stage, action, token) of an approval an execution waits on.
 type PendingApproval = (String, String, String);
@@ -136,7 +136,7 @@ pub fn start(app: &App, caller: &Caller, input: Input) -> Reply {
     {
         return Ok(json!({ "pipelineExecutionId": id }));
     }
-    let (loaded, _) = pipelines::load(app, &name)?;
+    let (loaded, _) = pipelines::load_declared(app, &name)?;
     let id = launch(app, caller, loaded, "StartPipelineExecution", start)?;
     if let Some(token) = &token {
         registry.remember_token(&name, token, &id)?;
@@ -331,27 +331,54 @@ pub fn list_rules(app: &App, caller: &Caller, input: Input) -> Reply {
     page_of(details, &input, "ruleExecutionDetails")
 }
 
+/// GetPipelineState: the answer kept for the pipeline while nothing in the state has changed
+/// since it was read (dashboards poll it), else read afresh and kept.
 pub fn state(app: &App, _caller: &Caller, input: Input) -> Reply {
     let name = input.string("name")?;
     let generation = app.runner.state().generation()?;
-    let cached = app
-        .pipeline_states
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some((at, reply)) = cached.get(&name)
-        && *at == generation
-    {
-        return Ok(reply.clone());
+    if let Some(hit) = kept_state(app, &name, generation, |kept| kept.answer.clone()) {
+        return Ok(hit);
     }
-    drop(cached);
-    let reply = read_state(app, &name)?;
-    let mut cached = app
+    let answer = read_state(app, &name)?;
+    let serialized = bytes::Bytes::from(answer.to_string());
+    let mut kept = app
         .pipeline_states
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     // One entry per pipeline asked about; a stale one is replaced, not kept beside.
-    cached.insert(name, (generation, reply.clone()));
-    Ok(reply)
+    kept.insert(
+        name,
+        CachedState {
+            generation,
+            answer: answer.clone(),
+            serialized,
+        },
+    );
+    Ok(answer)
+}
+
+/// The kept GetPipelineState answer of `members`' pipeline, serialized, when nothing changed
+/// since it was read: a hit costs one PRAGMA, no thread hand-off and no serializing. None
+/// sends the request down [`state`]'s path.
+pub fn kept_state_now(app: &App, members: &serde_json::Map<String, Value>) -> Option<bytes::Bytes> {
+    let name = members.get("name")?.as_str()?;
+    let generation = app.runner.state().generation().ok()?;
+    kept_state(app, name, generation, |kept| kept.serialized.clone())
+}
+
+fn kept_state<T>(
+    app: &App,
+    name: &str,
+    generation: i64,
+    part: impl FnOnce(&CachedState) -> T,
+) -> Option<T> {
+    let kept = app
+        .pipeline_states
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    kept.get(name)
+        .filter(|kept| kept.generation == generation)
+        .map(part)
 }
 
 /// GetPipelineState read from the state store.
@@ -480,7 +507,7 @@ pub fn retry(app: &App, _caller: &Caller, input: Input) -> Reply {
     declared_stage(app, &pipeline, &stage)?;
     execution_of(app, &pipeline, &id)?;
     let request = ExecutionRequest::retry(&id, &stage, all_actions).with_files(app.files.clone());
-    let id = submit(app, request)?;
+    let id = submit(app, pipelines::with_declared(app, &pipeline, request))?;
     Ok(json!({ "pipelineExecutionId": id }))
 }
 
@@ -494,7 +521,7 @@ pub fn rollback(app: &App, caller: &Caller, input: Input) -> Reply {
         .started_by(Start::by("ManualRollback", "sandpipe serve"))
         .with_files(app.files.clone())
         .in_region(&caller.region);
-    let id = submit(app, request)?;
+    let id = submit(app, pipelines::with_declared(app, &pipeline, request))?;
     Ok(json!({ "pipelineExecutionId": id }))
 }
 
@@ -519,6 +546,17 @@ pub fn disable_transition(app: &App, _caller: &Caller, input: Input) -> Reply {
     let reason = input.string("reason")?;
     if reason.is_empty() || reason.len() > 300 {
         return Err(AwsError::validation("reason must be 1–300 characters"));
+    }
+    // AWS's pattern for it; what AWS refuses is refused here too.
+    if !reason
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "!@ ().*?-".contains(c))
+    {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{reason}' at 'reason' failed to satisfy \
+             constraint: Member must satisfy regular expression pattern: \
+             [a-zA-Z0-9!@ \\(\\)\\.\\*\\?\\-]+"
+        )));
     }
     declared_stage(app, &pipeline, &stage)?;
     app.runner

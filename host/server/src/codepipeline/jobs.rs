@@ -19,8 +19,24 @@ fn refused(error: sandpipe_state::JobError) -> AwsError {
     AwsError::from_refusal(&error.to_string(), "JobNotFoundException")
 }
 
+/// How long the artifact credentials handed with a job sign requests, as AWS's do.
+const CREDENTIALS_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
 fn data(job: &Job) -> Value {
     serde_json::from_str(&job.data).unwrap_or_default()
+}
+
+/// The job's data as a worker is given it, with fresh `artifactCredentials` this server
+/// accepts for the artifact buckets (also when `--credentials` makes it check signatures).
+fn handed_out(app: &App, job: &Job) -> Value {
+    let mut data = data(job);
+    let issued = app.keys.issue("ASIA", CREDENTIALS_LIFETIME);
+    data["artifactCredentials"] = json!({
+        "accessKeyId": issued.access_key,
+        "secretAccessKey": issued.secret,
+        "sessionToken": issued.session_token,
+    });
+    data
 }
 
 fn job_of(app: &App, id: &str) -> Result<Job, AwsError> {
@@ -78,7 +94,7 @@ pub fn poll(app: &App, caller: &Caller, input: Input) -> Reply {
     let jobs: Vec<Value> = jobs
         .iter()
         .map(|job| {
-            json!({"id": job.id, "data": data(job), "nonce": job.nonce, "accountId": caller.account})
+            json!({"id": job.id, "data": handed_out(app, job), "nonce": job.nonce, "accountId": caller.account})
         })
         .collect();
     Ok(json!({ "jobs": jobs }))
@@ -98,7 +114,9 @@ pub fn acknowledge(app: &App, _caller: &Caller, input: Input) -> Reply {
 
 pub fn details(app: &App, caller: &Caller, input: Input) -> Reply {
     let job = job_of(app, &input.string("jobId")?)?;
-    Ok(json!({"jobDetails": {"id": job.id, "data": data(&job), "accountId": caller.account}}))
+    Ok(
+        json!({"jobDetails": {"id": job.id, "data": handed_out(app, &job), "accountId": caller.account}}),
+    )
 }
 
 pub fn succeed(app: &App, _caller: &Caller, input: Input) -> Reply {

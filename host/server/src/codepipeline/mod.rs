@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use crate::App;
 use crate::caller::Caller;
-use crate::json::{AwsError, Input, Reply, parse_body, respond};
+use crate::json::{AwsError, Input, Reply, parse_body, respond, respond_serialized};
 
 type Operation = fn(&App, &Caller, Input) -> Reply;
 
@@ -92,14 +92,51 @@ pub async fn handle(app: &App, caller: &Caller, operation: &str, body: &[u8]) ->
             "UnknownOperationException",
             format!("CodePipeline has no operation '{operation}'"),
         )),
-        Some((_, operation)) => match parse_body(body) {
+        Some((name, operation)) => match parse_body(body) {
+            Ok(members) if *name == "GetPipelineState" => {
+                if let Some(kept) = executions::kept_state_now(app, &members) {
+                    return respond_serialized(kept, &caller.request_id);
+                }
+                tokio::task::block_in_place(|| operation(app, caller, Input(members)))
+            }
             // The operations read and write SQLite and the object store: off the async
             // threads, so a slow disk never stalls other connections.
             Ok(members) => tokio::task::block_in_place(|| operation(app, caller, Input(members))),
             Err(error) => Err(error),
         },
     };
+    told(app, operation);
     respond(reply, &caller.request_id)
+}
+
+/// After an operation that may write, wake the console's streams: an approval or a disabled
+/// transition from the aws CLI shows in open pages at once.
+fn told(app: &App, operation: &str) {
+    let reads = ["Get", "List", "Poll"]
+        .iter()
+        .any(|p| operation.starts_with(p));
+    if !reads {
+        app.changes.touched();
+    }
+}
+
+/// Run operation `name` with `members` as the API would for `caller`. The console's pages
+/// and actions go through here, so what they show and do is what the aws CLI sees. Blocks
+/// (the operations read and write the state store).
+pub(crate) fn call(app: &App, caller: &Caller, name: &str, members: Value) -> Reply {
+    let Some((_, operation)) = OPERATIONS.iter().find(|(n, _)| *n == name) else {
+        return Err(AwsError::new(
+            "UnknownOperationException",
+            format!("CodePipeline has no operation '{name}'"),
+        ));
+    };
+    let members = match members {
+        Value::Object(members) => members,
+        _ => Default::default(),
+    };
+    let reply = operation(app, caller, Input(members));
+    told(app, name);
+    reply
 }
 
 /// `{}`: the answer of operations without output.

@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
+use sandpipe_engine::ExecutionRequest;
 use sandpipe_model::load::parse_document;
-use sandpipe_model::validate::mask_secrets;
 use sandpipe_model::{LoadedPipeline, PipelineDeclaration};
 
 use super::empty;
@@ -47,9 +47,44 @@ fn declaration_of(input: &Input, operation: &str) -> Result<LoadedPipeline, AwsE
     Ok(loaded)
 }
 
-/// The declaration as stored and shown: secret configuration values masked.
-pub fn stored_form(pipeline: &PipelineDeclaration) -> String {
-    serde_json::to_string(&mask_secrets(pipeline)).expect("declarations serialize")
+/// The declaration as stored and shown: secret configuration values masked (CodePipeline's
+/// own and those a plugin declares).
+pub fn stored_form(app: &App, pipeline: &PipelineDeclaration) -> String {
+    serde_json::to_string(&app.runner.mask_secrets(pipeline)).expect("declarations serialize")
+}
+
+/// Keep `loaded` (version `version`) in memory, secrets and all, when storing masked it
+/// lost something: executions this server starts then get what was declared. Nothing
+/// secret is written; after a restart such a pipeline must be updated again.
+fn keep_declared(app: &App, loaded: &LoadedPipeline, stored: &str, version: u32) {
+    let mut declared = app.declared.lock().unwrap_or_else(|e| e.into_inner());
+    let plain = serde_json::to_string(&loaded.pipeline).expect("declarations serialize");
+    if plain == stored {
+        declared.remove(&loaded.pipeline.name);
+    } else {
+        declared.insert(loaded.pipeline.name.clone(), (version, loaded.clone()));
+    }
+}
+
+/// `request` (a retry or rollback of `name`) with the declaration this server holds, secrets
+/// included; the engine runs it only if it is the version the execution ran.
+pub fn with_declared(app: &App, name: &str, request: ExecutionRequest) -> ExecutionRequest {
+    let declared = app.declared.lock().unwrap_or_else(|e| e.into_inner());
+    match declared.get(name) {
+        Some((_, kept)) => request.with_declared(kept.pipeline.clone()),
+        None => request,
+    }
+}
+
+/// [`load`] for an execution to run: the declaration as declared, secrets included, when
+/// this server still holds it.
+pub fn load_declared(app: &App, name: &str) -> Result<(LoadedPipeline, PipelineMeta), AwsError> {
+    let (loaded, meta) = load(app, name)?;
+    let declared = app.declared.lock().unwrap_or_else(|e| e.into_inner());
+    match declared.get(name) {
+        Some((version, kept)) if *version == meta.version => Ok((kept.clone(), meta)),
+        _ => Ok((loaded, meta)),
+    }
 }
 
 /// The latest declaration of `name`, loaded, with the pipeline's metadata;
@@ -121,10 +156,11 @@ pub fn create(app: &App, caller: &Caller, input: Input) -> Reply {
             format!("A pipeline with the name '{name}' already exists in this account"),
         ));
     }
-    let stored = stored_form(&loaded.pipeline);
+    let stored = stored_form(app, &loaded.pipeline);
     let version = state
         .executions()
         .register_pipeline(&name, &stored, API_SOURCE)?;
+    keep_declared(app, &loaded, &stored, version);
     let arn = caller.arn("codepipeline", &name);
     state.pipelines().tag(&arn, &tags)?;
     // As on AWS, a new pipeline starts an execution at once; the pipeline exists whether or
@@ -151,10 +187,11 @@ pub fn update(app: &App, _caller: &Caller, input: Input) -> Reply {
     if state.pipelines().get(&name)?.is_none() {
         return Err(not_found(&name));
     }
-    let stored = stored_form(&loaded.pipeline);
+    let stored = stored_form(app, &loaded.pipeline);
     let version = state
         .executions()
         .register_pipeline(&name, &stored, API_SOURCE)?;
+    keep_declared(app, &loaded, &stored, version);
     Ok(json!({"pipeline": shown(&stored, version)?}))
 }
 
@@ -196,6 +233,11 @@ pub fn delete(app: &App, caller: &Caller, input: Input) -> Reply {
         .state()
         .pipelines()
         .delete(&name, &caller.arn("codepipeline", &name))?;
+    // Its secrets go with it.
+    app.declared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&name);
     empty()
 }
 

@@ -32,7 +32,7 @@ pub fn put_action_revision(app: &App, caller: &Caller, input: Input) -> Reply {
         .filter(|r| !r.is_empty())
         .ok_or_else(|| AwsError::validation("actionRevision.revisionId must be given"))?
         .to_string();
-    let (loaded, _) = pipelines::load(app, &pipeline)?;
+    let (loaded, _) = pipelines::load_declared(app, &pipeline)?;
     let Some(first) = loaded.pipeline.stages.first().filter(|s| s.name == stage) else {
         return Err(AwsError::new(
             "StageNotFoundException",

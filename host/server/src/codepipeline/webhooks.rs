@@ -307,7 +307,7 @@ pub fn deliver(
     };
     let pipeline = definition["targetPipeline"].as_str().unwrap_or_default();
     let action = definition["targetAction"].as_str().unwrap_or_default();
-    let loaded = match pipelines::load(app, pipeline) {
+    let loaded = match pipelines::load_declared(app, pipeline) {
         Ok((loaded, _)) => loaded,
         Err(e) => return plain(StatusCode::NOT_FOUND, json!({"message": e.message})),
     };

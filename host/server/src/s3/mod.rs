@@ -18,6 +18,9 @@
 
 mod backend;
 mod body;
+/// Streaming a file out a chunk at a time, as downloads do; the console streams artifacts
+/// and logs the same way.
+pub(crate) use body::download;
 mod buckets;
 mod convert;
 mod listing;
@@ -27,7 +30,6 @@ mod objects;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, Request, Response, StatusCode, Uri};
@@ -38,6 +40,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3Result, s3_error};
 use sandpipe_store::LocalS3;
 
+use crate::keys::Keys;
 use body::UndecodedAwsChunked;
 
 /// The largest XML request body read (a CompleteMultipartUpload of 10,000 parts, or a
@@ -54,17 +57,14 @@ pub struct S3Front {
 }
 
 impl S3Front {
-    /// `credentials`: None = any access key accepted (signatures not checked, as local emulators do);
-    /// Some(map access key -> secret) = SigV4 verified against those keys (SignatureDoesNotMatch / InvalidAccessKeyId otherwise).
+    /// `keys`: when they are not [`Keys::checking`], any access key is accepted (signatures not
+    /// checked, as local emulators do); otherwise SigV4 is verified against the operator's keys
+    /// and those the server issued (SignatureDoesNotMatch / InvalidAccessKeyId otherwise).
     /// `domain`: Some("localhost:4566") enables virtual-host addressing for that domain; path-style always works.
-    pub fn new(
-        store: Arc<LocalS3>,
-        credentials: Option<BTreeMap<String, String>>,
-        domain: Option<String>,
-    ) -> Self {
+    pub fn new(store: Arc<LocalS3>, keys: Arc<Keys>, domain: Option<String>) -> Self {
         let mut builder = S3ServiceBuilder::new(backend::Backend { store });
-        let check_signatures = credentials.is_some();
-        if let Some(keys) = credentials {
+        let check_signatures = keys.checking();
+        if check_signatures {
             builder.set_auth(KnownKeys(keys));
         }
         if let Some(domain) = domain.filter(|d| !d.is_empty()) {
@@ -109,13 +109,13 @@ impl S3Front {
 }
 
 /// The secrets of the access keys that may sign requests.
-struct KnownKeys(BTreeMap<String, String>);
+struct KnownKeys(Arc<Keys>);
 
 #[async_trait::async_trait]
 impl S3Auth for KnownKeys {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.0.get(access_key) {
-            Some(secret) => Ok(SecretKey::from(secret.clone())),
+        match self.0.secret(access_key) {
+            Some(secret) => Ok(SecretKey::from(secret)),
             None => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."

@@ -308,7 +308,9 @@ impl CopyError {
 }
 
 mod extract;
+mod listing;
 #[cfg(test)]
 mod tests;
 
 pub use extract::{create_file, extract_zip};
+pub use listing::{EntryKind, EntryListing, ZipEntries};

@@ -12,6 +12,7 @@ mod projects;
 mod runner;
 mod session;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -69,6 +70,59 @@ pub struct ExecGrant {
     /// The action's `ProjectName`, and the operator's definition of it if there is one: the
     /// only project the action may look up.
     pub project: Option<(String, Option<BuildProject>)>,
+    /// A deterministic build (`--deterministic`): what every command starts with whatever
+    /// the build asks.
+    pub deterministic: Option<DeterministicBuild>,
+    /// The image id to run instead of an image reference (a replay runs the images its
+    /// original ran, even after a tag moved): reference → `sha256:…`.
+    pub image_pins: BTreeMap<String, String>,
+    /// Where the images the build's containers ran are written down, for the record.
+    pub images: Arc<BuildImages>,
+}
+
+/// The images a build's containers ran: each reference the build named, and the id of the
+/// image that ran for it.
+#[derive(Debug, Default)]
+pub struct BuildImages {
+    ran: std::sync::Mutex<BTreeMap<String, String>>,
+}
+
+impl BuildImages {
+    pub fn ran(&self) -> BTreeMap<String, String> {
+        self.ran.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn note(&self, reference: &str, id: String) {
+        self.ran
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(reference.to_string(), id);
+    }
+}
+
+/// What the host fixes for the commands of a deterministic build: the source revision's
+/// commit time as `SOURCE_DATE_EPOCH` (what reproducible-builds tools read for timestamps),
+/// UTC, the C locale and a umask of 022, on either runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeterministicBuild {
+    /// Seconds since the Unix epoch; the execution's start when no source revision has a
+    /// commit time.
+    pub source_date_epoch: i64,
+}
+
+impl DeterministicBuild {
+    pub const UMASK: &str = "022";
+
+    pub fn environment(&self) -> Vec<(String, String)> {
+        vec![
+            ("LC_ALL".into(), "C.UTF-8".into()),
+            (
+                "SOURCE_DATE_EPOCH".into(),
+                self.source_date_epoch.to_string(),
+            ),
+            ("TZ".into(), "UTC".into()),
+        ]
+    }
 }
 
 impl Grant for ExecGrant {

@@ -159,6 +159,30 @@ impl Container {
         })
     }
 
+    /// The id (`sha256:…`) of the image the container runs, as its engine says.
+    pub(crate) async fn image_id(&self) -> Result<String, Error> {
+        let output = tokio::process::Command::new(&self.program)
+            .args(["inspect", "--format", "{{.Image}}", &self.name])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| Error::Unavailable(format!("asking which image ran: {e}")))?;
+        let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        if !output.status.success() || id.is_empty() {
+            return Err(Error::Unavailable(format!(
+                "asking which image container {} runs failed: {}",
+                self.name,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        // Docker names it sha256:<hex>; podman gives the bare hex.
+        Ok(if id.contains(':') {
+            id
+        } else {
+            format!("sha256:{id}")
+        })
+    }
+
     /// The container client (docker or podman) that runs it.
     pub(crate) fn program(&self) -> &Path {
         &self.program

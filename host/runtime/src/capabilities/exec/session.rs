@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::DeterministicBuild;
 use super::ExecAccess;
 use super::runner::{BuildRunner, CONTAINER_ROOT, Container, container_client_environment};
 use crate::bindings::sandpipe::action::exec::{Error, ExitStatus, SessionOptions};
@@ -46,6 +47,8 @@ pub(crate) struct ShellSession {
     /// The action's write budget, and what its commands may write.
     budget: Arc<WriteBudget>,
     watched: Arc<Watched>,
+    /// Set before every command of a deterministic build.
+    umask: Option<&'static str>,
 }
 
 /// The host directories a session's commands may write, and where the budget stood when it
@@ -76,10 +79,14 @@ fn quote(text: &str) -> String {
 
 /// The script a command runs as: restore the directory, save directory and environment on
 /// exit (whatever way the command exits), then the command itself.
-fn wrap(script: &str, cwd: &str, state_file: &str) -> String {
+fn wrap(script: &str, cwd: &str, state_file: &str, umask: Option<&str>) -> String {
+    let umask = umask
+        .map(|mask| format!("umask {mask}\n"))
+        .unwrap_or_default();
     format!(
         "__sandpipe_state={state}\n\
          trap '__sandpipe_status=$?; {{ printf \"%s\\0\" \"$PWD\"; env -0; }} > \"$__sandpipe_state\" 2>/dev/null; exit $__sandpipe_status' EXIT\n\
+         {umask}\
          cd -- {cwd} || exit 1\n\
          {script}\n",
         state = quote(state_file),
@@ -173,7 +180,7 @@ impl ShellSession {
             self.state_file.0.with_extension(self.commands.to_string()),
             format!("{}.{}", self.state_file.1, self.commands),
         );
-        let wrapped = wrap(script, &self.cwd, &state_file.1);
+        let wrapped = wrap(script, &self.cwd, &state_file.1, self.umask);
         let mut child = self
             .command(&wrapped)
             .spawn()
@@ -373,10 +380,28 @@ pub(crate) async fn open_session(
                     "the container runner needs an image (the project's environment.image)".into(),
                 )
             })?;
-            Some(Container::start(program, image, &exec.sandbox).await?)
+            let pinned = exec.grant.image_pins.get(image);
+            let run = pinned.map(String::as_str).unwrap_or(image);
+            let container = Container::start(program, run, &exec.sandbox)
+                .await
+                .map_err(|error| match pinned {
+                    Some(id) => Error::Unavailable(format!(
+                        "the image {image} ran as {id} in the execution being replayed, and \
+                         that image could not be run here ({error})"
+                    )),
+                    None => error,
+                })?;
+            exec.grant.images.note(image, container.image_id().await?);
+            Some(container)
         }
     };
     let mut environment = options.environment;
+    if let Some(fixed) = &exec.grant.deterministic {
+        for (name, value) in fixed.environment() {
+            environment.retain(|(other, _)| *other != name);
+            environment.push((name, value));
+        }
+    }
     environment.sort();
     let roots: Vec<PathBuf> = exec
         .sandbox
@@ -408,6 +433,11 @@ pub(crate) async fn open_session(
         commands: 0,
         budget: exec.budget.clone(),
         watched: Arc::new(watched),
+        umask: exec
+            .grant
+            .deterministic
+            .as_ref()
+            .map(|_| DeterministicBuild::UMASK),
     })
 }
 

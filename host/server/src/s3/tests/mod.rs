@@ -41,7 +41,8 @@ pub struct Harness {
 pub fn harness(credentials: Option<BTreeMap<String, String>>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(LocalS3::open(&dir.path().join("s3")).unwrap());
-    let front = S3Front::new(store.clone(), credentials, Some("localhost:4566".into()));
+    let keys = Arc::new(crate::keys::Keys::new(credentials));
+    let front = S3Front::new(store.clone(), keys, Some("localhost:4566".into()));
     Harness {
         _dir: dir,
         store,

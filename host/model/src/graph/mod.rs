@@ -1,5 +1,7 @@
 //! A picture of a pipeline: stages in order, actions grouped by runOrder, and the artifacts
-//! flowing between actions — as terminal text, Mermaid or Graphviz DOT.
+//! flowing between actions — as terminal text, Mermaid, Graphviz DOT or SVG.
+
+mod svg;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -12,14 +14,31 @@ pub enum GraphFormat {
     Text,
     Mermaid,
     Dot,
+    /// A standalone SVG file.
+    Svg,
 }
 
 pub fn render(pipeline: &PipelineDeclaration, format: GraphFormat) -> String {
+    render_with(pipeline, format, &Notes::new())
+}
+
+/// A note for an action, by (stage index, action index): how it would run here, say.
+pub type Notes = BTreeMap<(usize, usize), String>;
+
+/// [`render`], each action with its note.
+pub fn render_with(pipeline: &PipelineDeclaration, format: GraphFormat, notes: &Notes) -> String {
     match format {
-        GraphFormat::Text => text(pipeline),
-        GraphFormat::Mermaid => mermaid(pipeline),
-        GraphFormat::Dot => dot(pipeline),
+        GraphFormat::Text => text(pipeline, notes),
+        GraphFormat::Mermaid => mermaid(pipeline, notes),
+        GraphFormat::Dot => dot(pipeline, notes),
+        GraphFormat::Svg => svg::svg(pipeline, notes, true),
     }
+}
+
+/// The SVG drawing without its own `<style>`, for a page whose stylesheet styles its classes
+/// (`sp-graph`, `sp-stage`, `sp-action`, `sp-edge`, `sp-label`, `sp-muted`, …).
+pub fn svg_unstyled(pipeline: &PipelineDeclaration, notes: &Notes) -> String {
+    svg::svg(pipeline, notes, false)
 }
 
 /// An artifact edge: producer (stage, action) → consumer (stage, action), artifact name.
@@ -60,7 +79,7 @@ fn header(pipeline: &PipelineDeclaration) -> String {
     )
 }
 
-fn text(pipeline: &PipelineDeclaration) -> String {
+fn text(pipeline: &PipelineDeclaration, notes: &Notes) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", header(pipeline));
     let plan = plan(pipeline);
@@ -104,12 +123,19 @@ fn text(pipeline: &PipelineDeclaration) -> String {
                     .iter()
                     .map(|o| o.name.as_str())
                     .collect();
-                let flow = match (inputs.is_empty(), outputs.is_empty()) {
+                let mut flow = match (inputs.is_empty(), outputs.is_empty()) {
                     (true, true) => String::new(),
                     (true, false) => format!("→ {}", outputs.join(", ")),
                     (false, true) => format!("{} →", inputs.join(", ")),
                     (false, false) => format!("{} → {}", inputs.join(", "), outputs.join(", ")),
                 };
+                if let Some(note) = notes.get(&(stage_plan.stage, a)) {
+                    flow = if flow.is_empty() {
+                        format!("[{note}]")
+                    } else {
+                        format!("{flow}  [{note}]")
+                    };
+                }
                 let _ = writeln!(
                     out,
                     "{rail}{order} {parallel} {:<name_width$}  {:<type_width$}  {flow}",
@@ -133,16 +159,20 @@ fn mermaid_text(text: &str) -> String {
     text.replace('"', "#quot;")
 }
 
-fn mermaid(pipeline: &PipelineDeclaration) -> String {
+fn mermaid(pipeline: &PipelineDeclaration, notes: &Notes) -> String {
     let mut out = String::from("flowchart LR\n");
     let _ = writeln!(out, "  %% {}", mermaid_text(&header(pipeline)));
     for (s, stage) in pipeline.stages.iter().enumerate() {
         let _ = writeln!(out, "  subgraph s{s}[\"{}\"]", mermaid_text(&stage.name));
         let _ = writeln!(out, "    direction TB");
         for (a, action) in stage.actions.iter().enumerate() {
+            let note = notes
+                .get(&(s, a))
+                .map(|n| format!("<br/><small>{}</small>", mermaid_text(n)))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "    s{s}a{a}[\"{}. {}<br/><small>{}</small>\"]",
+                "    s{s}a{a}[\"{}. {}<br/><small>{}</small>{note}\"]",
                 action.run_order(),
                 mermaid_text(&action.name),
                 mermaid_text(&action.action_type_id.to_string())
@@ -167,7 +197,7 @@ fn dot_text(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-fn dot(pipeline: &PipelineDeclaration) -> String {
+fn dot(pipeline: &PipelineDeclaration, notes: &Notes) -> String {
     let mut out = String::from("digraph pipeline {\n");
     let _ = writeln!(out, "  label=\"{}\";", dot_text(&header(pipeline)));
     let _ = writeln!(
@@ -178,9 +208,13 @@ fn dot(pipeline: &PipelineDeclaration) -> String {
         let _ = writeln!(out, "  subgraph cluster_s{s} {{");
         let _ = writeln!(out, "    label=\"{}\";", dot_text(&stage.name));
         for (a, action) in stage.actions.iter().enumerate() {
+            let note = notes
+                .get(&(s, a))
+                .map(|n| format!("\\n{}", dot_text(n)))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "    s{s}a{a} [label=\"{}. {}\\n{}\"];",
+                "    s{s}a{a} [label=\"{}. {}\\n{}{note}\"];",
                 action.run_order(),
                 dot_text(&action.name),
                 dot_text(&action.action_type_id.to_string())
@@ -253,5 +287,38 @@ mod tests {
         assert!(dot.contains("  s0a0 -> s1a1 [label=\"Src\"];\n"));
         assert!(dot.contains("subgraph cluster_s1 {"));
         assert!(dot.ends_with("}\n"));
+    }
+
+    #[test]
+    fn svg_draws_a_box_per_action_and_a_curve_per_artifact_reader() {
+        let svg = render(&pipeline(), GraphFormat::Svg);
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(svg.contains("<style>"));
+        assert_eq!(svg.matches("class=\"sp-action\"").count(), 4);
+        assert_eq!(svg.matches("class=\"sp-stage\"").count(), 2);
+        // Src is read twice, Bin once.
+        assert_eq!(svg.matches("class=\"sp-edge\"").count(), 3);
+        assert!(svg.contains(">run 2</text>"));
+        assert!(!svg_unstyled(&pipeline(), &Notes::new()).contains("<style>"));
+    }
+
+    #[test]
+    fn svg_escapes_names_and_cuts_long_ones() {
+        let mut pipeline = pipeline();
+        pipeline.stages[0].name = "A<b>&\"c\"".into();
+        pipeline.stages[1].actions[0].name = "x".repeat(100);
+        let notes = Notes::from([((1, 1), "<i>double</i>".to_string())]);
+        let svg = render_with(&pipeline, GraphFormat::Svg, &notes);
+        assert!(svg.contains("A&lt;b&gt;&amp;&quot;c&quot;"), "{svg}");
+        assert!(!svg.contains("<b>") && !svg.contains("<i>"));
+        assert!(svg.contains(&format!(">{}…</text>", "x".repeat(26))));
+        assert!(svg.contains(&format!(
+            "<title>{}\nBuild/AWS/CodeBuild/1</title>",
+            "x".repeat(100)
+        )));
+        assert!(svg.contains("&lt;i&gt;double&lt;/i&gt;</text>"));
     }
 }
