@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sandpipe_engine::{RunEvent, RunObserver};
 use sandpipe_model::text::{Escaped, one_line};
-use sandpipe_runtime::{ActionEvent, LogLevel};
+use sandpipe_runtime::{ActionEvent, LogLevel, format_duration};
 use sandpipe_state::{
     ActionRecord, ActionStatus, ExecutionRecord, ExecutionStatus, ExecutionSummary,
 };
@@ -277,10 +277,6 @@ fn elapsed(start: &str, end: Option<&str>) -> Option<Duration> {
 
 fn duration(action: &ActionRecord) -> Option<Duration> {
     elapsed(action.start_time.as_deref()?, action.end_time.as_deref())
-}
-
-fn format_duration(duration: Duration) -> String {
-    sandpipe_runtime::format_duration(duration)
 }
 
 impl RunObserver for Progress {

@@ -112,10 +112,10 @@ pub fn console(state_dir: &Path, args: ConsoleArgs) -> anyhow::Result<ExitCode> 
 /// Start the system's browser at `url`, without waiting for it: `$BROWSER`, else the
 /// platform's opener. Why not, when none can be started.
 fn open_browser(url: &str) -> Result<(), String> {
-    let opener = match std::env::var("BROWSER") {
-        Ok(browser) if !browser.trim().is_empty() => browser,
-        _ if cfg!(target_os = "macos") => "open".into(),
-        _ if cfg!(windows) => "explorer".into(),
+    let openers = match std::env::var("BROWSER") {
+        Ok(browsers) if !browsers.trim().is_empty() => browser_commands(&browsers, url),
+        _ if cfg!(target_os = "macos") => vec![vec!["open".into(), url.into()]],
+        _ if cfg!(windows) => vec![vec!["explorer".into(), url.into()]],
         _ => {
             let graphical = ["DISPLAY", "WAYLAND_DISPLAY"]
                 .iter()
@@ -123,17 +123,46 @@ fn open_browser(url: &str) -> Result<(), String> {
             if !graphical {
                 return Err("no display here".into());
             }
-            "xdg-open".into()
+            vec![vec!["xdg-open".into(), url.into()]]
         }
     };
-    std::process::Command::new(&opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map(drop)
-        .map_err(|e| format!("{opener}: {e}"))
+    let mut failures = Vec::new();
+    for words in openers {
+        let Some((program, args)) = words.split_first() else {
+            continue;
+        };
+        let started = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match started {
+            Ok(_) => return Ok(()),
+            Err(e) => failures.push(format!("{program}: {e}")),
+        }
+    }
+    Err(failures.join("; "))
+}
+
+/// The commands `$BROWSER` names, in the convention Python's `webbrowser` and `xdg-open`
+/// share: browsers separated by `:`, tried in turn, each a command whose `%s` is the URL
+/// (appended when there is none).
+fn browser_commands(browsers: &str, url: &str) -> Vec<Vec<String>> {
+    browsers
+        .split(':')
+        .filter(|b| !b.trim().is_empty())
+        .map(|browser| {
+            let mut words: Vec<String> = browser
+                .split_whitespace()
+                .map(|w| w.replace("%s", url))
+                .collect();
+            if !browser.contains("%s") {
+                words.push(url.into());
+            }
+            words
+        })
+        .collect()
 }
 
 fn serve_then(
@@ -183,4 +212,18 @@ fn serve_then(
     })?;
     outln!("sandpipe serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browser_commands;
+
+    #[test]
+    fn browser_lists_are_tried_in_turn_with_the_url_where_they_say() {
+        let url = "http://127.0.0.1:4566/";
+        assert_eq!(
+            browser_commands("firefox --new-tab:lynx %s :", url),
+            vec![vec!["firefox", "--new-tab", url], vec!["lynx", url],]
+        );
+    }
 }

@@ -703,6 +703,34 @@ fn the_console_serves_files_and_refuses_what_it_must() {
         "{deploy}"
     );
 
+    // With --credentials, the browser signs in with one of the operator's keys (Basic).
+    let keys = setup.ws.dir.path().join("keys.json");
+    std::fs::write(&keys, r#"{"operator": "s3cret"}"#).unwrap();
+    let signed = Server::start(
+        setup.ws.dir.path(),
+        &["--credentials", keys.to_str().unwrap()],
+    );
+    let (status, head, _) = send(&signed, "GET", "/pipelines/shown", &html, "");
+    assert_eq!(status, 401, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic realm=\"sandpipe console\""),
+        "{head}"
+    );
+    // base64("operator:wrong") and base64("operator:s3cret").
+    for (authorization, expected) in [
+        ("Basic b3BlcmF0b3I6d3Jvbmc=", 401),
+        ("Basic not base64!", 401),
+        ("Basic b3BlcmF0b3I6czNjcmV0", 200),
+    ] {
+        let headers = [("Accept", "text/html"), ("Authorization", authorization)];
+        let (status, page) = exchange(&signed, "GET", "/pipelines/shown", &headers, "");
+        assert_eq!(status, expected, "{authorization}: {page}");
+        if status == 200 {
+            assert!(page.contains("<h1>shown</h1>"), "{page}");
+        }
+    }
+
     // Off: a browser's request is S3's, as before there was a console.
     let off = Server::start(setup.ws.dir.path(), &["--console", "off"]);
     let (status, text) = exchange(&off, "GET", "/", &html, "");

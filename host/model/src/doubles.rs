@@ -194,10 +194,6 @@ impl Doubles {
             .get(&(stage.to_string(), action.to_string()))
             .or_else(|| self.by_type.get(action_type))
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_type.is_empty() && self.by_action.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -74,14 +74,10 @@ fn job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
 }
 
 impl Jobs<'_> {
-    /// Queue a job for workers of `action_type`; its id.
-    pub fn create(&self, action_type: &str, execution_id: &str, data: &str) -> Result<String> {
-        self.create_with(action_type, execution_id, data, JobStatus::Queued)
-    }
-
-    /// A job that starts as `status`: `InProgress` for one handed straight to its worker (a
-    /// Lambda function is invoked, not polled).
-    pub fn create_with(
+    /// A job for workers of `action_type`, starting as `status` (`Queued` for one a worker
+    /// polls for, `InProgress` for one handed straight to its worker: a Lambda function is
+    /// invoked, not polled); its id.
+    pub fn create(
         &self,
         action_type: &str,
         execution_id: &str,

@@ -16,12 +16,11 @@ use std::io::Read;
 use sandpipe_model::cloudformation::{
     ChangeAction, StackPlan, artifact_path, change_set, plan_stack,
 };
-use sandpipe_model::execution::FailureKind;
 use sandpipe_runtime::{ActionError, ActionOutcome, FailureDetails, Sandbox};
 use serde_json::Value;
 
 use super::staging::Staged;
-use super::system_failure;
+use super::{configuration_error, system_failure};
 use crate::action::{ActionCall, Completed};
 use crate::action_log::ActionLog;
 use crate::pipeline::Run;
@@ -32,10 +31,6 @@ const MAX_FILE: u64 = 1 << 20;
 
 /// Said by every summary: the plan is a plan.
 pub(super) const NOT_DEPLOYED: &str = "planned locally; nothing was deployed to AWS";
-
-fn configuration_error(message: impl Into<String>) -> ActionError {
-    FailureDetails::new(FailureKind::ConfigurationError, message.into()).into()
-}
 
 impl Run<'_> {
     pub(crate) async fn plan_cloudformation(

@@ -10,14 +10,22 @@ use sandpipe_model::execution::FailureKind;
 use sandpipe_runtime::{ActionError, ActionOutcome, BuildRunner, CurrentRevision, FailureDetails};
 use serde_json::{Value, json};
 
+use super::configuration_error;
 use super::staging::Staged;
 use crate::action::{ActionCall, Completed};
 use crate::pipeline::Run;
 
 /// The program of a container engine that answers, or what each said.
 pub(crate) fn container_engine() -> Result<std::path::PathBuf, String> {
+    // Asking an engine (`docker info`) takes a process and often a second: the preflight asks,
+    // then the action would ask again. An engine that answered is kept for the process; one
+    // that did not is asked again next time, as it may have been started since.
+    static ANSWERED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    if let Some(program) = ANSWERED.get() {
+        return Ok(program.clone());
+    }
     match BuildRunner::container(None) {
-        Ok(BuildRunner::Container { program, .. }) => Ok(program),
+        Ok(BuildRunner::Container { program, .. }) => Ok(ANSWERED.get_or_init(|| program).clone()),
         Ok(BuildRunner::Local) => Err("no container engine".into()),
         Err(error) => Err(format!("{error:#}")),
     }
@@ -45,8 +53,7 @@ impl Run<'_> {
             .unwrap_or_else(|| "latest".into());
         let log = self.action_log(call)?;
         let failure = |kind, message: String| ActionError::from(FailureDetails::new(kind, message));
-        let engine =
-            container_engine().map_err(|why| failure(FailureKind::ConfigurationError, why))?;
+        let engine = container_engine().map_err(configuration_error)?;
         let image = format!("{repository}:{tag}");
         let output = tokio::process::Command::new(&engine)
             .args(["image", "inspect", "--format", "{{json .}}", &image])

@@ -150,7 +150,7 @@ impl Run<'_> {
         loop {
             let data = self.job_data(call, continuation.as_deref(), &output_keys)?;
             let job = jobs
-                .create_with(&action_type, self.id(), &data.to_string(), status)
+                .create(&action_type, self.id(), &data.to_string(), status)
                 .map_err(system_failure("queueing the job"))?;
             self.keeper.update_action(s, a, |entry| {
                 entry.external_execution_id = Some(job.clone())

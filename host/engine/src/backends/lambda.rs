@@ -17,13 +17,14 @@ use sandpipe_state::JobStatus;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use super::system_failure;
+use super::{configuration_error, system_failure};
 use crate::action::{ActionCall, Completed};
 use crate::pipeline::Run;
-use sandpipe_runtime::{ActionError, FailureDetails};
+use sandpipe_runtime::ActionError;
 
 /// Runs a Python handler: reads the event from stdin, calls `module.function(event,
-/// context)` with a context like Lambda's.
+/// context)` with a context like Lambda's. What the handler returns is dropped, as
+/// CodePipeline drops it: a job's outcome is what the handler reports through the API.
 const PYTHON_BOOTSTRAP: &str = r#"
 import importlib, json, os, sys, time
 code, module, function = sys.argv[1:4]
@@ -41,8 +42,7 @@ class Context:
         return max(0, int((deadline - time.time()) * 1000))
 event = json.load(sys.stdin)
 handler = getattr(importlib.import_module(module), function)
-result = handler(event, Context())
-print(json.dumps({"sandpipe-lambda-result": result}, default=str))
+handler(event, Context())
 "#;
 
 /// Runs a Node handler the same way (CommonJS or ES module).
@@ -69,8 +69,7 @@ process.stdin.on('end', async () => {
   }
   if (!loaded) throw new Error(`no module ${module} in ${code}`);
   const handler = loaded[fn] || (loaded.default && loaded.default[fn]);
-  const result = await handler(JSON.parse(input), context);
-  console.log(JSON.stringify({ 'sandpipe-lambda-result': result ?? null }));
+  await handler(JSON.parse(input), context);
 });
 "#;
 
@@ -212,15 +211,13 @@ impl Run<'_> {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| {
-            ActionError::from(FailureDetails::new(
-                sandpipe_model::execution::FailureKind::ConfigurationError,
-                format!(
-                    "starting {program} for {name} ({} in {}): {e}",
-                    function.runtime, function.declared_in
-                ),
+            configuration_error(format!(
+                "starting {program} for {name} ({} in {}): {e}",
+                function.runtime, function.declared_in
             ))
         })?;
-        let log = self.action_log(call)?;
+        // One writer for the host's notes and both output streams, each line appended whole.
+        let log = std::sync::Arc::new(self.action_log(call)?);
         let job_id = job.to_string();
         if let Some(mut stdin) = child.stdin.take() {
             let event = event.to_string();
@@ -242,13 +239,11 @@ impl Run<'_> {
         .into_iter()
         .flatten()
         {
-            let log = self.action_log(call)?;
+            let log = std::sync::Arc::clone(&log);
             readers.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    if !line.starts_with("{\"sandpipe-lambda-result\"") {
-                        log.info(line);
-                    }
+                    log.info(line);
                 }
             }));
         }

@@ -57,6 +57,12 @@ impl Backend {
     }
 }
 
+/// The action's configuration (or what it refers to) is wrong: the user's to fix, so the
+/// action fails as CodePipeline's ConfigurationError rather than as a host failure.
+pub(crate) fn configuration_error(message: impl Into<String>) -> ActionError {
+    FailureDetails::new(FailureKind::ConfigurationError, message.into()).into()
+}
+
 /// A failure of the host itself while running an action (its sandbox, its log).
 pub(crate) fn system_failure<E: std::fmt::Display>(
     what: &'static str,

@@ -10,14 +10,13 @@ use std::collections::BTreeMap;
 use sandpipe_model::cloudformation::{
     StackPlan, artifact_path, change_set, listed, plan_stack, stack_set_parameters,
 };
-use sandpipe_model::execution::FailureKind;
-use sandpipe_runtime::{ActionError, ActionOutcome, FailureDetails};
+use sandpipe_runtime::{ActionError, ActionOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::cloudformation::{NOT_DEPLOYED, read_artifact_file};
 use super::staging::Staged;
-use super::system_failure;
+use super::{configuration_error, system_failure};
 use crate::action::{ActionCall, Completed};
 use crate::pipeline::Run;
 
@@ -29,10 +28,6 @@ const MAX_INSTANCES: usize = 500;
 struct StackSet {
     template: Value,
     parameters: BTreeMap<String, String>,
-}
-
-fn configuration_error(message: impl Into<String>) -> ActionError {
-    FailureDetails::new(FailureKind::ConfigurationError, message.into()).into()
 }
 
 impl Run<'_> {

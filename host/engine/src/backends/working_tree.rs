@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use sandpipe_model::execution::FailureKind;
 use sandpipe_runtime::{ActionError, ActionOutcome, CurrentRevision, FailureDetails};
 
+use super::configuration_error;
 use super::staging::Staged;
 use crate::action::ActionCall;
 use crate::pipeline::Run;
@@ -21,10 +21,7 @@ impl Run<'_> {
         let action = &self.pipeline().stages[call.s].actions[call.a];
         let log = self.action_log(call)?;
         let output = action.output_artifacts.first().ok_or_else(|| {
-            FailureDetails::new(
-                FailureKind::ConfigurationError,
-                "the action has no output artifact for the working tree",
-            )
+            configuration_error("the action has no output artifact for the working tree")
         })?;
         let snapshot = crate::sources::copy_working_tree(
             dir,

@@ -338,8 +338,9 @@ fn segments(path: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-/// Why the request is refused, when it is: who may use the console. A loopback server answers only to loopback names, so a page
-/// elsewhere cannot reach it by DNS rebinding; with `--credentials`, the browser signs in
+/// Why the request is refused, when it is: who may use the console. A loopback server
+/// answers only to loopback names, so a page elsewhere cannot reach it by DNS rebinding;
+/// with `--credentials`, the browser signs in
 /// with one of the operator's keys (HTTP Basic: access key id and secret); and a form is
 /// taken only from the console's own pages (its Origin), so another site cannot post one.
 fn refusal(app: &App, method: &Method, headers: &HeaderMap) -> Option<Response<Body>> {
