@@ -1,5 +1,8 @@
 //! End-to-end tests of the CodeBuild provider: real buildspecs run by the real binary, their
 //! commands run by the local runner, one test per buildspec feature.
+//!
+//! Longer than our files usually are because each feature's test carries its own buildspec
+//! inline, beside what it checks, so a test reads on its own.
 
 use std::path::PathBuf;
 

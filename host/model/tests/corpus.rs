@@ -1,6 +1,10 @@
 //! The declaration corpus: every file under `corpus/valid` must load and validate with no
 //! problem; every invalid case — one edit of a valid file — must give exactly the listed
 //! problems, by JSON path and CodePipeline exception.
+//!
+//! Longer than our files usually are: it is mostly the table of invalid cases, one edit and
+//! its expected problems per entry, read one case at a time; splitting it would only scatter
+//! the table.
 
 use std::path::{Path, PathBuf};
 

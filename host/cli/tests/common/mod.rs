@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod browser;
+pub mod pipelines;
 pub mod reproduce;
 pub mod serve;
 pub mod toolchains;
