@@ -680,6 +680,35 @@ fn the_console_serves_files_and_refuses_what_it_must() {
         "",
     );
     assert_eq!(status, 403, "{text}");
+    // So is the API (a rebinding page could otherwise start builds), with AWS's error shape;
+    // S3's virtual hosts under .localhost are still served.
+    let (status, text) = exchange(
+        &setup.server,
+        "POST",
+        "/",
+        &[
+            ("Host", "attacker.example"),
+            ("X-Amz-Target", "CodePipeline_20150709.ListPipelines"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+        ],
+        "{}",
+    );
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains("\"__type\":\"AccessDeniedException\""),
+        "{text}"
+    );
+    let port = setup.server.url.rsplit(':').next().unwrap();
+    let bucket_host = format!("artifacts.localhost:{port}");
+    let (status, text) = exchange(
+        &setup.server,
+        "GET",
+        "/",
+        &[("Host", bucket_host.as_str())],
+        "",
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("ListBucketResult"), "{text}");
 
     // A read-write console takes forms from its own pages only.
     let writable = Server::start(setup.ws.dir.path(), &[]);

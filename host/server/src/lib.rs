@@ -12,12 +12,14 @@
 //! - `sigv4` + `keys`: signatures, checked against the operator's keys and the temporary
 //!   ones this server issues;
 //! - [`s3`]: the S3 REST protocol through `s3s`, over the embedded store;
-//! - `console`: the web console, for what a browser asks (pages, event streams).
+//! - `console`: the web console, for what a browser asks (pages, event streams);
+//! - `host_names`: on loopback, only loopback's names are answered (DNS rebinding).
 
 mod caller;
 mod codepipeline;
 mod console;
 pub mod dispatch;
+mod host_names;
 mod iam;
 mod json;
 mod keys;
@@ -138,6 +140,10 @@ impl App {
             .route("/_sandpipe/webhooks/{token}", axum::routing::post(webhook))
             .route("/_sandpipe/console/{asset}", get(console::assets::serve))
             .fallback(dispatch)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&self),
+                host_names::only_loopback_names,
+            ))
             .with_state(self)
     }
 }

@@ -338,22 +338,16 @@ fn segments(path: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-/// Why the request is refused, when it is: who may use the console. A loopback server
-/// answers only to loopback names, so a page elsewhere cannot reach it by DNS rebinding;
-/// with `--credentials`, the browser signs in
-/// with one of the operator's keys (HTTP Basic: access key id and secret); and a form is
-/// taken only from the console's own pages (its Origin), so another site cannot post one.
+/// Why the request is refused, when it is: who may use the console. (That a loopback
+/// server answers only to loopback names, against DNS rebinding, the router has checked:
+/// see `host_names`.) With `--credentials`, the browser signs in with one of the operator's
+/// keys (HTTP Basic: access key id and secret); and a form is taken only from the console's
+/// own pages (its Origin), so another site cannot post one.
 fn refusal(app: &App, method: &Method, headers: &HeaderMap) -> Option<Response<Body>> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    if served_on_loopback(app) && !is_loopback_name(host) {
-        return Some(plain(
-            StatusCode::FORBIDDEN,
-            "this console answers only to localhost, 127.0.0.1 and [::1]",
-        ));
-    }
     if app.keys.checking() && !signed_in(app, headers) {
         let mut refused = plain(
             StatusCode::UNAUTHORIZED,
@@ -377,28 +371,6 @@ fn refusal(app: &App, method: &Method, headers: &HeaderMap) -> Option<Response<B
         }
     }
     None
-}
-
-fn served_on_loopback(app: &App) -> bool {
-    let url = app.options.url.as_deref().unwrap_or("http://127.0.0.1");
-    let authority = url.split("://").nth(1).unwrap_or(url);
-    is_loopback_name(authority)
-}
-
-/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
-fn is_loopback_name(authority: &str) -> bool {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        authority
-            .rsplit_once(':')
-            .map_or(authority, |(host, _)| host)
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host == "::1"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn signed_in(app: &App, headers: &HeaderMap) -> bool {
@@ -431,27 +403,6 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_names() {
-        for name in [
-            "localhost:4566",
-            "127.0.0.1:80",
-            "[::1]:4566",
-            "LOCALHOST",
-            "127.1.2.3",
-        ] {
-            assert!(is_loopback_name(name), "{name}");
-        }
-        for name in [
-            "evil.example:4566",
-            "10.0.0.1:4566",
-            "localhost.evil.example",
-            "",
-        ] {
-            assert!(!is_loopback_name(name), "{name}");
-        }
-    }
 
     #[test]
     fn segments_are_decoded_one_by_one() {
