@@ -182,21 +182,21 @@ pub fn logs(state_dir: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // How far each log has been printed, so --follow prints only what is new.
-    let mut printed: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut printed: std::collections::BTreeMap<std::path::PathBuf, u64> = Default::default();
     let mut out = crate::terminal::stdout();
     loop {
         for stage in &record.stages {
             for action in &stage.actions {
-                let Some(log) = &action.log_file else {
+                let Some(log) = action.log_path(&dir) else {
                     continue;
                 };
                 if !wanted(&stage.name, &action.name) {
                     continue;
                 }
-                let offset = printed.entry(log.clone()).or_insert(0);
-                let Ok(mut file) = std::fs::File::open(dir.join(log)) else {
+                let Ok(mut file) = std::fs::File::open(&log) else {
                     continue;
                 };
+                let offset = printed.entry(log).or_insert(0);
                 if *offset == 0 && args.action.is_none() {
                     writeln!(
                         out,

@@ -6,8 +6,7 @@ mod common;
 
 use common::reproduce::{PROBE, entropy_pipeline, stamp_workspace};
 
-/// `bundle` with `entry` rewritten by `change` (same size), and `added` appended, compressed
-/// again.
+/// `bundle` with `entry` rewritten by `change`, and `added` appended, compressed again.
 fn tampered(
     bundle: &[u8],
     entry: &str,
@@ -26,6 +25,7 @@ fn tampered(
             change(&mut data);
         }
         let mut header = item.header().clone();
+        header.set_size(data.len() as u64);
         builder.append_data(&mut header, &path, &data[..]).unwrap();
     }
     if let Some((path, data)) = added {
@@ -164,6 +164,83 @@ fn a_bundle_replays_in_a_fresh_state_directory_and_is_refused_when_altered() {
         output.contains("entry 'files/extra.yaml' is not in the manifest"),
         "{output}"
     );
+
+    // The manifest's names are joined to directories on import: one that is not a plain
+    // relative path (a doubled slash would make `files//tmp/x` the absolute /tmp/x) is
+    // refused before anything is written, and so is a record whose artifact digest names
+    // another file (the record's own digest in the manifest made to match).
+    let victim = elsewhere.path().join("victim");
+    let escaping = tampered(
+        &bundle,
+        "sandpipe-bundle.json",
+        |data| {
+            let mut manifest: serde_json::Value = serde_json::from_slice(data).unwrap();
+            let entries = manifest["entries"].as_object_mut().unwrap();
+            let any = entries.values().next().unwrap().clone();
+            entries.insert(format!("files/{}", victim.display()), any);
+            *data = serde_json::to_vec(&manifest).unwrap();
+        },
+        None,
+    );
+    std::fs::write(ws.path("escaping.tar.zst"), escaping).unwrap();
+    let output = ws.fails(&[
+        "--state-dir",
+        fresh.to_str().unwrap(),
+        "replay",
+        ws.path("escaping.tar.zst").to_str().unwrap(),
+    ]);
+    assert!(
+        output.contains("not a plain relative path") && output.contains("files//"),
+        "{output}"
+    );
+    assert!(!victim.exists());
+    let record = tampered_record(&bundle, |record| {
+        record["stages"][1]["actions"][0]["outputArtifacts"][0]["sha256"] =
+            "../../../../etc/hostname".into();
+    });
+    std::fs::write(ws.path("pointing.tar.zst"), record).unwrap();
+    let output = ws.fails(&[
+        "--state-dir",
+        fresh.to_str().unwrap(),
+        "replay",
+        ws.path("pointing.tar.zst").to_str().unwrap(),
+    ]);
+    assert!(
+        output.contains("which is not one the bundle carries"),
+        "{output}"
+    );
+}
+
+/// `bundle` with its record changed by `change`, and the manifest's digest of the record
+/// made to match, as someone crafting a bundle would.
+fn tampered_record(bundle: &[u8], change: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    use sha2::Digest;
+    let tar_bytes = zstd::decode_all(bundle).unwrap();
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let mut record = Vec::new();
+    for item in archive.entries().unwrap() {
+        let mut item = item.unwrap();
+        if item.path().unwrap().to_str() == Some("record.json") {
+            std::io::Read::read_to_end(&mut item, &mut record).unwrap();
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    change(&mut value);
+    let record = serde_json::to_vec(&value).unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(&record));
+    let size = record.len();
+    let with_record = tampered(bundle, "record.json", |data| *data = record.clone(), None);
+    tampered(
+        &with_record,
+        "sandpipe-bundle.json",
+        |data| {
+            let mut manifest: serde_json::Value = serde_json::from_slice(data).unwrap();
+            manifest["entries"]["record.json"] =
+                serde_json::json!({"sha256": digest, "size": size});
+            *data = serde_json::to_vec(&manifest).unwrap();
+        },
+        None,
+    )
 }
 
 /// S3 source → a CodeBuild project that names a container image.

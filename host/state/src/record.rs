@@ -327,6 +327,19 @@ pub enum ArtifactFormat {
 }
 
 impl ActionRecord {
+    /// Where the action's log is, below `execution_dir`: only ever a plain name under
+    /// `logs/`, as the engine names them — a record read from elsewhere (an imported bundle,
+    /// a hand-edited file) cannot point a reader at another file.
+    pub fn log_path(&self, execution_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+        let name = self.log_file.as_deref()?.strip_prefix("logs/")?;
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        plain.then(|| execution_dir.join("logs").join(name))
+    }
+
     /// An action the execution has not reached yet.
     pub fn not_started(name: &str, action_type: String, run_order: u32) -> Self {
         ActionRecord {

@@ -6,10 +6,12 @@
 //! every entry is listed in the manifest with its SHA-256 and size, is a plain file on a
 //! plain relative path, and matches, before anything is kept.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{Context, bail, ensure};
 use sandpipe_model::plugin_policy::POLICY_FILE_NAMES;
@@ -321,11 +323,46 @@ pub fn import_bundle(
     kept
 }
 
+/// What tar adds around an entry at the most that sandpipe's bundles use: its header, a
+/// long-name header and its name, and padding.
+const TAR_OVERHEAD: u64 = 8 << 10;
+
+/// A reader that fails past its budget (which may be raised as it goes).
+struct Budgeted<R> {
+    inner: R,
+    read: u64,
+    budget: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.budget.get().saturating_sub(self.read);
+        if left == 0 {
+            return Err(io::Error::other(
+                "the bundle holds more than its manifest lists",
+            ));
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let got = self.inner.read(&mut buf[..want])?;
+        self.read += got as u64;
+        Ok(got)
+    }
+}
+
 /// Read and check every entry into `dir`; the manifest when all are as it says.
 fn unpack(bundle: &Path, dir: &Path) -> anyhow::Result<BundleManifest> {
     let file = File::open(bundle).context("cannot read it")?;
     let decoder = zstd::stream::read::Decoder::new(BufReader::new(file))
         .context("not a zstd-compressed bundle")?;
+    // What the archive may decompress to: tar holds a long name or an extended header whole
+    // in memory before sandpipe sees the entry, so the bytes read are bounded — by a
+    // manifest's worth until the manifest is read, then by what it lists.
+    let budget = Rc::new(Cell::new(MAX_DOCUMENT_BYTES + TAR_OVERHEAD));
+    let decoder = Budgeted {
+        inner: decoder,
+        read: 0,
+        budget: Rc::clone(&budget),
+    };
     let mut archive = tar::Archive::new(decoder);
     let mut manifest: Option<BundleManifest> = None;
     let mut seen = 0usize;
@@ -373,8 +410,36 @@ fn unpack(bundle: &Path, dir: &Path) -> anyhow::Result<BundleManifest> {
                 read.entries.len() < MAX_ENTRIES,
                 "more than {MAX_ENTRIES} entries"
             );
+            // Every name the manifest gives is later joined to a directory: each must be
+            // the plain relative path its entry has (checked above), and each size bounded.
+            let mut total = 0u64;
+            for (name, entry) in &read.entries {
+                ensure!(
+                    safe_path(name),
+                    "the manifest names '{}', not a plain relative path",
+                    name.escape_debug()
+                );
+                ensure!(
+                    entry.size <= MAX_ENTRY_BYTES,
+                    "entry '{name}' is larger than {MAX_ENTRY_BYTES} bytes"
+                );
+                total = total
+                    .checked_add(entry.size)
+                    .context("the manifest's sizes add up past what a disk holds")?;
+            }
+            for (action_type, path) in &read.components {
+                ensure!(
+                    path.starts_with("components/") && read.entries.contains_key(path),
+                    "the component of {action_type} is '{}', not one of the bundle's components",
+                    path.escape_debug()
+                );
+            }
+            budget.set(
+                total
+                    .saturating_add(MAX_DOCUMENT_BYTES)
+                    .saturating_add((read.entries.len() as u64 + 1).saturating_mul(TAR_OVERHEAD)),
+            );
             // Unpacked, then copied into the store: room for both, and the reserve kept.
-            let total: u64 = read.entries.values().map(|e| e.size).sum();
             if let Some(free) = sandpipe_runtime::sandbox::free_bytes(dir) {
                 let needed = total
                     .saturating_mul(2)
@@ -463,6 +528,31 @@ fn keep(
         "the execution id '{}' is not an execution id",
         id.escape_debug()
     );
+    // Every artifact the record names is one the bundle carries (its digest names the
+    // entry), and the action logs stayed behind: the record points at nothing else.
+    for action in record
+        .stages
+        .iter_mut()
+        .flat_map(|stage| &mut stage.actions)
+    {
+        for artifact in &action.output_artifacts {
+            let carried = artifact.sha256.len() == 64
+                && artifact
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && manifest
+                    .entries
+                    .contains_key(&format!("artifacts/{}", artifact.sha256));
+            ensure!(
+                carried,
+                "the record's artifact {} has digest '{}', which is not one the bundle carries",
+                artifact.name,
+                artifact.sha256.escape_debug()
+            );
+        }
+        action.log_file = None;
+    }
     let declaration = String::from_utf8(read_document(&unpacked.join(DECLARATION))?)
         .context("reading the declaration")?;
     serde_json::from_str::<sandpipe_model::PipelineDeclaration>(&declaration)
@@ -582,6 +672,32 @@ mod tests {
         for bad in ["", "..", "../x", "a/b", "-rf", "a b", &"x".repeat(65)] {
             assert!(!is_execution_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_long_name_past_the_budget_is_refused_before_it_is_held() {
+        // A GNU long-name entry of 80 MiB (compressing to a few kilobytes): tar would hold
+        // it whole before sandpipe sees an entry, so the reader under tar stops it.
+        let size: u64 = 80 << 20;
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_path("././@LongLink").unwrap();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("long.tar.zst");
+        let mut encoder =
+            zstd::stream::write::Encoder::new(File::create(&bundle).unwrap(), 3).unwrap();
+        encoder.write_all(header.as_bytes()).unwrap();
+        io::copy(&mut io::repeat(b'a').take(size), &mut encoder).unwrap();
+        encoder.write_all(&[0; 1024]).unwrap();
+        encoder.finish().unwrap();
+        let refused = unpack(&bundle, &dir.path().join("unpacked")).unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("holds more than its manifest lists"),
+            "{refused:#}"
+        );
     }
 
     #[test]

@@ -91,14 +91,13 @@ pub fn raw_log(
         .filter(|s| s.name == stage)
         .flat_map(|s| &s.actions)
         .find(|a| a.name == action)
-        .and_then(|a| a.log_file.clone());
-    let Some(file) = file else {
+        .and_then(|a| a.log_path(&app.runner.execution_dir(execution)));
+    let Some(path) = file else {
         return plain(
             StatusCode::NOT_FOUND,
             &format!("{stage}/{action} has no log"),
         );
     };
-    let path = app.runner.execution_dir(execution).join(file);
     let Ok(opened) = std::fs::File::open(&path) else {
         return plain(
             StatusCode::NOT_FOUND,

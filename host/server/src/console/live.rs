@@ -169,10 +169,7 @@ impl LogFollower {
                 action.status,
                 ActionStatus::NotStarted | ActionStatus::InProgress
             );
-        let file = action
-            .log_file
-            .as_ref()
-            .map(|file| self.app.runner.execution_dir(&self.execution).join(file));
+        let file = action.log_path(&self.app.runner.execution_dir(&self.execution));
         (file, running)
     }
 

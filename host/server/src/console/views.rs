@@ -545,14 +545,10 @@ impl Console<'_> {
     /// the file it ends, for the stream to go on from.
     fn log_text(&self, record: &ExecutionRecord, action: &ActionRecord) -> (String, u64) {
         use std::io::{Read, Seek, SeekFrom};
-        let Some(file) = &action.log_file else {
+        let execution_dir = self.app.runner.execution_dir(&record.pipeline_execution_id);
+        let Some(path) = action.log_path(&execution_dir) else {
             return (String::new(), 0);
         };
-        let path = self
-            .app
-            .runner
-            .execution_dir(&record.pipeline_execution_id)
-            .join(file);
         let Ok(mut opened) = std::fs::File::open(&path) else {
             return (String::new(), 0);
         };
