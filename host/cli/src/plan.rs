@@ -19,16 +19,49 @@ pub const HOST_BUILDS_NOTICE: &str = "sandpipe: note: build commands run on this
      outside the wasm sandbox, with your user's access (--build-runner container runs them in \
      a container)";
 
-/// Whether a run of these stages runs build commands (an action whose provider has `exec`).
-pub fn runs_builds(loaded: &LoadedPipeline, providers: &ProviderRegistry, start: &Start) -> bool {
+/// Said at the start of a run that invokes Lambda handlers as processes, for the same reason.
+pub const HOST_HANDLERS_NOTICE: &str = "sandpipe: note: Lambda handlers run on this machine, \
+     outside the wasm sandbox, with your user's access (a function mapped to a wasm component \
+     runs in the sandbox instead)";
+
+/// Say, before a run starts, what in it runs on this machine outside the wasm sandbox: build
+/// commands on the local runner (an action whose provider has `exec`) and Lambda handlers.
+pub fn say_what_runs_on_this_machine(
+    loaded: &LoadedPipeline,
+    providers: &ProviderRegistry,
+    files: &PipelineFiles,
+    start: &Start,
+    builds_on_host: bool,
+) {
     let selected = start.stages.resolve(&loaded.pipeline).unwrap_or_default();
-    loaded.pipeline.stages.iter().enumerate().any(|(s, stage)| {
-        selected.contains(&s)
-            && stage
-                .actions
-                .iter()
-                .any(|a| providers.policy(&a.action_type_id).allows(EXEC))
-    })
+    let run_here = || {
+        loaded
+            .pipeline
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| selected.contains(s))
+            .flat_map(|(_, stage)| stage.actions.iter().map(move |a| (stage, a)))
+            .filter(|(stage, a)| {
+                files
+                    .doubles
+                    .for_action(&stage.name, &a.name, &a.action_type_id)
+                    .is_none()
+            })
+    };
+    let builds = run_here().any(|(_, a)| providers.policy(&a.action_type_id).allows(EXEC));
+    if builds_on_host && builds {
+        crate::terminal::errln!("{HOST_BUILDS_NOTICE}");
+    }
+    let handlers = run_here().any(|(_, a)| {
+        !providers.serves(&a.action_type_id)
+            && files
+                .lambda_function(a)
+                .is_some_and(|f| f.kind != RuntimeKind::Wasm)
+    });
+    if handlers {
+        crate::terminal::errln!("{HOST_HANDLERS_NOTICE}");
+    }
 }
 
 pub fn print_plan(

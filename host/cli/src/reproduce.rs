@@ -123,19 +123,22 @@ pub fn replay(state: &StateLocation, mut args: ReplayArgs) -> anyhow::Result<Exi
         }
     };
     drop(store);
-    if args.runner.builds_on_host() {
-        let loaded = file
-            .as_deref()
-            .and_then(|file| sandpipe_model::load_file(file).ok());
+    let files = args.runner.pipeline_files(file.as_deref())?;
+    if let Some(loaded) = file
+        .as_deref()
+        .and_then(|file| sandpipe_model::load_file(file).ok())
+    {
         let providers = args
             .runner
             .providers
             .registry(Some(state_dir), file.as_deref())?;
-        if loaded.is_some_and(|loaded| {
-            crate::plan::runs_builds(&loaded, &providers, &sandpipe_engine::Start::default())
-        }) {
-            errln!("{}", crate::plan::HOST_BUILDS_NOTICE);
-        }
+        crate::plan::say_what_runs_on_this_machine(
+            &loaded,
+            &providers,
+            &files,
+            &sandpipe_engine::Start::default(),
+            args.runner.builds_on_host(),
+        );
     }
     let request = ExecutionRequest::replay(
         &original.pipeline_execution_id,
@@ -143,7 +146,7 @@ pub fn replay(state: &StateLocation, mut args: ReplayArgs) -> anyhow::Result<Exi
         args.allow_changed_components,
     )
     .with_replay_sources(sources)
-    .with_files(args.runner.pipeline_files(file.as_deref())?)
+    .with_files(files)
     .in_region(&args.region)
     .deterministic(args.deterministic);
     let declared = args.declared.as_deref().or(file.as_deref());

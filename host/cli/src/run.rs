@@ -343,9 +343,13 @@ pub fn run(state: &StateLocation, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let deterministic = args.deterministic || settings.deterministic(&loaded.pipeline.name);
     let state_dir = &state.for_writing();
-    if args.runner.builds_on_host() && crate::plan::runs_builds(&loaded, &providers, &start) {
-        errln!("{}", crate::plan::HOST_BUILDS_NOTICE);
-    }
+    crate::plan::say_what_runs_on_this_machine(
+        &loaded,
+        &providers,
+        &files,
+        &start,
+        args.runner.builds_on_host(),
+    );
     let request = ExecutionRequest::start(loaded, args.document.file_name())
         .with_variables(args.variables())
         .started_by(start)

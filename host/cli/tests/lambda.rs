@@ -22,6 +22,13 @@ def handler(event, context):
     if mode == "silent":
         return "never reports"
     if mode == "fail":
+        # A flood: 20 MiB on one line, and a byte that is not UTF-8. The log keeps its share,
+        # and the handler's writes never fail.
+        import sys
+        for _ in range(20):
+            sys.stdout.buffer.write(b"x" * (1 << 20))
+        sys.stdout.buffer.write(b"\xff\n")
+        sys.stdout.flush()
         codepipeline.put_job_failure_result(
             jobId=job["id"], failureDetails={"type": "JobFailed", "message": "the handler said no"})
         return
@@ -121,6 +128,23 @@ fn a_failure_report_fails_the_action_and_silence_times_out() {
     ws.write("fail.json", pipeline("fail"));
     let failed = ws.fails(&["run", "--plain", "fail.json"]);
     assert!(failed.contains("the handler said no"), "{failed}");
+    let record = ws.records().pop().unwrap();
+    let log = ws.path(&format!(
+        ".sandpipe/executions/{}/{}",
+        record["pipelineExecutionId"].as_str().unwrap(),
+        record["stages"][1]["actions"][0]["logFile"]
+            .as_str()
+            .unwrap()
+    ));
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size < 17 << 20, "{size} bytes of log");
+    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    assert!(text.contains("output past 16 MiB is not kept"), "{size}");
+    // The run said first that the handler runs outside the sandbox.
+    assert!(
+        failed.contains("note: Lambda handlers run on this machine, outside the wasm sandbox"),
+        "{failed}"
+    );
     ws.write("silent.json", pipeline("silent"));
     let timed_out = ws.fails(&["run", "--plain", "--action-timeout", "3s", "silent.json"]);
     let record = ws.records().pop().unwrap();

@@ -11,14 +11,17 @@
 //! the user's access, the base environment of builds and the function's own variables.
 
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sandpipe_model::functions::{Function, RuntimeKind};
 use sandpipe_state::JobStatus;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::{configuration_error, system_failure};
 use crate::action::{ActionCall, Completed};
+use crate::action_log::ActionLog;
 use crate::pipeline::Run;
 use sandpipe_runtime::ActionError;
 
@@ -76,6 +79,48 @@ process.stdin.on('end', async () => {
 /// How long a handler that has reported may take to return before it is stopped: Lambda
 /// ends an invocation when the handler returns, and what it prints meanwhile is its log.
 const RETURN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The longest line of a handler's output kept whole; a longer one is cut into pieces.
+const MAX_LINE: u64 = 64 << 10;
+
+/// How much of one invocation's output (both streams) the log keeps. The rest is still
+/// read, so the handler never writes into a closed pipe, but not kept.
+const MAX_OUTPUT: u64 = 16 << 20;
+
+/// Copy a handler's output stream into the action's log line by line, within the limits:
+/// whatever it writes (no newline, invalid UTF-8, gigabytes) costs bounded memory and disk.
+async fn copy_output(
+    stream: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    log: Arc<ActionLog>,
+    kept: Arc<AtomicU64>,
+) {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut reader)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let before = kept.fetch_add(line.len() as u64, Ordering::Relaxed);
+        if before >= MAX_OUTPUT {
+            continue;
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        log.info(String::from_utf8_lossy(text));
+        if before + line.len() as u64 >= MAX_OUTPUT {
+            log.warn(format!(
+                "the handler's output past {} MiB is not kept",
+                MAX_OUTPUT >> 20
+            ));
+        }
+    }
+}
 
 /// A handler's process and the tasks copying its output into the action's log.
 pub(crate) struct WorkerProcess {
@@ -217,7 +262,7 @@ impl Run<'_> {
             ))
         })?;
         // One writer for the host's notes and both output streams, each line appended whole.
-        let log = std::sync::Arc::new(self.action_log(call)?);
+        let log = Arc::new(self.action_log(call)?);
         let job_id = job.to_string();
         if let Some(mut stdin) = child.stdin.take() {
             let event = event.to_string();
@@ -226,6 +271,7 @@ impl Run<'_> {
             });
         }
         let mut readers = Vec::new();
+        let kept = Arc::new(AtomicU64::new(0));
         for stream in [
             child
                 .stdout
@@ -239,13 +285,8 @@ impl Run<'_> {
         .into_iter()
         .flatten()
         {
-            let log = std::sync::Arc::clone(&log);
-            readers.push(tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    log.info(line);
-                }
-            }));
+            let (log, kept) = (Arc::clone(&log), Arc::clone(&kept));
+            readers.push(tokio::spawn(copy_output(stream, log, kept)));
         }
         log.info(format!("job {job_id}: the handler was invoked"));
         Ok(WorkerProcess { child, readers })
