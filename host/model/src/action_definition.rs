@@ -94,10 +94,16 @@ impl ActionDefinition {
         for (i, property) in properties.iter().enumerate() {
             let path = |member: &str| at(format!("configurationProperties[{i}].{member}"));
             let name = &property.name;
-            if name.is_empty() || name.chars().count() > MAX_PROPERTY_NAME {
+            if name.is_empty()
+                || name.chars().count() > MAX_PROPERTY_NAME
+                || name.contains(char::is_control)
+            {
                 problems.push((
                     path("name"),
-                    format!("a property name is 1 to {MAX_PROPERTY_NAME} characters"),
+                    format!(
+                        "a property name is 1 to {MAX_PROPERTY_NAME} characters, none of them \
+                         control characters"
+                    ),
                 ));
             }
             if properties[..i].iter().any(|p| &p.name == name) {
@@ -106,14 +112,15 @@ impl ActionDefinition {
                     format!("the property '{name}' is declared twice"),
                 ));
             }
-            if property
-                .description
-                .as_ref()
-                .is_some_and(|d| d.chars().count() > MAX_PROPERTY_DESCRIPTION)
-            {
+            if property.description.as_ref().is_some_and(|d| {
+                d.chars().count() > MAX_PROPERTY_DESCRIPTION || d.contains(char::is_control)
+            }) {
                 problems.push((
                     path("description"),
-                    format!("a description is at most {MAX_PROPERTY_DESCRIPTION} characters"),
+                    format!(
+                        "a description is at most {MAX_PROPERTY_DESCRIPTION} characters, none \
+                         of them control characters"
+                    ),
                 ));
             }
             if property.queryable {

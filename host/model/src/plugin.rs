@@ -220,7 +220,10 @@ impl PluginManifest {
                 ),
             ));
         }
-        if self.version.is_empty() || self.version.len() > 64 || self.version.contains(' ') {
+        if self.version.is_empty()
+            || self.version.len() > 64
+            || self.version.contains(|c: char| c == ' ' || c.is_control())
+        {
             problems.push((
                 "version".into(),
                 "a version is 1 to 64 characters without spaces, e.g. 0.1.0".into(),
@@ -230,6 +233,14 @@ impl PluginManifest {
             problems.push((
                 "description".into(),
                 format!("a description is at most {MAX_DESCRIPTION} characters"),
+            ));
+        }
+        // Shown on terminals (`action inspect`, `action list`): an escape sequence there
+        // could hide or forge what the plugin asks for.
+        if self.description.contains(char::is_control) {
+            problems.push((
+                "description".into(),
+                "a description is one line of text, without control characters".into(),
             ));
         }
         if self.action_types.is_empty() || self.action_types.len() > MAX_ACTION_TYPES {
@@ -363,6 +374,16 @@ mod tests {
             (
                 "name: h\nmanifestVersion: 2\nactionTypes: [Build/Custom/H/1]\n",
                 "manifestVersion",
+            ),
+            // Escape sequences that would rewrite a terminal's line in `action inspect`.
+            (
+                "name: h\nactionTypes: [Build/Custom/H/1]\ndescription: \"\\e[2Kasks nothing\"\n",
+                "description",
+            ),
+            (
+                "name: h\nactionTypes: [Build/Custom/H/1]\nconfigurationProperties:\n  \
+                 - {name: \"N\\r\", required: true}\n",
+                "configurationProperties[0].name",
             ),
         ];
         for (yaml, path) in cases {

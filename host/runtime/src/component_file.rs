@@ -42,6 +42,9 @@ struct Section {
 
 /// Summarize the component in `path`, reading only its top-level sections.
 pub fn summarize_file(path: &Path) -> anyhow::Result<ComponentSummary> {
+    // Bounded as reading whole is: the walk holds at most one top-level section (nested
+    // modules are seeked past), and no section is larger than the file.
+    component_file_size(path)?;
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     walk(std::io::BufReader::new(file))
         .map(|(summary, _)| summary)
@@ -101,19 +104,8 @@ fn without_manifest(component: &[u8]) -> anyhow::Result<Vec<&[u8]>> {
 /// Read a component file whole, refusing what is not a regular file or is larger than a
 /// component may be (a FIFO or `/dev/zero` named as a plugin must not hang or fill memory).
 pub fn read_component_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let metadata =
-        std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if !metadata.is_file() {
-        bail!("{} is not a file", path.display());
-    }
-    if metadata.len() > MAX_COMPONENT_BYTES as u64 {
-        bail!(
-            "{} is {} bytes; a component may be at most {MAX_COMPONENT_BYTES}",
-            path.display(),
-            metadata.len()
-        );
-    }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    let size = component_file_size(path)?;
+    let mut bytes = Vec::with_capacity(size as usize);
     std::fs::File::open(path)
         .and_then(|file| {
             file.take(MAX_COMPONENT_BYTES as u64 + 1)
@@ -127,6 +119,24 @@ pub fn read_component_file(path: &Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     Ok(bytes)
+}
+
+/// The size of the component file `path`, when it is a regular file no larger than a
+/// component may be.
+fn component_file_size(path: &Path) -> anyhow::Result<u64> {
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if !metadata.is_file() {
+        bail!("{} is not a file", path.display());
+    }
+    if metadata.len() > MAX_COMPONENT_BYTES as u64 {
+        bail!(
+            "{} is {} bytes; a component may be at most {MAX_COMPONENT_BYTES}",
+            path.display(),
+            metadata.len()
+        );
+    }
+    Ok(metadata.len())
 }
 
 /// Walk the top-level sections of the component `source` holds.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use sandpipe_engine::plugins::{Plugin, discover, file_digest, installed_dir, plugin_dirs};
 use sandpipe_model::action_definition::ArtifactDetails;
+use sandpipe_model::text::Escaped;
 use sandpipe_runtime::component_file::{read_component_file, summarize_file};
 use sandpipe_runtime::host::{ImportNeeds, import_needs};
 use sandpipe_runtime::{ActionHost, ComponentCache};
@@ -244,9 +245,14 @@ pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
             file.display()
         ),
         Some(manifest) => {
-            outln!("plugin {} {}", manifest.name, manifest.version);
+            // A manifest that failed its checks is shown too: every text from it escaped.
+            outln!(
+                "plugin {} {}",
+                Escaped(&manifest.name),
+                Escaped(&manifest.version)
+            );
             if !manifest.description.is_empty() {
-                outln!("  {}", manifest.description);
+                outln!("  {}", Escaped(&manifest.description));
             }
             outln!("serves {}", manifest.action_types.join(", "));
             let definition = manifest.definition();
@@ -275,7 +281,7 @@ pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
                 }
                 outln!(
                     "  configuration {}{}{}",
-                    property.name,
+                    Escaped(&property.name),
                     if marks.is_empty() {
                         String::new()
                     } else {
@@ -284,7 +290,7 @@ pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
                     property
                         .description
                         .as_deref()
-                        .map(|d| format!(": {d}"))
+                        .map(|d| format!(": {}", Escaped(d)))
                         .unwrap_or_default()
                 );
             }
@@ -303,7 +309,10 @@ pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
             serde_json::Value::String(text) if text.starts_with("refused") => format!("  ({text})"),
             other => format!("  (needs {})", other.as_str().unwrap_or_default()),
         };
-        outln!("  {}{needs}", import["name"].as_str().unwrap_or_default());
+        outln!(
+            "  {}{needs}",
+            Escaped(import["name"].as_str().unwrap_or_default())
+        );
     }
     Ok(())
 }
