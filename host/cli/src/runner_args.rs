@@ -245,8 +245,9 @@ impl RunnerArgs {
             (None, None) => connections,
         };
         let (doubles, double_problems) = self.local_actions.doubles(pipeline_file);
-        problems.extend(double_problems);
         let (functions, function_problems) = self.local_actions.functions(pipeline_file);
+        let local_actions_unread = !double_problems.is_empty() || !function_problems.is_empty();
+        problems.extend(double_problems);
         problems.extend(function_problems);
         Ok(PipelineFiles {
             projects,
@@ -254,6 +255,7 @@ impl RunnerArgs {
             doubles,
             functions,
             problems,
+            local_actions_unread,
         })
     }
 }

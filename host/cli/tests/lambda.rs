@@ -21,6 +21,8 @@ def handler(event, context):
     print(f"job {job['id']} in mode {mode}, {context.get_remaining_time_in_millis()} ms left")
     if mode == "silent":
         return "never reports"
+    if mode == "crash":
+        raise RuntimeError("the handler broke")
     if mode == "fail":
         # A flood: 20 MiB on one line, and a byte that is not UTF-8. The log keeps its share,
         # and the handler's writes never fail.
@@ -158,6 +160,52 @@ fn a_failure_report_fails_the_action_and_silence_times_out() {
         logs.contains("the handler returned (exit status: 0) without reporting a result"),
         "{logs}"
     );
+}
+
+#[test]
+fn a_crashing_handler_fails_at_once_and_a_missing_module_is_refused_before_the_run() {
+    let ws = workspace();
+    // Not the hour a job waits for a report: the handler's process failed, so nothing will.
+    ws.write("crash.json", pipeline("crash"));
+    let started = std::time::Instant::now();
+    let failed = ws.fails(&["run", "--plain", "crash.json"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{failed}"
+    );
+    let record = ws.records().pop().unwrap();
+    let message = record["stages"][1]["actions"][0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("the handler failed (exit status: 1) before reporting a result")
+            && message.contains("RuntimeError: the handler broke"),
+        "{message}"
+    );
+    // A handler whose module is not in its code directory never starts.
+    let functions = std::fs::read_to_string(ws.path("sandpipe-functions.yaml")).unwrap();
+    ws.write(
+        "sandpipe-functions.yaml",
+        functions.replace("app.handler", "nomod.handler"),
+    );
+    let refused = ws.fails(&["run", "--plain", "crash.json"]);
+    assert!(
+        refused.contains("needs its module 'nomod'")
+            && refused.contains("configuration.FunctionName"),
+        "{refused}"
+    );
+    // A functions file that cannot be read is the one problem said, not also "no provider".
+    ws.write(
+        "sandpipe-functions.yaml",
+        functions.replace("python3.11", "nodejsX.x"),
+    );
+    let refused = ws.fails(&["run", "--plain", "crash.json"]);
+    assert!(
+        refused.contains("functions.shout.runtime") && !refused.contains("no provider"),
+        "{refused}"
+    );
+    assert_eq!(ws.records().len(), 1, "nothing ran");
 }
 
 #[test]

@@ -207,24 +207,13 @@ impl Preflight<'_> {
                     continue;
                 }
                 if let Some(function) = self.files.lambda_function(action) {
-                    let wasm = function.kind == sandpipe_model::functions::RuntimeKind::Wasm;
-                    let there = if wasm {
-                        function.code.is_file()
-                    } else {
-                        function.code.is_dir()
-                    };
-                    if !there {
+                    if let Some(why) = function.missing_code() {
                         problems.push(Problem {
                             path: self.loaded.document_path(&format!(
                                 "stages[{s}].actions[{a}].configuration.FunctionName"
                             )),
                             exception: NOT_FOUND,
-                            message: format!(
-                                "the function's {} {} ({}) does not exist",
-                                if wasm { "component" } else { "code directory" },
-                                function.code.display(),
-                                function.declared_in
-                            ),
+                            message: format!("{why} ({})", function.declared_in),
                         });
                     }
                     continue;
@@ -238,8 +227,10 @@ impl Preflight<'_> {
                 let path = self
                     .loaded
                     .document_path(&format!("stages[{s}].actions[{a}].actionTypeId"));
-                // Validation may already have said this action type does not exist.
-                if problems.iter().any(|p| p.path == path) {
+                // Validation may already have said this action type does not exist; and a
+                // functions or doubles file that could not be read (said already) may be
+                // what would have served it.
+                if problems.iter().any(|p| p.path == path) || self.files.local_actions_unread {
                     continue;
                 }
                 let mut available: Vec<String> = self

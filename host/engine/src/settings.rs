@@ -94,6 +94,9 @@ pub struct PipelineFiles {
     /// What was wrong with the files themselves (a misspelt project field), reported with
     /// every other problem before a run rather than one at a time.
     pub problems: Vec<Finding>,
+    /// Whether a functions or doubles file could not be read (its problems are above): an
+    /// action it may have served is then not also said to have no provider.
+    pub local_actions_unread: bool,
 }
 
 impl PipelineFiles {

@@ -80,6 +80,46 @@ pub struct Function {
 }
 
 impl Function {
+    /// Why the function cannot run from its code, when it cannot: the code directory (or a
+    /// wasm function's component) is not there, or the handler's module is not in it — found
+    /// before the run rather than by a handler process that cannot start.
+    pub fn missing_code(&self) -> Option<String> {
+        let code = self.code.display();
+        if self.kind == RuntimeKind::Wasm {
+            return (!self.code.is_file())
+                .then(|| format!("the function's component {code} is not a file"));
+        }
+        if !self.code.is_dir() {
+            return Some(if self.code.exists() {
+                format!(
+                    "the function's code {code} is a file; `code` names the directory the \
+                     handler's module is in"
+                )
+            } else {
+                format!("the function's code directory {code} does not exist")
+            });
+        }
+        let (module, _) = self.handler_parts();
+        let candidates: Vec<String> = match self.kind {
+            RuntimeKind::Python => {
+                let path = module.replace('.', "/");
+                vec![format!("{path}.py"), format!("{path}/__init__.py")]
+            }
+            _ => ["js", "mjs", "cjs"]
+                .iter()
+                .map(|extension| format!("{module}.{extension}"))
+                .collect(),
+        };
+        let found = candidates.iter().any(|c| self.code.join(c).is_file());
+        (!found).then(|| {
+            format!(
+                "the handler {} needs its module '{module}' in {code} ({}), and it is not there",
+                self.handler,
+                candidates.join(" or ")
+            )
+        })
+    }
+
     /// `(module, function)` of the handler.
     pub fn handler_parts(&self) -> (&str, &str) {
         self.handler
@@ -110,22 +150,29 @@ impl Functions {
         };
         let mut by_name = BTreeMap::new();
         for (name, entry) in document.functions {
-            let kind = if entry.runtime.starts_with("python3") {
-                RuntimeKind::Python
-            } else if entry.runtime.starts_with("nodejs") {
-                RuntimeKind::Node
-            } else if entry.runtime == "wasm" {
-                RuntimeKind::Wasm
-            } else {
-                return Err(shape(
-                    format!("functions.{name}.runtime"),
-                    format!(
-                        "'{}' is not a runtime sandpipe runs locally (python3.x, nodejs<N>.x, \
+            let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+            let runtime = entry.runtime.as_str();
+            let kind =
+                if runtime == "python3" || runtime.strip_prefix("python3.").is_some_and(digits) {
+                    RuntimeKind::Python
+                } else if runtime
+                    .strip_prefix("nodejs")
+                    .and_then(|v| v.strip_suffix(".x"))
+                    .is_some_and(digits)
+                {
+                    RuntimeKind::Node
+                } else if entry.runtime == "wasm" {
+                    RuntimeKind::Wasm
+                } else {
+                    return Err(shape(
+                        format!("functions.{name}.runtime"),
+                        format!(
+                            "'{}' is not a runtime sandpipe runs locally (python3.x, nodejs<N>.x, \
                          wasm)",
-                        entry.runtime
-                    ),
-                ));
-            };
+                            entry.runtime
+                        ),
+                    ));
+                };
             if kind != RuntimeKind::Wasm && !entry.handler.contains('.') {
                 return Err(shape(
                     format!("functions.{name}.handler"),

@@ -158,6 +158,8 @@ impl Run<'_> {
             // Held until the job is over: a worker process is killed when it is dropped.
             let mut worker = hand_over(&job, &data)?;
             let mut ended = false;
+            // A handler that failed (a non-zero exit) before reporting, and how it exited.
+            let mut crashed = None;
             let report = loop {
                 let change = self.signals().next_change();
                 let found = jobs
@@ -190,21 +192,51 @@ impl Run<'_> {
                     () = tokio::time::sleep_until(deadline) => {}
                     _ = abandoned.wait_for(|abandon| *abandon) => {}
                     status = exit => {
-                        // As on AWS, the job still waits for a result until the action's
-                        // timeout; say why nothing is happening.
                         ended = true;
                         let reported = jobs.get(&job).ok().flatten().is_some_and(|j| {
                             matches!(j.status, JobStatus::Succeeded | JobStatus::Failed)
                         });
-                        let status = status.map_or("unknown".into(), |s| s.to_string());
-                        if !reported {
-                            log.info(format!(
-                            "job {job}: the handler returned ({status}) without reporting a \
-                             result; the action waits for one until it times out in {}",
-                            format_duration(deadline.saturating_duration_since(tokio::time::Instant::now()))
-                        ));
+                        match status {
+                            _ if reported => {}
+                            // It crashed (it could not load, or threw): on AWS the job would
+                            // wait out its timeout and fail; here it fails now, saying why.
+                            Some(status) if !status.success() => crashed = Some(status),
+                            // It returned: something else may still report (a handler may
+                            // hand the job on), so the job waits, as on AWS.
+                            status => log.info(format!(
+                                "job {job}: the handler returned ({}) without reporting a \
+                                 result; the action waits for one until it times out in {}",
+                                status.map_or("unknown".into(), |s| s.to_string()),
+                                format_duration(
+                                    deadline.saturating_duration_since(tokio::time::Instant::now())
+                                )
+                            )),
                         }
                     }
+                }
+                if let Some(status) = crashed {
+                    let last = match worker.take() {
+                        Some(worker) => worker.finish().await,
+                        None => String::new(),
+                    };
+                    let message = format!(
+                        "the handler failed ({status}) before reporting a result{}; on AWS the \
+                         job would wait for its timeout",
+                        if last.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {last}")
+                        }
+                    );
+                    let result =
+                        json!({"failureDetails": {"type": "JobFailed", "message": message}});
+                    let _ = jobs.finish(&job, JobStatus::Failed, &result.to_string());
+                    log.info(format!("job {job} failed: {message}"));
+                    return Err(ActionError::Failed(FailureDetails {
+                        kind: FailureKind::JobFailed,
+                        message,
+                        external_execution_id: Some(job.clone()),
+                    }));
                 }
             };
             // The worker reported; let it end and say its last words before going on.

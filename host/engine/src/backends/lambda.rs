@@ -87,13 +87,25 @@ const MAX_LINE: u64 = 64 << 10;
 /// read, so the handler never writes into a closed pipe, but not kept.
 const MAX_OUTPUT: u64 = 16 << 20;
 
-/// Copy a handler's output stream into the action's log line by line, within the limits:
-/// whatever it writes (no newline, invalid UTF-8, gigabytes) costs bounded memory and disk.
-async fn copy_output(
-    stream: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+/// Where a handler's output goes: the action's log, within one budget for all its streams,
+/// its last line kept aside.
+struct Output {
     log: Arc<ActionLog>,
     kept: Arc<AtomicU64>,
-) {
+    last_line: Arc<std::sync::Mutex<String>>,
+}
+
+/// The most of a handler's last line a failure quotes.
+const LAST_LINE_QUOTED: usize = 500;
+
+/// Copy a handler's output stream into the action's log line by line, within the limits:
+/// whatever it writes (no newline, invalid UTF-8, gigabytes) costs bounded memory and disk.
+async fn copy_output(stream: Box<dyn tokio::io::AsyncRead + Send + Unpin>, output: Output) {
+    let Output {
+        log,
+        kept,
+        last_line,
+    } = output;
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
@@ -111,8 +123,13 @@ async fn copy_output(
             continue;
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        log.info(String::from_utf8_lossy(text));
+        let text = String::from_utf8_lossy(text.strip_suffix(b"\r").unwrap_or(text));
+        if !text.trim().is_empty()
+            && let Ok(mut last) = last_line.lock()
+        {
+            *last = text.chars().take(LAST_LINE_QUOTED).collect();
+        }
+        log.info(text);
         if before + line.len() as u64 >= MAX_OUTPUT {
             log.warn(format!(
                 "the handler's output past {} MiB is not kept",
@@ -126,6 +143,8 @@ async fn copy_output(
 pub(crate) struct WorkerProcess {
     child: tokio::process::Child,
     readers: Vec<tokio::task::JoinHandle<()>>,
+    /// The last line it wrote (either stream), for a failure to quote.
+    last_line: Arc<std::sync::Mutex<String>>,
 }
 
 impl WorkerProcess {
@@ -135,8 +154,8 @@ impl WorkerProcess {
     }
 
     /// Wait for the process to end (stopping it after [`RETURN_GRACE`]) and for its output to
-    /// be in the log.
-    pub(crate) async fn finish(mut self) {
+    /// be in the log; the last line it wrote.
+    pub(crate) async fn finish(mut self) -> String {
         if tokio::time::timeout(RETURN_GRACE, self.child.wait())
             .await
             .is_err()
@@ -146,6 +165,8 @@ impl WorkerProcess {
         for reader in self.readers {
             let _ = reader.await;
         }
+        let last = self.last_line.lock().map(|l| l.clone());
+        last.unwrap_or_default()
     }
 }
 
@@ -272,6 +293,7 @@ impl Run<'_> {
         }
         let mut readers = Vec::new();
         let kept = Arc::new(AtomicU64::new(0));
+        let last_line = Arc::new(std::sync::Mutex::new(String::new()));
         for stream in [
             child
                 .stdout
@@ -285,10 +307,18 @@ impl Run<'_> {
         .into_iter()
         .flatten()
         {
-            let (log, kept) = (Arc::clone(&log), Arc::clone(&kept));
-            readers.push(tokio::spawn(copy_output(stream, log, kept)));
+            let output = Output {
+                log: Arc::clone(&log),
+                kept: Arc::clone(&kept),
+                last_line: Arc::clone(&last_line),
+            };
+            readers.push(tokio::spawn(copy_output(stream, output)));
         }
         log.info(format!("job {job_id}: the handler was invoked"));
-        Ok(WorkerProcess { child, readers })
+        Ok(WorkerProcess {
+            child,
+            readers,
+            last_line,
+        })
     }
 }
