@@ -2,7 +2,6 @@
 //! whether every output artifact came out the same — and where not, which files differ.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -383,7 +382,10 @@ pub fn provenance_command(state_dir: &Path, args: ProvenanceArgs) -> anyhow::Res
     let statement = provenance(&record, &declaration)?;
     let text = serde_json::to_string_pretty(&statement)? + "\n";
     match &args.output {
-        Some(file) => write_whole(file, |out| Ok(out.write_all(text.as_bytes())?))?,
+        Some(file) => drop(write_whole(
+            file,
+            |out| Ok(out.write_all(text.as_bytes())?),
+        )?),
         None => crate::terminal::out!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -532,29 +534,31 @@ pub fn export(state_dir: &Path, args: ExportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let s3 = LocalS3::open(&state_dir.join("s3"))?;
-    let manifest = write_whole(&args.output, |out| {
+    let (manifest, size) = write_whole(&args.output, |out| {
         export_bundle(&state, &s3, &record.pipeline_execution_id, &inputs, out)
     })?;
-    let size = std::fs::metadata(&args.output)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    outln!(
+    // With the bundle on standard output, what is said goes to standard error.
+    let say = |line: String| match crate::output_file::is_stdout(&args.output) {
+        true => errln!("{line}"),
+        false => outln!("{line}"),
+    };
+    say(format!(
         "exported execution {} ({} version {}) to {}: {} entries, {size} bytes",
         manifest.execution,
         Escaped(&manifest.pipeline),
         manifest.pipeline_version,
         args.output.display(),
         manifest.entries.len() + 1
-    );
+    ));
     for what in &left_out {
-        outln!("not in the bundle: {}", Escaped(what));
+        say(format!("not in the bundle: {}", Escaped(what)));
     }
     if !manifest.secrets_needed.is_empty() {
-        outln!(
+        say(format!(
             "not in the bundle (secret): {}; a replay needs the pipeline file holding them \
              (--declared FILE)",
             manifest.secrets_needed.join(", ")
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

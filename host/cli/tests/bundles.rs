@@ -66,6 +66,29 @@ fn a_bundle_replays_in_a_fresh_state_directory_and_is_refused_when_altered() {
     ws.ok(&["export", id, "-o", "again.tar.zst", "--provider", &provider]);
     let bundle = std::fs::read(ws.path("run.tar.zst")).unwrap();
     assert_eq!(bundle, std::fs::read(ws.path("again.tar.zst")).unwrap());
+    // `-o -` is standard output (what is said goes to standard error), and a named pipe
+    // is written into, not replaced by a file.
+    let piped = ws.sandpipe(&["export", id, "-o", "-", "--provider", &provider]);
+    assert!(piped.status.success());
+    assert_eq!(piped.stdout, bundle);
+    assert!(String::from_utf8_lossy(&piped.stderr).contains("exported execution"));
+    let fifo = ws.path("bundle.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let fifo_arg = fifo.to_str().unwrap().to_string();
+    ws.ok(&["export", id, "-o", &fifo_arg, "--provider", &provider]);
+    assert_eq!(reader.join().unwrap(), bundle);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 
     // Elsewhere: an empty state directory, no source bucket, no --provider (the probe is in
     // the bundle). The artifacts come out the same.
