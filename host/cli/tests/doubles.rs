@@ -135,6 +135,17 @@ fn a_doubles_file_beside_the_pipeline_stands_in_with_outputs_and_failures() {
     );
     let failed = ws.fails(&["run", "--plain", "codedeploy.json"]);
     assert!(failed.contains("double: the canary alarmed"), "{failed}");
+    // A Stage/Action key that names no action (a misspelling) is refused, not ignored.
+    ws.write(
+        "sandpipe-doubles.yaml",
+        "doubles:\n  Deploy/AWS/CodeDeploy/1: {}\n  Deploy/Deplyo: {outcome: fail}\n",
+    );
+    let refused = ws.fails(&["run", "--plain", "codedeploy.json"]);
+    assert!(
+        refused.contains("doubles.Deploy/Deplyo")
+            && refused.contains("has no action Deplyo in a stage Deploy"),
+        "{refused}"
+    );
 
     // An output artifact the action does not have, or a directory that is not there, is
     // refused before the run.

@@ -98,7 +98,42 @@ impl Preflight<'_> {
                 file: self.file.to_string(),
                 problem,
             }));
+        report.findings.extend(self.doubles_of_no_action());
         report
+    }
+
+    /// A double keyed by Stage/Action that names no action of the pipeline (a misspelling
+    /// would otherwise leave the real action running, silently).
+    fn doubles_of_no_action(&self) -> Vec<Finding> {
+        let pipeline = &self.loaded.pipeline;
+        let actions: Vec<String> = pipeline
+            .stages
+            .iter()
+            .flat_map(|s| {
+                s.actions
+                    .iter()
+                    .map(move |a| format!("{}/{}", s.name, a.name))
+            })
+            .collect();
+        self.files
+            .doubles
+            .action_doubles()
+            .filter(|(stage, action, _)| !actions.contains(&format!("{stage}/{action}")))
+            .map(|(stage, action, double)| Finding {
+                file: double.declared_in.clone(),
+                problem: Problem {
+                    path: format!("doubles.{stage}/{action}"),
+                    exception: "ValidationException",
+                    message: format!(
+                        "pipeline '{}' has no action {action} in a stage {stage} (its actions: \
+                         {}); a Stage/Action key names one of them, an action type covers every \
+                         pipeline",
+                        pipeline.name,
+                        actions.join(", ")
+                    ),
+                },
+            })
+            .collect()
     }
 
     /// The stages this run runs (every stage when the selection names none of them; that

@@ -177,6 +177,13 @@ impl Doubles {
         Ok(doubles)
     }
 
+    /// The doubles declared for one action each: `(stage, action, double)`.
+    pub fn action_doubles(&self) -> impl Iterator<Item = (&str, &str, &Double)> {
+        self.by_action
+            .iter()
+            .map(|((stage, action), double)| (stage.as_str(), action.as_str(), double))
+    }
+
     /// Declare `double` for every action of `action_type` (`--double`), over the file's.
     pub fn declare(&mut self, action_type: ActionTypeId, double: Double) {
         self.by_type.insert(action_type, double);
