@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+mod check;
 mod resolve;
 mod stack;
 

@@ -209,6 +209,11 @@ pub fn plan_stack(
     region: &str,
     account: Option<&str>,
 ) -> Result<StackPlan, Vec<TemplateProblem>> {
+    // What CloudFormation itself would refuse, refused before any planning.
+    let refused = super::check::template_problems(template);
+    if !refused.is_empty() {
+        return Err(refused);
+    }
     let Some(resources) = template.get("Resources").and_then(Value::as_object) else {
         return Err(vec![TemplateProblem {
             path: "Resources".into(),
@@ -503,5 +508,16 @@ mod tests {
         ]);
         let problems = plan_stack(&template(), "S", &wrong, "us-east-1", None).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn a_template_cloudformation_would_refuse_is_refused() {
+        let refused = serde_json::json!({"Resources": {"B": {"Type": "AWS::S3::Bucket",
+            "Properties": {"BucketName": {"Ref": "Nope"}}}}});
+        let problems = plan_stack(&refused, "S", &BTreeMap::new(), "us-east-1", None).unwrap_err();
+        assert_eq!(
+            problems[0].path, "Resources.B.Properties.BucketName.Ref",
+            "{problems:?}"
+        );
     }
 }
