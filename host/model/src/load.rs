@@ -306,12 +306,28 @@ fn parse_yaml(file: &str, text: &str) -> Result<serde_json::Value, LoadError> {
     };
     let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(syntax_error)?;
     value.apply_merge().map_err(syntax_error)?;
-    yaml_to_json(value).map_err(|message| LoadError::Syntax {
-        file: file.to_string(),
-        format: "YAML",
-        line: 0,
-        column: 0,
-        message,
+    yaml_to_json(value).map_err(|(message, written)| {
+        // The parsed value has no positions: find what was written in the text.
+        let (line, column) = position_of(text, &written).unwrap_or((1, 1));
+        LoadError::Syntax {
+            file: file.to_string(),
+            format: "YAML",
+            line,
+            column,
+            message,
+        }
+    })
+}
+
+/// The line and column (from 1) of the first `needle` in `text` that stands as a token.
+fn position_of(text: &str, needle: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(l, line)| {
+        line.match_indices(needle)
+            .find(|(at, _)| {
+                let after = line[at + needle.len()..].chars().next();
+                after.is_none_or(|c| c.is_whitespace() || matches!(c, ',' | ']' | '}'))
+            })
+            .map(|(at, _)| (l + 1, line[..at].chars().count() + 1))
     })
 }
 
@@ -338,13 +354,14 @@ const SHORT_FORMS: &[(&str, &str)] = &[
 ];
 
 /// YAML to JSON, turning `!Ref x` into `{"Ref": "x"}`, `!GetAtt a.b` into
-/// `{"Fn::GetAtt": ["a", "b"]}` and the other short forms into their `Fn::` objects.
-fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<serde_json::Value, String> {
+/// `{"Fn::GetAtt": ["a", "b"]}` and the other short forms into their `Fn::` objects. An
+/// error says what is wrong and what was written there (to find it in the text by).
+fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<serde_json::Value, (String, String)> {
     use serde_yaml_ng::Value as Yaml;
     Ok(match value {
         Yaml::Null => serde_json::Value::Null,
         Yaml::Bool(b) => serde_json::Value::Bool(b),
-        Yaml::Number(n) => serde_json::to_value(&n).map_err(|e| e.to_string())?,
+        Yaml::Number(n) => serde_json::to_value(&n).map_err(|e| (e.to_string(), n.to_string()))?,
         Yaml::String(s) => serde_json::Value::String(s),
         Yaml::Sequence(items) => serde_json::Value::Array(
             items
@@ -359,7 +376,12 @@ fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<serde_json::Value, String
                     Yaml::String(s) => s,
                     Yaml::Number(n) => n.to_string(),
                     Yaml::Bool(b) => b.to_string(),
-                    other => return Err(format!("a mapping key must be a scalar, not {other:?}")),
+                    other => {
+                        return Err((
+                            format!("a mapping key must be a scalar, not {other:?}"),
+                            String::new(),
+                        ));
+                    }
                 };
                 object.insert(key, yaml_to_json(value)?);
             }
@@ -369,14 +391,22 @@ fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<serde_json::Value, String
             let tag = tagged.tag.to_string();
             let name = tag.trim_start_matches('!');
             let Some((_, function)) = SHORT_FORMS.iter().find(|(short, _)| *short == name) else {
-                return Err(format!(
-                    "unknown tag {tag} (CloudFormation short forms are !Ref, !Sub, !GetAtt, …)"
+                return Err((
+                    format!(
+                        "unknown tag {tag} (CloudFormation short forms are !Ref, !Sub, !GetAtt, …)"
+                    ),
+                    tag,
                 ));
             };
             let argument = match (name, tagged.value) {
                 ("GetAtt", Yaml::String(s)) => match s.split_once('.') {
                     Some((resource, attribute)) => serde_json::json!([resource, attribute]),
-                    None => return Err(format!("!GetAtt {s}: expected LogicalId.Attribute")),
+                    None => {
+                        return Err((
+                            format!("!GetAtt {s}: expected LogicalId.Attribute"),
+                            format!("!GetAtt {s}"),
+                        ));
+                    }
                 },
                 (_, other) => yaml_to_json(other)?,
             };

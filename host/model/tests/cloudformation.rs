@@ -211,6 +211,8 @@ Resources:
     let error = parse_document_with("t.yaml", "Resources:\n  X: !Bogus y\n", true, &options(&[]))
         .unwrap_err();
     assert!(error.to_string().contains("unknown tag !Bogus"), "{error}");
+    // Where it was written: the value has no positions, the text does.
+    assert!(error.to_string().contains("at line 2, column 6"), "{error}");
     let error = parse_document_with(
         "t.yaml",
         "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n",
