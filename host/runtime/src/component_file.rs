@@ -45,7 +45,13 @@ pub fn summarize_file(path: &Path) -> anyhow::Result<ComponentSummary> {
     // Bounded as reading whole is: the walk holds at most one top-level section (nested
     // modules are seeked past), and no section is larger than the file.
     component_file_size(path)?;
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut magic = [0u8; 4];
+    if file.read_exact(&mut magic).is_err() || magic != WASM_MAGIC {
+        bail!(not_wasm(path));
+    }
+    file.seek(SeekFrom::Start(0))?;
     walk(std::io::BufReader::new(file))
         .map(|(summary, _)| summary)
         .with_context(|| format!("{} is not a readable WebAssembly component", path.display()))
@@ -118,7 +124,20 @@ pub fn read_component_file(path: &Path) -> anyhow::Result<Vec<u8>> {
             path.display()
         );
     }
+    if !bytes.starts_with(WASM_MAGIC) {
+        bail!(not_wasm(path));
+    }
     Ok(bytes)
+}
+
+/// How every WebAssembly file starts.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+fn not_wasm(path: &Path) -> String {
+    format!(
+        "{} is not a WebAssembly file (it does not start with \\0asm)",
+        path.display()
+    )
 }
 
 /// The size of the component file `path`, when it is a regular file no larger than a
