@@ -169,6 +169,27 @@ fn a_deploy_without_what_its_mode_needs_is_refused_and_a_missing_change_set_name
             && refused.contains("CHANGE_SET_REPLACE needs configuration 'ChangeSetName'"),
         "{refused}"
     );
+    // A template from an artifact the action does not take, and overrides that are not
+    // JSON, are refused before the run too.
+    ws.write(
+        "elsewhere.json",
+        PIPELINE
+            .replace(
+                "buildResults::cloudformation.template.yml",
+                "Other::cloudformation.template.yml",
+            )
+            .replace(
+                r#""{\"Image\": {\"Fn::GetParam\""#,
+                r#""{Image: {\"Fn::GetParam\""#,
+            ),
+    );
+    let refused = ws.fails(&["run", "--plain", "elsewhere.json"]);
+    assert!(
+        refused.contains("configuration.TemplatePath")
+            && refused.contains("reads artifact 'Other', which is not one of the action's input")
+            && refused.contains("configuration.ParameterOverrides"),
+        "{refused}"
+    );
     // Executing a change set nobody made fails the action, saying which.
     ws.write(
         "execute.json",

@@ -354,9 +354,15 @@ impl Preflight<'_> {
         problems: &mut Vec<Problem>,
     ) {
         let at = format!("stages[{s}].actions[{a}].configuration");
-        for (key, message) in
-            sandpipe_model::cloudformation::deploy_configuration_problems(&action.configuration)
-        {
+        let inputs: Vec<&str> = action
+            .input_artifacts
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        for (key, message) in sandpipe_model::cloudformation::deploy_configuration_problems(
+            &action.configuration,
+            &inputs,
+        ) {
             let path = match key.as_str() {
                 "" => at.clone(),
                 key => format!("{at}.{key}"),

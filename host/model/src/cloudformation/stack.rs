@@ -72,9 +72,11 @@ pub const ACTION_MODES: &[&str] = &[
 ];
 
 /// What is wrong with a CloudFormation deploy action's configuration, each with the key it
-/// is about (`""`: the configuration as a whole): the mode, and what the mode needs.
+/// is about (`""`: the configuration as a whole): the mode, what the mode needs, files read
+/// from artifacts the action has (`inputs`), and `ParameterOverrides` that are JSON.
 pub fn deploy_configuration_problems(
     configuration: &BTreeMap<String, String>,
+    inputs: &[&str],
 ) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     let Some(mode) = configuration.get("ActionMode") else {
@@ -109,15 +111,37 @@ pub fn deploy_configuration_problems(
         }
     }
     for key in ["TemplatePath", "TemplateConfiguration"] {
-        if let Some(path) = configuration.get(key)
-            && !path.contains("#{")
-            && artifact_path(path).is_none()
-        {
-            problems.push((
+        let Some(path) = configuration.get(key).filter(|p| !p.contains("#{")) else {
+            continue;
+        };
+        match artifact_path(path) {
+            None => problems.push((
                 key.to_string(),
                 format!("'{path}' is not ArtifactName::path/in/the/artifact"),
-            ));
+            )),
+            Some((artifact, _)) if !inputs.contains(&artifact) => problems.push((
+                key.to_string(),
+                format!(
+                    "'{path}' reads artifact '{artifact}', which is not one of the action's \
+                     input artifacts ({})",
+                    if inputs.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        inputs.join(", ")
+                    }
+                ),
+            )),
+            Some(_) => {}
         }
+    }
+    if let Some(overrides) = configuration.get("ParameterOverrides")
+        && !overrides.contains("#{")
+        && let Err(error) = serde_json::from_str::<serde_json::Map<String, Value>>(overrides)
+    {
+        problems.push((
+            "ParameterOverrides".to_string(),
+            format!("ParameterOverrides is a JSON object of parameter names to values ({error})"),
+        ));
     }
     problems
 }
