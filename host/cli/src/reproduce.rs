@@ -73,6 +73,21 @@ pub fn replay(state: &StateLocation, mut args: ReplayArgs) -> anyhow::Result<Exi
         .map(Path::new)
         .filter(|path| path.is_file())
         .map(Path::to_path_buf);
+    // An execution id is letters, digits and hyphens: anything with a dot or a slash was
+    // meant as a bundle's file.
+    if let Some(given) = args.execution.as_deref()
+        && bundle.is_none()
+        && given.contains(['.', '/'])
+    {
+        anyhow::bail!(
+            "{given}: no such bundle file{}",
+            if Path::new(given).exists() {
+                " (it is not a regular file)"
+            } else {
+                ""
+            }
+        );
+    }
     let state_dir = match &bundle {
         Some(_) => state.for_writing(),
         None => state.existing()?,

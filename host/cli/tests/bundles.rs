@@ -188,6 +188,27 @@ fn a_bundle_replays_in_a_fresh_state_directory_and_is_refused_when_altered() {
         "{output}"
     );
 
+    // What is not a bundle is named as not one; a bundle's name that is not a file is
+    // not taken for an execution id.
+    ws.write("notes.tar.zst", "just text\n");
+    let output = ws.fails(&[
+        "--state-dir",
+        fresh.to_str().unwrap(),
+        "replay",
+        "notes.tar.zst",
+    ]);
+    assert!(output.contains("not a sandpipe bundle"), "{output}");
+    let output = ws.fails(&[
+        "--state-dir",
+        fresh.to_str().unwrap(),
+        "replay",
+        "gone.tar.zst",
+    ]);
+    assert!(
+        output.contains("gone.tar.zst: no such bundle file"),
+        "{output}"
+    );
+
     // The manifest's names are joined to directories on import: one that is not a plain
     // relative path (a doubled slash would make `files//tmp/x` the absolute /tmp/x) is
     // refused before anything is written, and so is a record whose artifact digest names

@@ -135,6 +135,17 @@ fn a_doubles_file_beside_the_pipeline_stands_in_with_outputs_and_failures() {
     );
     let failed = ws.fails(&["run", "--plain", "codedeploy.json"]);
     assert!(failed.contains("double: the canary alarmed"), "{failed}");
+    // An output variable a double sets has a name CodePipeline takes.
+    ws.write(
+        "sandpipe-doubles.yaml",
+        "doubles:\n  Deploy/AWS/CodeDeploy/1: {outputVariables: {\"a b\": x}}\n",
+    );
+    let refused = ws.fails(&["run", "--plain", "codedeploy.json"]);
+    assert!(
+        refused.contains("doubles.Deploy/AWS/CodeDeploy/1.outputVariables.a b")
+            && refused.contains("is not an output variable name"),
+        "{refused}"
+    );
     // A Stage/Action key that names no action (a misspelling) is refused, not ignored.
     ws.write(
         "sandpipe-doubles.yaml",

@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use crate::action_type::ActionTypeId;
 use crate::load::{LoadError, parse_text_document, read_text};
+use crate::variables::{MAX_OUTPUT_VARIABLE_NAME, is_variable_name};
 
 /// The names the doubles file may have beside a pipeline.
 pub const DOUBLES_FILE_NAMES: &[&str] = &[
@@ -55,7 +56,11 @@ pub enum DoubleArtifact {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a double: a map of outcome, message, outputVariables, outputArtifacts"
+)]
 struct DoubleDocument {
     #[serde(default)]
     outcome: DoubleOutcome,
@@ -67,7 +72,7 @@ struct DoubleDocument {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a doubles file: a `doubles:` map")]
 struct DoublesDocument {
     #[serde(default)]
     doubles: BTreeMap<String, DoubleDocument>,
@@ -103,10 +108,31 @@ impl Double {
         } else {
             parse_text_document(&file, &text, yaml)?
         };
-        Ok(Double::from_document(document, base_of(path), &file))
+        Double::from_document(document, base_of(path), &file, "")
     }
 
-    fn from_document(document: DoubleDocument, base: &Path, declared_in: &str) -> Double {
+    /// The double a document declares; a problem's path starts with `at` (its key in a
+    /// doubles file).
+    fn from_document(
+        document: DoubleDocument,
+        base: &Path,
+        declared_in: &str,
+        at: &str,
+    ) -> Result<Double, LoadError> {
+        if let Some(name) = document
+            .output_variables
+            .keys()
+            .find(|name| !is_variable_name(name, MAX_OUTPUT_VARIABLE_NAME))
+        {
+            return Err(LoadError::Shape {
+                file: declared_in.to_string(),
+                path: format!("{at}outputVariables.{name}"),
+                message: format!(
+                    "'{name}' is not an output variable name: 1 to {MAX_OUTPUT_VARIABLE_NAME} \
+                     of A-Z a-z 0-9 @ - _"
+                ),
+            });
+        }
         let output_artifacts = document
             .output_artifacts
             .into_iter()
@@ -119,13 +145,13 @@ impl Double {
                 (name, source)
             })
             .collect();
-        Double {
+        Ok(Double {
             outcome: document.outcome,
             message: document.message,
             output_variables: document.output_variables,
             output_artifacts,
             declared_in: declared_in.to_string(),
-        }
+        })
     }
 }
 
@@ -154,7 +180,8 @@ impl Doubles {
         };
         let mut doubles = Doubles::default();
         for (key, entry) in document.doubles {
-            let double = Double::from_document(entry, base_of(path), &file);
+            let double =
+                Double::from_document(entry, base_of(path), &file, &format!("doubles.{key}."))?;
             let parts: Vec<&str> = key.split('/').collect();
             match parts.as_slice() {
                 [stage, action] => {

@@ -44,7 +44,10 @@ pub enum RuntimeKind {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a functions file: a `functions:` map of names"
+)]
 struct FunctionsDocument {
     #[serde(default)]
     functions: BTreeMap<String, FunctionDocument>,

@@ -19,7 +19,10 @@ use crate::load::{LoadError, parse_text_document, read_text};
 pub const SETTINGS_FILE_NAMES: &[&str] = &["sandpipe.yaml", "sandpipe.yml", "sandpipe.json"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "sandpipe settings: a map (deterministic, pipelines)"
+)]
 pub struct LocalSettings {
     /// Run every action deterministically (`--deterministic`).
     deterministic: Option<bool>,

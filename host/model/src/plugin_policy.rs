@@ -41,7 +41,10 @@ struct PolicyDocument {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a policy rule: a map of allow (and sha256)"
+)]
 struct RuleDocument {
     #[serde(default)]
     allow: Vec<String>,

@@ -64,16 +64,23 @@ pub fn resolve<'a>(
     Ok(out)
 }
 
+/// The longest output variable name CodePipeline takes.
+pub const MAX_OUTPUT_VARIABLE_NAME: usize = 128;
+
+/// Whether `name` is a variable name or namespace as CodePipeline takes one: 1 to `max` of
+/// `A-Z a-z 0-9 @ - _`.
+pub fn is_variable_name(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= max
+        && name.chars().all(crate::validate::variable_char)
+}
+
 /// `namespace.name}` at the start of `text`, and how many bytes it spans.
 fn parse_reference(text: &str) -> Option<(VariableReference<'_>, usize)> {
     let end = text.find('}')?;
     let inner = &text[..end];
     let (namespace, name) = inner.split_once('.')?;
-    let valid = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '-' | '_'))
-    };
+    let valid = |s: &str| is_variable_name(s, usize::MAX);
     (valid(namespace) && valid(name)).then_some((VariableReference { namespace, name }, end + 1))
 }
 

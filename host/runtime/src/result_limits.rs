@@ -5,6 +5,7 @@
 //! limit; a failure's message is clipped with a visible marker, since it fails either way.
 
 use sandpipe_model::text::{clip, escape_controls};
+use sandpipe_model::variables::is_variable_name;
 
 use crate::action::{ActionError, ActionOutcome, FailureDetails};
 use crate::bindings::sandpipe::action::types as wit;
@@ -28,7 +29,7 @@ pub const OUTPUT_VARIABLE_BYTES: usize = 122_880;
 /// publishes more than a few dozen.
 pub const OUTPUT_VARIABLES: usize = 256;
 /// sandpipe's: longest output variable name.
-pub const OUTPUT_VARIABLE_NAME_CHARS: usize = 128;
+pub const OUTPUT_VARIABLE_NAME_CHARS: usize = sandpipe_model::variables::MAX_OUTPUT_VARIABLE_NAME;
 
 fn over(field: &str, value: &str, limit: usize) -> Option<String> {
     let chars = value.chars().count();
@@ -123,13 +124,7 @@ fn variables_problem(variables: &[(String, String)]) -> Option<String> {
              {OUTPUT_VARIABLE_BYTES} (OutputVariablesSizeExceededException)"
         ));
     }
-    let bad_name = |k: &String| {
-        k.is_empty()
-            || k.chars().count() > OUTPUT_VARIABLE_NAME_CHARS
-            || !k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '-' | '_'))
-    };
+    let bad_name = |k: &String| !is_variable_name(k, OUTPUT_VARIABLE_NAME_CHARS);
     let (name, _) = variables.iter().find(|(k, _)| bad_name(k))?;
     Some(format!(
         "output variable name '{}' is not valid: use 1 to {OUTPUT_VARIABLE_NAME_CHARS} of \

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -351,7 +351,14 @@ impl<R: Read> Read for Budgeted<R> {
 
 /// Read and check every entry into `dir`; the manifest when all are as it says.
 fn unpack(bundle: &Path, dir: &Path) -> anyhow::Result<BundleManifest> {
-    let file = File::open(bundle).context("cannot read it")?;
+    let mut file = File::open(bundle).context("cannot read it")?;
+    let mut magic = [0u8; 4];
+    let zstd = file.read_exact(&mut magic).is_ok() && magic == [0x28, 0xb5, 0x2f, 0xfd];
+    ensure!(
+        zstd,
+        "not a sandpipe bundle (one is a zstd-compressed tar, as `sandpipe export` writes)"
+    );
+    file.rewind()?;
     let decoder = zstd::stream::read::Decoder::new(BufReader::new(file))
         .context("not a zstd-compressed bundle")?;
     // What the archive may decompress to: tar holds a long name or an extended header whole
@@ -468,12 +475,18 @@ fn unpack(bundle: &Path, dir: &Path) -> anyhow::Result<BundleManifest> {
         let mut out = BufWriter::new(File::create_new(&target)?);
         // One byte more than listed is enough to know it is longer.
         let mut hashing = HashingReader::new(entry.take(expected.size + 1));
-        io::copy(&mut hashing, &mut out)?;
+        io::copy(&mut hashing, &mut out)
+            .with_context(|| format!("reading entry '{path}' (is the bundle cut short?)"))?;
         out.flush()?;
         let size = hashing.passed();
         ensure!(
             size <= expected.size,
             "entry '{path}' is longer than listed"
+        );
+        ensure!(
+            size == expected.size,
+            "entry '{path}' is cut short: {size} of its {} bytes (the bundle is truncated)",
+            expected.size
         );
         let digest = hashing.finish();
         ensure!(
