@@ -254,7 +254,7 @@ fn a_rust_plugin_runs_is_checked_keeps_secrets_and_obeys_the_policy() {
     // Two plugins claiming one type: one error naming both files.
     let renamed = std::fs::read_to_string(&manifest_path)
         .unwrap()
-        .replace("name: hello-rust", "name: hello-rust-copy");
+        .replace("name: \"hello-rust\"", "name: \"hello-rust-copy\"");
     std::fs::write(&manifest_path, renamed).unwrap();
     let built = ws.ok(&["action", "build", "hello-rust"]);
     assert!(built.contains("dist/hello-rust-copy.wasm"), "{built}");
