@@ -160,6 +160,13 @@ expect_error(cp.exceptions.ResourceNotFoundException, cp.list_tags_for_resource,
 listed = cp.list_pipelines()["pipelines"]
 assert [p["name"] for p in listed] == ["gated"], listed
 assert cp.list_pipelines(maxResults=1)["pipelines"][0]["name"] == "gated"
+expect_error(cp.exceptions.InvalidNextTokenException, cp.list_pipelines, nextToken="garbage")
+# Tags as AWS limits them: at most 50, and none under the reserved aws: prefix.
+arn = "arn:aws:codepipeline:us-east-1:123456789012:gated"
+expect_error(cp.exceptions.TooManyTagsException, cp.tag_resource, resourceArn=arn,
+             tags=[{"key": f"k{i}", "value": "v"} for i in range(51)])
+expect_error(cp.exceptions.InvalidTagsException, cp.tag_resource, resourceArn=arn,
+             tags=[{"key": "aws:owner", "value": "v"}])
 # Action types: the built-ins this server runs, and custom types registered and removed.
 built = cp.list_action_types(actionOwnerFilter="AWS")["actionTypes"]
 ids = {(t["id"]["category"], t["id"]["provider"]) for t in built}

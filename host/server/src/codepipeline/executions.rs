@@ -453,7 +453,11 @@ pub fn put_approval_result(app: &App, _caller: &Caller, input: Input) -> Reply {
     let action = input.string("actionName")?;
     let token = input.string("token")?;
     let result = input.0.get("result").cloned().unwrap_or_default();
-    let summary = result.get("summary").and_then(Value::as_str).unwrap_or("");
+    let Some(summary) = result.get("summary").and_then(Value::as_str) else {
+        return Err(AwsError::validation(
+            "result.summary is required: what the approver says of the approval",
+        ));
+    };
     if summary.len() > 512 {
         return Err(AwsError::validation(
             "result.summary must be at most 512 characters",

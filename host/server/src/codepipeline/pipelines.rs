@@ -125,8 +125,37 @@ fn tags_of(input: &Input) -> Result<Vec<(String, String)>, AwsError> {
                 ),
             ));
         }
+        if tag.key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(AwsError::new(
+                "InvalidTagsException",
+                format!("tag '{}': the aws: prefix is reserved for AWS", tag.key),
+            ));
+        }
     }
     Ok(tags.into_iter().map(|t| (t.key, t.value)).collect())
+}
+
+/// The most tags a resource has, as on AWS.
+const MAX_TAGS: usize = 50;
+
+/// Refuse tags past [`MAX_TAGS`]: `existing` ones with `added` over them.
+fn within_tag_limit(
+    existing: &[(String, String)],
+    added: &[(String, String)],
+) -> Result<(), AwsError> {
+    let mut keys: std::collections::BTreeSet<&str> =
+        existing.iter().map(|(k, _)| k.as_str()).collect();
+    keys.extend(added.iter().map(|(k, _)| k.as_str()));
+    if keys.len() > MAX_TAGS {
+        return Err(AwsError::new(
+            "TooManyTagsException",
+            format!(
+                "a resource has at most {MAX_TAGS} tags; this would give it {}",
+                keys.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn tags_json(tags: &[(String, String)]) -> Value {
@@ -148,6 +177,7 @@ fn shown(stored: &str, version: u32) -> Result<Value, AwsError> {
 pub fn create(app: &App, caller: &Caller, input: Input) -> Reply {
     let loaded = declaration_of(&input, "CreatePipeline")?;
     let tags = tags_of(&input)?;
+    within_tag_limit(&[], &tags)?;
     let name = loaded.pipeline.name.clone();
     let state = app.runner.state();
     if state.pipelines().get(&name)?.is_some() {
@@ -244,7 +274,19 @@ pub fn delete(app: &App, caller: &Caller, input: Input) -> Reply {
 /// ListPipelines: by name, up to `maxResults` (1–1000) per page.
 pub fn list(app: &App, _caller: &Caller, input: Input) -> Reply {
     let limit = input.max_results(1000, 1000)?;
-    let after = input.optional_string("nextToken")?;
+    // The token is the last name of the page before, marked as sandpipe's: anything else
+    // is not a token this server gave.
+    let after = match input.optional_string("nextToken")? {
+        None => None,
+        Some(token) => Some(
+            token
+                .strip_prefix(PAGE_TOKEN)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    AwsError::new("InvalidNextTokenException", "the nextToken is not valid")
+                })?,
+        ),
+    };
     let state = app.runner.state();
     let mut page = state.pipelines().list(after.as_deref(), limit + 1)?;
     let next = (page.len() > limit).then(|| {
@@ -266,11 +308,14 @@ pub fn list(app: &App, _caller: &Caller, input: Input) -> Reply {
         pipelines.push(summary);
     }
     let mut reply = json!({ "pipelines": pipelines });
-    if let Some(Some(token)) = next {
-        reply["nextToken"] = json!(token);
+    if let Some(Some(last)) = next {
+        reply["nextToken"] = json!(format!("{PAGE_TOKEN}{last}"));
     }
     Ok(reply)
 }
+
+/// What begins a ListPipelines token.
+const PAGE_TOKEN: &str = "after:";
 
 /// The pipeline an ARN names, when this account has it.
 fn pipeline_of_arn(app: &App, caller: &Caller, arn: &str) -> Result<String, AwsError> {
@@ -296,7 +341,9 @@ pub fn tag(app: &App, caller: &Caller, input: Input) -> Reply {
     let arn = input.string("resourceArn")?;
     pipeline_of_arn(app, caller, &arn)?;
     let tags = tags_of(&input)?;
-    app.runner.state().pipelines().tag(&arn, &tags)?;
+    let pipelines = app.runner.state().pipelines();
+    within_tag_limit(&pipelines.tags(&arn)?, &tags)?;
+    pipelines.tag(&arn, &tags)?;
     empty()
 }
 
