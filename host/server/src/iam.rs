@@ -60,13 +60,98 @@ fn members(names: &[String]) -> String {
     names.iter().map(|n| element("member", n)).collect()
 }
 
+/// A role name as IAM takes one: 1 to 64 of `[\w+=,.@-]`.
+fn checked_role_name(name: &str) -> Result<&str, AwsError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+    if (1..=64).contains(&name.len()) && name.chars().all(allowed) {
+        return Ok(name);
+    }
+    Err(AwsError::new(
+        "ValidationError",
+        format!(
+            "1 validation error detected: Value '{name}' at 'roleName' failed to satisfy \
+             constraint: Member must have length 1-64 and match regular expression pattern: \
+             [\\w+=,.@-]+"
+        ),
+    ))
+}
+
+/// A policy document IAM would store: a JSON object with a Statement. (sandpipe stores
+/// policies and does not enforce them; one that is not a policy at all is still refused.)
+/// Trailing commas are let through, as LocalStack lets them: the LocalStack tutorial this
+/// endpoint runs as written (seed 000) has one in its policy.
+fn checked_policy(document: &str) -> Result<&str, AwsError> {
+    let parsed: Result<serde_json::Map<String, serde_json::Value>, _> =
+        serde_json::from_str(&without_trailing_commas(document));
+    match parsed {
+        Err(_) => Err(AwsError::new(
+            "MalformedPolicyDocument",
+            "This policy contains invalid Json",
+        )),
+        Ok(policy) if !policy.contains_key("Statement") => Err(AwsError::new(
+            "MalformedPolicyDocument",
+            "Syntax errors in policy: it has no Statement",
+        )),
+        Ok(_) => Ok(document),
+    }
+}
+
+/// `text` with each comma that only white space separates from a closing `]` or `}` left
+/// out (outside strings).
+fn without_trailing_commas(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            out.push(c);
+            continue;
+        }
+        if c == ',' {
+            let next = text[at + 1..].trim_start().chars().next();
+            if matches!(next, Some(']' | '}')) {
+                continue;
+            }
+        }
+        in_string = c == '"';
+        out.push(c);
+    }
+    out
+}
+
+/// A managed policy's ARN: `arn:<partition>:iam::<account or aws>:policy/<path and name>`.
+fn checked_policy_arn(arn: &str) -> Result<&str, AwsError> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let valid = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[5]
+            .strip_prefix("policy/")
+            .is_some_and(|n| !n.is_empty());
+    if valid {
+        Ok(arn)
+    } else {
+        Err(AwsError::new(
+            "InvalidInput",
+            format!("ARN {arn} is not valid."),
+        ))
+    }
+}
+
 fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<String, AwsError> {
     let iam = app.runner.state().iam();
     let existing = |name: &str| iam.role(name)?.ok_or_else(|| no_role(name));
     match action {
         "CreateRole" => {
-            let name = params.required("RoleName")?;
-            let policy = params.required("AssumeRolePolicyDocument")?;
+            let name = checked_role_name(params.required("RoleName")?)?;
+            let policy = checked_policy(params.required("AssumeRolePolicyDocument")?)?;
             let path = params.get("Path").unwrap_or("/");
             if !path.starts_with('/') || !path.ends_with('/') {
                 return Err(AwsError::new(
@@ -117,6 +202,17 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
             Ok(String::new())
         }
         "ListRoles" => {
+            if let Some(max) = params.get("MaxItems")
+                && !max.parse::<u32>().is_ok_and(|m| (1..=1000).contains(&m))
+            {
+                return Err(AwsError::new(
+                    "ValidationError",
+                    format!(
+                        "1 validation error detected: Value '{max}' at 'maxItems' failed to \
+                         satisfy constraint: Member must have value between 1 and 1000"
+                    ),
+                ));
+            }
             let roles: String = iam
                 .roles()?
                 .iter()
@@ -133,7 +229,7 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
         "PutRolePolicy" => {
             let role = existing(params.required("RoleName")?)?;
             let name = params.required("PolicyName")?;
-            let document = params.required("PolicyDocument")?;
+            let document = checked_policy(params.required("PolicyDocument")?)?;
             iam.put_policy(&role.name, INLINE, name, document)?;
             Ok(String::new())
         }
@@ -164,7 +260,7 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
         }
         "AttachRolePolicy" => {
             let role = existing(params.required("RoleName")?)?;
-            let arn = params.required("PolicyArn")?;
+            let arn = checked_policy_arn(params.required("PolicyArn")?)?;
             iam.put_policy(&role.name, ATTACHED, arn, "")?;
             Ok(String::new())
         }
@@ -193,5 +289,26 @@ fn answer(app: &App, caller: &Caller, action: &str, params: &Params) -> Result<S
                 other
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_are_json_with_a_statement_trailing_commas_aside() {
+        assert!(checked_policy(r#"{"Statement": [{"Action": ["s3:*",],},]}"#).is_ok());
+        assert!(checked_policy(r#"{"Statement": [{"Sid": "a,]\",}"}]}"#).is_ok());
+        for bad in ["notjson", "{bad", "[]", r#"{"Version": "2012-10-17"}"#] {
+            assert_eq!(
+                checked_policy(bad).unwrap_err().code,
+                "MalformedPolicyDocument",
+                "{bad}"
+            );
+        }
+        assert!(checked_role_name("bad name/").is_err() && checked_role_name("ok_role-1").is_ok());
+        assert!(checked_policy_arn("garbage").is_err());
+        assert!(checked_policy_arn("arn:aws:iam::aws:policy/AdministratorAccess").is_ok());
     }
 }

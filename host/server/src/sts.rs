@@ -35,6 +35,20 @@ pub fn handle(keys: &Keys, caller: &Caller, body: &[u8]) -> Response<Body> {
 
 fn assume_role(keys: &Keys, caller: &Caller, params: &Params) -> Result<String, AwsError> {
     let role_arn = params.required("RoleArn")?;
+    // arn:<partition>:iam::<account>:role/<path and name>
+    let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+    let role_shaped = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[5]
+            .strip_prefix("role/")
+            .is_some_and(|n| !n.is_empty());
+    if !role_shaped {
+        return Err(AwsError::new(
+            "ValidationError",
+            format!("{role_arn} is invalid: a role ARN is arn:aws:iam::ACCOUNT:role/NAME"),
+        ));
+    }
     let session = params.required("RoleSessionName")?;
     let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
     if !(2..=64).contains(&session.len()) || !session.chars().all(allowed) {
