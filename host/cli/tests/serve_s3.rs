@@ -331,8 +331,16 @@ except s3.exceptions.ClientError as e:
 try:
     s3.get_object(Bucket="no-such-bucket", Key="k")
     raise SystemExit("a missing bucket answered")
-except s3.exceptions.NoSuchBucket:
-    pass
+except s3.exceptions.NoSuchBucket as e:
+    # As S3 answers: S3's words, and a request id botocore reports.
+    assert "no-such-bucket" in e.response["Error"]["Message"], e.response
+    assert len(e.response["ResponseMetadata"]["RequestId"]) == 16, e.response
+try:
+    s3.put_object(Bucket="boto-bucket", Key="k" * 2000, Body=b"x")
+    raise SystemExit("a 2000-character key was taken")
+except s3.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "KeyTooLongError", e.response
+    assert e.response["Error"]["Message"], e.response
 print("boto3 ok")
 "#;
 

@@ -23,6 +23,7 @@ mod body;
 pub(crate) use body::download;
 mod buckets;
 mod convert;
+mod error_body;
 mod listing;
 mod multipart;
 mod objects;
@@ -91,7 +92,7 @@ impl S3Front {
         };
         let request = request.map(s3s::Body::http_body_unsync);
         match self.service.call(request).await {
-            Ok(response) => response.map(axum::body::Body::new),
+            Ok(response) => error_body::completed(response.map(axum::body::Body::new)).await,
             // s3s answers every S3 error itself; this is only its own failure to write one.
             Err(_) => {
                 let mut response = Response::new(axum::body::Body::from(
