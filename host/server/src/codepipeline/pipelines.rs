@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use sandpipe_engine::ExecutionRequest;
 use sandpipe_model::load::parse_document;
-use sandpipe_model::{LoadedPipeline, PipelineDeclaration};
+use sandpipe_model::{LoadedPipeline, PipelineDeclaration, Problem};
 
 use super::empty;
 use crate::App;
@@ -28,19 +28,30 @@ fn declaration_of(input: &Input, operation: &str) -> Result<LoadedPipeline, AwsE
         ));
     };
     let text = json!({ "pipeline": pipeline }).to_string();
+    // The exception is the first problem's; the message says each problem at its path
+    // (the exception is already the error's type).
+    let refused = |problems: &[&Problem]| {
+        let code = problems.first().map_or("InvalidStructureException", |p| {
+            // A value of the wrong JSON type is a request the service cannot read.
+            if p.exception == "ValidationException" && p.message.starts_with("invalid type:") {
+                "SerializationException"
+            } else {
+                p.exception
+            }
+        });
+        let message: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect();
+        AwsError::new(code, message.join("; "))
+    };
     let mut loaded = parse_document(operation, &text, false).map_err(|error| {
         let findings = error.findings();
-        let code = findings
-            .first()
-            .map(|f| f.problem.exception)
-            .unwrap_or("InvalidStructureException");
-        let message: Vec<String> = findings.iter().map(|f| f.problem.to_string()).collect();
-        AwsError::new(code, message.join("; "))
+        refused(&findings.iter().map(|f| &f.problem).collect::<Vec<_>>())
     })?;
     let problems = loaded.problems();
-    if let Some(first) = problems.first() {
-        let message: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return Err(AwsError::new(first.exception, message.join("; ")));
+    if !problems.is_empty() {
+        return Err(refused(&problems.iter().collect::<Vec<_>>()));
     }
     // The version is the service's to give, not the caller's.
     loaded.pipeline.version = None;
