@@ -341,6 +341,11 @@ try:
 except s3.exceptions.ClientError as e:
     assert e.response["Error"]["Code"] == "KeyTooLongError", e.response
     assert e.response["Error"]["Message"], e.response
+try:
+    s3.put_object(Bucket="boto-bucket", Key="md5", Body=b"x", ContentMD5="notbase64!!")
+    raise SystemExit("a Content-MD5 that is no digest was taken")
+except s3.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidDigest", e.response
 print("boto3 ok")
 "#;
 

@@ -34,6 +34,9 @@ const MAX_TRAILERS: usize = 64;
 pub enum BodyError {
     #[error("{0}")]
     BadDigest(String),
+    /// A digest header that is not a digest at all (S3 tells this apart from a mismatch).
+    #[error("{0}")]
+    InvalidDigest(String),
     #[error("{0}")]
     Malformed(String),
     #[error("the request body was cut short: {0}")]
@@ -45,6 +48,7 @@ impl BodyError {
         let message = self.to_string();
         match self {
             BodyError::BadDigest(_) => s3_error!(BadDigest, "{message}"),
+            BodyError::InvalidDigest(_) => s3_error!(InvalidDigest, "{message}"),
             BodyError::Malformed(_) => s3_error!(InvalidRequest, "{message}"),
             BodyError::Interrupted(_) => s3_error!(IncompleteBody, "{message}"),
         }
@@ -419,6 +423,12 @@ impl VerifyingReader {
             }
         }
         if let (Some(md5), Some(expected)) = (self.md5.take(), self.content_md5.take()) {
+            let digest = base64_simd::STANDARD.decode_to_vec(expected.trim());
+            if digest.map_or(true, |d| d.len() != 16) {
+                return Err(io::Error::other(BodyError::InvalidDigest(format!(
+                    "the Content-MD5 you specified ({expected}) is not the base64 of an MD5 digest"
+                ))));
+            }
             let computed = base64_simd::STANDARD.encode_to_string(md5.finalize());
             if computed != expected.trim() {
                 return Err(io::Error::other(BodyError::BadDigest(format!(

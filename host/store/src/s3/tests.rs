@@ -150,10 +150,15 @@ fn refuses_bad_names_missing_buckets_and_oversized_uploads() {
         s3.create_bucket("Bad_Name"),
         Err(S3Error::InvalidBucketName(_))
     ));
-    assert!(matches!(
-        s3.create_bucket("192.168.1.1"),
-        Err(S3Error::InvalidBucketName(_))
-    ));
+    for reserved in ["192.168.1.1", "abc-s3alias", "xn--abc", "data--ol-s3"] {
+        assert!(
+            matches!(
+                s3.create_bucket(reserved),
+                Err(S3Error::InvalidBucketName(_))
+            ),
+            "{reserved}"
+        );
+    }
     assert!(matches!(
         s3.bucket_info("nope"),
         Err(S3Error::NoSuchBucket(_))
