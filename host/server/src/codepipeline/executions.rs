@@ -29,13 +29,31 @@ fn run_error(error: RunError) -> AwsError {
                 .first()
                 .map(|f| f.problem.exception)
                 .unwrap_or("InvalidStructureException");
-            let text: Vec<String> = findings.iter().map(|f| f.problem.to_string()).collect();
+            let text: Vec<String> = findings
+                .iter()
+                .map(|f| format!("{}: {}", api_path(&f.problem.path), f.problem.message))
+                .collect();
             AwsError::new(code, text.join("; "))
         }
         RunError::Other(error) => {
             AwsError::from_refusal(&format!("{error:#}"), "ValidationException")
         }
     }
+}
+
+/// A problem's path as the API's caller wrote it: the engine names the CLI's flags
+/// (`--variable NAME`), which an API request spells as its members.
+fn api_path(path: &str) -> String {
+    let members = [
+        ("--variable ", "variables", "name"),
+        ("--source-revision ", "sourceRevisions", "actionName"),
+    ];
+    for (flag, member, key) in members {
+        if let Some(name) = path.strip_prefix(flag) {
+            return format!("{member}[{key}={name}]");
+        }
+    }
+    path.to_string()
 }
 
 /// Start an execution of `loaded` in the background; its id.
