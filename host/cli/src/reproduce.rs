@@ -89,7 +89,11 @@ pub fn replay(state: &StateLocation, mut args: ReplayArgs) -> anyhow::Result<Exi
         );
     }
     let state_dir = match &bundle {
-        Some(_) => state.for_writing(),
+        Some(file) => {
+            sandpipe_engine::reproduce::check_bundle_header(file)
+                .with_context(|| format!("{}: refused", file.display()))?;
+            state.for_writing()
+        }
         None => state.existing()?,
     };
     let state_dir = state_dir.as_path();

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -295,6 +295,19 @@ pub struct ImportedBundle {
 /// What a bundled policy file's name gets, so that no run applies it.
 const SET_ASIDE: &str = ".from-bundle";
 
+/// Whether `bundle` begins as a bundle does (zstd's magic), so that what is plainly not one
+/// is refused before anything, the state directory included, is made for it.
+pub fn check_bundle_header(bundle: &Path) -> anyhow::Result<()> {
+    let mut file = File::open(bundle).context("cannot read it")?;
+    let mut magic = [0u8; 4];
+    let zstd = file.read_exact(&mut magic).is_ok() && magic == [0x28, 0xb5, 0x2f, 0xfd];
+    ensure!(
+        zstd,
+        "not a sandpipe bundle (one is a zstd-compressed tar, as `sandpipe export` writes)"
+    );
+    Ok(())
+}
+
 /// Verify the bundle at `bundle` and take it into the state directory: its artifacts into
 /// the store where the record says they were, its declaration version and record into the
 /// state, its files under `<state-dir>/bundles/<execution>/`.
@@ -351,14 +364,8 @@ impl<R: Read> Read for Budgeted<R> {
 
 /// Read and check every entry into `dir`; the manifest when all are as it says.
 fn unpack(bundle: &Path, dir: &Path) -> anyhow::Result<BundleManifest> {
-    let mut file = File::open(bundle).context("cannot read it")?;
-    let mut magic = [0u8; 4];
-    let zstd = file.read_exact(&mut magic).is_ok() && magic == [0x28, 0xb5, 0x2f, 0xfd];
-    ensure!(
-        zstd,
-        "not a sandpipe bundle (one is a zstd-compressed tar, as `sandpipe export` writes)"
-    );
-    file.rewind()?;
+    check_bundle_header(bundle)?;
+    let file = File::open(bundle).context("cannot read it")?;
     let decoder = zstd::stream::read::Decoder::new(BufReader::new(file))
         .context("not a zstd-compressed bundle")?;
     // What the archive may decompress to: tar holds a long name or an extended header whole

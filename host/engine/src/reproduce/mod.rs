@@ -8,7 +8,8 @@ mod provenance;
 mod replay;
 
 pub use bundle::{
-    BUNDLE_FORMAT, BundleManifest, ExportInputs, ImportedBundle, export_bundle, import_bundle,
+    BUNDLE_FORMAT, BundleManifest, ExportInputs, ImportedBundle, check_bundle_header,
+    export_bundle, import_bundle,
 };
 pub use compare::{
     ArtifactComparison, Detail, FileChange, FileDifference, TEXT_DIFF_BYTES, compare_artifacts,
