@@ -191,13 +191,18 @@ fn a_bundle_replays_in_a_fresh_state_directory_and_is_refused_when_altered() {
     // What is not a bundle is named as not one; a bundle's name that is not a file is
     // not taken for an execution id.
     ws.write("notes.tar.zst", "just text\n");
+    let untouched = elsewhere.path().join("untouched");
     let output = ws.fails(&[
         "--state-dir",
-        fresh.to_str().unwrap(),
+        untouched.to_str().unwrap(),
         "replay",
         "notes.tar.zst",
     ]);
     assert!(output.contains("not a sandpipe bundle"), "{output}");
+    assert!(
+        !untouched.exists(),
+        "a state directory made for what is no bundle"
+    );
     let output = ws.fails(&[
         "--state-dir",
         fresh.to_str().unwrap(),
