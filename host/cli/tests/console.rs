@@ -671,6 +671,24 @@ fn the_console_serves_files_and_refuses_what_it_must() {
         "{deploy}"
     );
 
+    // A start nobody waits on (CreatePipeline's own) that was refused is shown on the
+    // pipeline's page, with why: here a source whose bucket has no versioning.
+    let unversioned = pipeline("unversioned", setup.ws.dir.path()).replace("\"src\"", "\"plain\"");
+    setup.ws.ok(&["s3", "mb", "s3://plain"]);
+    let file = setup.ws.write("unversioned.json", unversioned);
+    setup.aws(&[
+        "create-pipeline",
+        "--cli-input-json",
+        &format!("file://{}", file.display()),
+    ]);
+    let (status, page) = exchange(&setup.server, "GET", "/pipelines/unversioned", &html, "");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("The last start (CreatePipeline) was refused")
+            && page.contains("does not have versioning enabled"),
+        "{page}"
+    );
+
     // A page asked for by another name (DNS rebinding) is refused.
     let (status, text) = exchange(
         &setup.server,

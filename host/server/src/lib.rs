@@ -83,6 +83,10 @@ pub struct App {
     /// declared, by pipeline name with their version: memory only, never written.
     pub(crate) declared:
         Mutex<std::collections::HashMap<String, (u32, sandpipe_model::LoadedPipeline)>>,
+    /// By pipeline, why its last start was refused (how it was started, and the error)
+    /// until one succeeds: a start nobody waits on (CreatePipeline's, a webhook's) has no
+    /// caller to tell, and the console shows it instead.
+    pub(crate) refused_starts: Mutex<std::collections::HashMap<String, (String, String)>>,
     pub(crate) s3: s3::S3Front,
     /// The keys that may sign requests, shared with the S3 front.
     pub(crate) keys: Arc<keys::Keys>,
@@ -102,6 +106,7 @@ impl App {
             starting: Mutex::new(()),
             pipeline_states: Mutex::new(Default::default()),
             declared: Mutex::new(Default::default()),
+            refused_starts: Mutex::new(Default::default()),
             s3,
             keys,
             options,

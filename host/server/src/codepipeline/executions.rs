@@ -67,12 +67,31 @@ pub fn launch(
     let (variables, revisions) = start;
     let mut by = Start::by(trigger, "sandpipe serve");
     by.source_revisions = revisions;
+    let name = loaded.pipeline.name.clone();
     let request = ExecutionRequest::start(loaded, API_SOURCE)
         .with_variables(variables)
         .started_by(by)
         .with_files(app.files.clone())
         .in_region(&caller.region);
-    submit(app, request)
+    let started = submit(app, request);
+    let mut refused = app.refused_starts.lock().unwrap_or_else(|e| e.into_inner());
+    match &started {
+        Ok(_) => {
+            refused.remove(&name);
+        }
+        Err(error) => {
+            refused.insert(
+                name,
+                (
+                    trigger.to_string(),
+                    format!("{}: {}", error.code, error.message),
+                ),
+            );
+        }
+    }
+    drop(refused);
+    app.changes.touched();
+    started
 }
 
 fn submit(app: &App, request: ExecutionRequest) -> Result<String, AwsError> {

@@ -103,11 +103,23 @@ impl Console<'_> {
             .collect();
         let stages = items(&state, "stageStates");
         let latest = items(&executions, "pipelineExecutionSummaries").first();
+        let refused = self
+            .app
+            .refused_starts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
         Ok(html! {
             h1 { (name) }
             p class="muted" {
                 "Version " (got["pipeline"]["version"]) " · "
                 a href=(pipeline_path(name, &["executions"])) { "Execution history" }
+            }
+            @if let Some((trigger, message)) = &refused {
+                p class="status bad" role="alert" {
+                    "The last start (" (trigger) ") was refused: " (message)
+                }
             }
             @if let Some(latest) = latest {
                 @let id = text(&latest["pipelineExecutionId"]);
