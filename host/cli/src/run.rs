@@ -317,8 +317,12 @@ impl StartArgs {
             secrets: secrets.as_deref(),
             start: &start,
             variables: &self.variables(),
-        }
-        .check(self.runner.create_buckets());
+        };
+        let mut report = report.check(self.runner.create_buckets());
+        // This run's own doubles file: a misspelt Stage/Action in it is a problem.
+        report
+            .findings
+            .extend(Preflight::doubles_of_no_action(loaded, files));
         Ok((report, start))
     }
 }

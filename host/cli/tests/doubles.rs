@@ -146,6 +146,13 @@ fn a_doubles_file_beside_the_pipeline_stands_in_with_outputs_and_failures() {
             && refused.contains("is not an output variable name"),
         "{refused}"
     );
+    // A Stage/Action key of a stage this pipeline does not have is another pipeline's
+    // (pipelines may share a directory's doubles file): left alone.
+    ws.write(
+        "sandpipe-doubles.yaml",
+        "doubles:\n  Deploy/AWS/CodeDeploy/1: {}\n  Elsewhere/Thing: {outcome: fail}\n",
+    );
+    ws.ok(&["run", "--plain", "codedeploy.json"]);
     // A Stage/Action key that names no action (a misspelling) is refused, not ignored.
     ws.write(
         "sandpipe-doubles.yaml",

@@ -346,6 +346,11 @@ try:
     raise SystemExit("a Content-MD5 that is no digest was taken")
 except s3.exceptions.ClientError as e:
     assert e.response["Error"]["Code"] == "InvalidDigest", e.response
+try:
+    s3.create_bucket(Bucket="abc-s3alias")
+    raise SystemExit("a bucket name S3 reserves was taken")
+except s3.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidBucketName", e.response
 print("boto3 ok")
 "#;
 

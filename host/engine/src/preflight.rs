@@ -98,14 +98,15 @@ impl Preflight<'_> {
                 file: self.file.to_string(),
                 problem,
             }));
-        report.findings.extend(self.doubles_of_no_action());
         report
     }
 
-    /// A double keyed by Stage/Action that names no action of the pipeline (a misspelling
-    /// would otherwise leave the real action running, silently).
-    fn doubles_of_no_action(&self) -> Vec<Finding> {
-        let pipeline = &self.loaded.pipeline;
+    /// Doubles keyed by Stage/Action whose stage the pipeline has and whose action it does
+    /// not: a misspelt action would otherwise leave the real one running, silently. (A stage
+    /// the pipeline lacks is another pipeline's, when pipelines share a doubles file.) For a
+    /// run of one pipeline with its own files: a server's doubles serve every pipeline.
+    pub fn doubles_of_no_action(loaded: &LoadedPipeline, files: &PipelineFiles) -> Vec<Finding> {
+        let pipeline = &loaded.pipeline;
         let actions: Vec<String> = pipeline
             .stages
             .iter()
@@ -115,9 +116,10 @@ impl Preflight<'_> {
                     .map(move |a| format!("{}/{}", s.name, a.name))
             })
             .collect();
-        self.files
+        files
             .doubles
             .action_doubles()
+            .filter(|(stage, _, _)| pipeline.stages.iter().any(|s| s.name == *stage))
             .filter(|(stage, action, _)| !actions.contains(&format!("{stage}/{action}")))
             .map(|(stage, action, double)| Finding {
                 file: double.declared_in.clone(),

@@ -113,7 +113,8 @@ impl ActionDefinition {
                 ));
             }
             if property.description.as_ref().is_some_and(|d| {
-                d.chars().count() > MAX_PROPERTY_DESCRIPTION || d.contains(char::is_control)
+                d.chars().count() > MAX_PROPERTY_DESCRIPTION
+                    || d.contains(crate::text::is_layout_breaking)
             }) {
                 problems.push((
                     path("description"),

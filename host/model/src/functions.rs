@@ -103,17 +103,41 @@ impl Function {
             });
         }
         let (module, _) = self.handler_parts();
+        // A Python handler may also come from the interpreter's own packages (one `command`
+        // names, a virtualenv's): only the code directory's are looked for without one.
+        if self.kind == RuntimeKind::Python && !self.command.is_empty() {
+            return None;
+        }
         let candidates: Vec<String> = match self.kind {
             RuntimeKind::Python => {
                 let path = module.replace('.', "/");
-                vec![format!("{path}.py"), format!("{path}/__init__.py")]
+                vec![
+                    format!("{path}.py"),
+                    format!("{path}/__init__.py"),
+                    format!("{path}.pyc"),
+                ]
             }
             _ => ["js", "mjs", "cjs"]
                 .iter()
                 .map(|extension| format!("{module}.{extension}"))
                 .collect(),
         };
-        let found = candidates.iter().any(|c| self.code.join(c).is_file());
+        // A compiled extension module: `app.cpython-311-x86_64-linux-gnu.so`, `app.so`.
+        let extension_module = || {
+            let path = self.code.join(module.replace('.', "/"));
+            let (Some(dir), Some(stem)) = (path.parent(), path.file_name()) else {
+                return false;
+            };
+            let prefix = format!("{}.", stem.to_string_lossy());
+            std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries.flatten().any(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with(&prefix) && name.ends_with(".so")
+                })
+            })
+        };
+        let found = candidates.iter().any(|c| self.code.join(c).is_file())
+            || (self.kind == RuntimeKind::Python && extension_module());
         (!found).then(|| {
             format!(
                 "the handler {} needs its module '{module}' in {code} ({}), and it is not there",

@@ -237,10 +237,10 @@ impl PluginManifest {
         }
         // Shown on terminals (`action inspect`, `action list`): an escape sequence there
         // could hide or forge what the plugin asks for.
-        if self.description.contains(char::is_control) {
+        if self.description.contains(crate::text::is_layout_breaking) {
             problems.push((
                 "description".into(),
-                "a description is one line of text, without control characters".into(),
+                "a description is text: no control characters but new lines and tabs".into(),
             ));
         }
         if self.action_types.is_empty() || self.action_types.len() > MAX_ACTION_TYPES {

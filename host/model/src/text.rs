@@ -81,6 +81,12 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// A control character other than a new line or a tab: what could move a terminal's cursor
+/// or rewrite a line, where text people write (a description) may still span lines.
+pub fn is_layout_breaking(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
 /// Text safe in XML character data and in a quoted attribute: `&`, `<`, `>`, `"` and `'`
 /// escaped, and the control characters XML 1.0 forbids (all but tab, newline and carriage
 /// return) replaced by U+FFFD.

@@ -139,16 +139,20 @@ impl App {
 
     /// The router serving every protocol.
     pub fn router(self: Arc<Self>) -> Router {
-        Router::new()
+        let guarded = Router::new()
             .route("/_sandpipe/health", get(health))
             .route("/_sandpipe/reset", axum::routing::post(reset))
-            .route("/_sandpipe/webhooks/{token}", axum::routing::post(webhook))
             .route("/_sandpipe/console/{asset}", get(console::assets::serve))
             .fallback(dispatch)
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&self),
                 host_names::only_loopback_names,
-            ))
+            ));
+        // A webhook's delivery may come through a tunnel by the tunnel's name; its secret
+        // URL (and the HMAC it is checked with) is what guards it, not the name.
+        Router::new()
+            .route("/_sandpipe/webhooks/{token}", axum::routing::post(webhook))
+            .merge(guarded)
             .with_state(self)
     }
 }
@@ -188,6 +192,10 @@ async fn reset(State(app): State<Arc<App>>) -> Response<Body> {
 /// `POST /_sandpipe/reset`: abandon what runs, then forget every pipeline, execution, role
 /// and bucket, so a test harness starts each test from nothing.
 fn wipe(app: &App) -> anyhow::Result<()> {
+    app.refused_starts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
     let state = app.runner.state();
     let running = state.executions().list_in(
         None,

@@ -34,6 +34,14 @@ pub fn template_problems(template: &Value) -> Vec<TemplateProblem> {
         });
         return problems;
     };
+    // A template that is transformed before CloudFormation reads it (SAM's
+    // AWS::Serverless, AWS::LanguageExtensions' Fn::ForEach, macros) gains resources only
+    // the transform knows: its references cannot be checked here.
+    let transformed = template.get("Transform").is_some()
+        || resources.keys().any(|id| id.starts_with("Fn::ForEach::"));
+    if transformed {
+        return problems;
+    }
     let names = |name: &str| -> BTreeSet<&str> {
         section(name)
             .unwrap_or(&empty)
@@ -275,6 +283,19 @@ mod tests {
             "Outputs": {"Name": {"Value": {"Fn::Sub": ["${Bucket.Arn}/${Suffix}", {"Suffix": "x"}]}}}
         });
         assert_eq!(template_problems(&template), Vec::new());
+    }
+
+    #[test]
+    fn a_transformed_template_is_not_checked_for_what_its_transform_adds() {
+        let sam = json!({
+            "Transform": "AWS::Serverless-2016-10-31",
+            "Resources": {"Fn": {"Type": "AWS::Serverless::Function"}},
+            "Outputs": {"Role": {"Value": {"Fn::GetAtt": ["FnRole", "Arn"]}},
+                        "Api": {"Value": {"Fn::Sub": "https://${ServerlessRestApi}.execute-api"}}}
+        });
+        assert_eq!(template_problems(&sam), Vec::new());
+        let for_each = json!({"Resources": {"Fn::ForEach::Topics": ["T", ["A", "B"], {}]}});
+        assert_eq!(template_problems(&for_each), Vec::new());
     }
 
     #[test]

@@ -274,8 +274,12 @@ pub fn delete(app: &App, caller: &Caller, input: Input) -> Reply {
         .state()
         .pipelines()
         .delete(&name, &caller.arn("codepipeline", &name))?;
-    // Its secrets go with it.
+    // Its secrets go with it, and what was said of its starts.
     app.declared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&name);
+    app.refused_starts
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&name);

@@ -51,6 +51,22 @@ pub async fn create_bucket(
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     // A LocationConstraint is accepted and not kept: every bucket here is in one place.
     let bucket = req.input.bucket;
+    // Names S3 keeps for its own kinds of bucket and access point, refused as S3 refuses
+    // them when a client makes one (buckets sandpipe makes for a pipeline, and the
+    // amzn-s3-demo- names of AWS's sample pipelines, are its own business).
+    let reserved = ["xn--", "sthree-", "amzn-s3-demo-"]
+        .iter()
+        .any(|prefix| bucket.starts_with(prefix))
+        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .iter()
+            .any(|suffix| bucket.ends_with(suffix));
+    if reserved {
+        return Err(s3_error!(
+            InvalidBucketName,
+            "'{bucket}' uses a prefix or suffix S3 reserves (xn--, sthree-, amzn-s3-demo-, \
+             -s3alias, --ol-s3, .mrap, --x-s3, --table-s3)"
+        ));
+    }
     let location = format!("/{bucket}");
     let store = store.clone();
     blocking(move || store.create_bucket(&bucket))

@@ -457,26 +457,12 @@ pub fn validate_bucket_name(name: &str) -> Result<()> {
         .zip(name.bytes().last())
         .is_some_and(|(first, last)| first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric());
     let ip_like = name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok());
-    // Names S3 keeps for its own kinds of bucket and access point.
-    let reserved = ["xn--", "sthree-", "amzn-s3-demo-"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix));
-    if (3..=63).contains(&name.len())
-        && valid_chars
-        && edges
-        && !name.contains("..")
-        && !ip_like
-        && !reserved
-    {
+    if (3..=63).contains(&name.len()) && valid_chars && edges && !name.contains("..") && !ip_like {
         Ok(())
     } else {
         Err(S3Error::InvalidBucketName(format!(
             "'{name}' is not a valid bucket name: use 3 to 63 lowercase letters, digits, dots \
-             and hyphens, starting and ending with a letter or digit (and not a prefix or \
-             suffix S3 reserves, such as xn-- or -s3alias)"
+             and hyphens, starting and ending with a letter or digit"
         )))
     }
 }
