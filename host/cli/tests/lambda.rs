@@ -223,7 +223,8 @@ fn an_unmapped_function_is_refused_with_where_to_map_it() {
     );
     let refused = ws.fails(&["run", "--plain", "pipeline.json"]);
     assert!(
-        refused.contains("map FunctionName 'other' to its local code"),
+        refused.contains("map FunctionName 'other' to its local code")
+            && refused.contains("stages[1].actions[0].configuration.FunctionName"),
         "{refused}"
     );
 }

@@ -286,6 +286,8 @@ impl Preflight<'_> {
                         files.join("; ")
                     ),
                 };
+                // An unmapped function is the FunctionName's problem, where the user looks.
+                let mut at = path;
                 if action_type.is_lambda_invoke() {
                     let name = action
                         .configuration
@@ -296,9 +298,14 @@ impl Preflight<'_> {
                         "; or map FunctionName '{name}' to its local code (runtime, handler, \
                          code) in sandpipe-functions.yaml beside the pipeline"
                     ));
+                    if !name.is_empty() {
+                        at = self.loaded.document_path(&format!(
+                            "stages[{s}].actions[{a}].configuration.FunctionName"
+                        ));
+                    }
                 }
                 problems.push(Problem {
-                    path,
+                    path: at,
                     exception: "ActionTypeNotFoundException",
                     message: format!(
                         "no provider for {action_type} (sandpipe serves {}); let it run as a \
