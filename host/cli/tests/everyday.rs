@@ -65,7 +65,8 @@ fn assert_all_five(output: &str) {
         "other-project.yaml: environment.enviroment: ValidationException: unknown field `enviroment`",
         "configuration.BucketName: ResourceNotFoundException: the bucket 'website-bucket' does not \
          exist: create it with `sandpipe s3 mb s3://website-bucket`",
-        "pipeline.stages[2].actions[1].actionTypeId: ActionTypeNotFoundException: no provider \
+        "pipeline.stages[2].actions[1].configuration.FunctionName: ActionTypeNotFoundException: \
+         no provider \
          for Invoke/AWS/Lambda/1",
     ] {
         assert!(
