@@ -380,21 +380,33 @@ pub struct ProvenanceArgs {
     /// Without an execution id, this pipeline's latest execution.
     #[arg(long)]
     pipeline: Option<String>,
-    /// Write the statement to this file instead of standard output.
+    /// Write the statement to this file instead of standard output (whole or not at all; a
+    /// device or named pipe is written into, never replaced).
     #[arg(short, long, value_name = "FILE")]
     output: Option<std::path::PathBuf>,
 }
 
-/// `provenance`: the execution's in-toto Statement (SLSA Provenance v1 predicate).
-pub fn provenance_command(state_dir: &Path, args: ProvenanceArgs) -> anyhow::Result<ExitCode> {
+/// The state, and the record of the execution `execution` names (or the latest, of
+/// `pipeline` when given): what `provenance` and `export` start from.
+fn chosen(
+    state_dir: &Path,
+    execution: &Option<String>,
+    pipeline: &Option<String>,
+) -> anyhow::Result<(StateStore, sandpipe_state::ExecutionRecord)> {
     let state = StateStore::open(state_dir)?;
     let record = ids::record(
         &state,
         state_dir,
-        args.execution.as_deref(),
-        args.pipeline.as_deref(),
+        execution.as_deref(),
+        pipeline.as_deref(),
         Latest::Any,
     )?;
+    Ok((state, record))
+}
+
+/// `provenance`: the execution's in-toto Statement (SLSA Provenance v1 predicate).
+pub fn provenance_command(state_dir: &Path, args: ProvenanceArgs) -> anyhow::Result<ExitCode> {
+    let (state, record) = chosen(state_dir, &args.execution, &args.pipeline)?;
     let declaration = state
         .executions()
         .declaration(&record.pipeline_name, record.pipeline_version)?;
@@ -417,7 +429,8 @@ pub struct ExportArgs {
     /// Without an execution id, this pipeline's latest execution.
     #[arg(long)]
     pipeline: Option<String>,
-    /// The bundle to write (a zstd-compressed tar, `.tar.zst` by convention).
+    /// The bundle to write (a zstd-compressed tar, `.tar.zst` by convention); `-` writes it
+    /// to standard output, and a device or named pipe is written into, never replaced.
     #[arg(short, long, value_name = "FILE")]
     output: std::path::PathBuf,
     #[command(flatten)]
@@ -507,14 +520,7 @@ fn add_tree(dir: &Path, path: &Path, found: &mut BTreeMap<String, PathBuf>) {
 
 /// `export`: everything needed to replay an execution elsewhere, in one file.
 pub fn export(state_dir: &Path, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let state = StateStore::open(state_dir)?;
-    let record = ids::record(
-        &state,
-        state_dir,
-        args.execution.as_deref(),
-        args.pipeline.as_deref(),
-        Latest::Any,
-    )?;
+    let (state, record) = chosen(state_dir, &args.execution, &args.pipeline)?;
     let mut inputs = ExportInputs::default();
     let file = file_of(&record.source_file, state_dir);
     let mut left_out = Vec::new();

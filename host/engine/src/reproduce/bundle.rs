@@ -4,16 +4,14 @@
 //! policy) — as a tar compressed with zstd. Deterministic: entries sorted, times, owners and
 //! modes fixed, so one execution exports the same bytes every time. Verified on import:
 //! every entry is listed in the manifest with its SHA-256 and size, is a plain file on a
-//! plain relative path, and matches, before anything is kept.
+//! plain relative path, and matches, before anything is kept (`unpack.rs`).
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use sandpipe_model::plugin_policy::POLICY_FILE_NAMES;
 use sandpipe_state::{ExecutionRecord, ProcessOwner, StateStore};
 use sandpipe_store::{LocalS3, PutOptions};
@@ -23,17 +21,17 @@ use sha2::{Digest, Sha256};
 use crate::artifacts::HashingReader;
 
 pub const BUNDLE_FORMAT: &str = "sandpipe-bundle/1";
-const MANIFEST: &str = "sandpipe-bundle.json";
+pub(super) const MANIFEST: &str = "sandpipe-bundle.json";
 const RECORD: &str = "record.json";
 const DECLARATION: &str = "declaration.json";
 /// zstd's default level: fast, and the same bytes for the same input.
 const LEVEL: i32 = 3;
 /// The largest manifest, record or declaration read into memory.
-const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+pub(super) const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
 /// The most entries a bundle may hold.
-const MAX_ENTRIES: usize = 200_000;
+pub(super) const MAX_ENTRIES: usize = 200_000;
 /// The largest artifact or file in a bundle (CodePipeline's artifact limit).
-const MAX_ENTRY_BYTES: u64 = 5 << 30;
+pub(super) const MAX_ENTRY_BYTES: u64 = 5 << 30;
 
 /// What a bundle holds, written first in it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -256,7 +254,7 @@ fn masked_paths(declaration: &serde_json::Value) -> Vec<String> {
 }
 
 /// A path a bundle may hold: relative, of plain names of letters, digits, `.`, `_`, `-`.
-fn safe_path(path: &str) -> bool {
+pub(super) fn safe_path(path: &str) -> bool {
     !path.is_empty()
         && path.len() <= 1024
         && path.split('/').all(|part| {
@@ -295,19 +293,6 @@ pub struct ImportedBundle {
 /// What a bundled policy file's name gets, so that no run applies it.
 const SET_ASIDE: &str = ".from-bundle";
 
-/// Whether `bundle` begins as a bundle does (zstd's magic), so that what is plainly not one
-/// is refused before anything, the state directory included, is made for it.
-pub fn check_bundle_header(bundle: &Path) -> anyhow::Result<()> {
-    let mut file = File::open(bundle).context("cannot read it")?;
-    let mut magic = [0u8; 4];
-    let zstd = file.read_exact(&mut magic).is_ok() && magic == [0x28, 0xb5, 0x2f, 0xfd];
-    ensure!(
-        zstd,
-        "not a sandpipe bundle (one is a zstd-compressed tar, as `sandpipe export` writes)"
-    );
-    Ok(())
-}
-
 /// Verify the bundle at `bundle` and take it into the state directory: its artifacts into
 /// the store where the record says they were, its declaration version and record into the
 /// state, its files under `<state-dir>/bundles/<execution>/`.
@@ -322,7 +307,8 @@ pub fn import_bundle(
         .join("bundles")
         .join(format!(".unpacking-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&unpacking)?;
-    let verified = unpack(bundle, &unpacking).with_context(|| format!("{shown}: refused"));
+    let verified =
+        super::unpack::unpack(bundle, &unpacking).with_context(|| format!("{shown}: refused"));
     let manifest = match verified {
         Ok(manifest) => manifest,
         Err(error) => {
@@ -334,181 +320,6 @@ pub fn import_bundle(
         .with_context(|| format!("importing {shown}"));
     let _ = std::fs::remove_dir_all(&unpacking);
     kept
-}
-
-/// What tar adds around an entry at the most that sandpipe's bundles use: its header, a
-/// long-name header and its name, and padding.
-const TAR_OVERHEAD: u64 = 8 << 10;
-
-/// A reader that fails past its budget (which may be raised as it goes).
-struct Budgeted<R> {
-    inner: R,
-    read: u64,
-    budget: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Budgeted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.budget.get().saturating_sub(self.read);
-        if left == 0 {
-            return Err(io::Error::other(
-                "the bundle holds more than its manifest lists",
-            ));
-        }
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let got = self.inner.read(&mut buf[..want])?;
-        self.read += got as u64;
-        Ok(got)
-    }
-}
-
-/// Read and check every entry into `dir`; the manifest when all are as it says.
-fn unpack(bundle: &Path, dir: &Path) -> anyhow::Result<BundleManifest> {
-    check_bundle_header(bundle)?;
-    let file = File::open(bundle).context("cannot read it")?;
-    let decoder = zstd::stream::read::Decoder::new(BufReader::new(file))
-        .context("not a zstd-compressed bundle")?;
-    // What the archive may decompress to: tar holds a long name or an extended header whole
-    // in memory before sandpipe sees the entry, so the bytes read are bounded — by a
-    // manifest's worth until the manifest is read, then by what it lists.
-    let budget = Rc::new(Cell::new(MAX_DOCUMENT_BYTES + TAR_OVERHEAD));
-    let decoder = Budgeted {
-        inner: decoder,
-        read: 0,
-        budget: Rc::clone(&budget),
-    };
-    let mut archive = tar::Archive::new(decoder);
-    let mut manifest: Option<BundleManifest> = None;
-    let mut seen = 0usize;
-    for entry in archive.entries().context("not a tar archive")? {
-        let entry = entry.context("a damaged tar entry")?;
-        let path = entry
-            .path()
-            .ok()
-            .and_then(|p| p.to_str().map(str::to_string))
-            .unwrap_or_default();
-        ensure!(
-            entry.header().entry_type() == tar::EntryType::Regular,
-            "entry '{}' is not a plain file",
-            path.escape_debug()
-        );
-        ensure!(
-            safe_path(&path),
-            "entry '{}' is not a plain relative path",
-            path.escape_debug()
-        );
-        seen += 1;
-        ensure!(seen <= MAX_ENTRIES, "more than {MAX_ENTRIES} entries");
-        let Some(manifest) = &manifest else {
-            ensure!(
-                path == MANIFEST,
-                "the first entry is '{path}', not {MANIFEST}"
-            );
-            let mut text = Vec::new();
-            entry
-                .take(MAX_DOCUMENT_BYTES + 1)
-                .read_to_end(&mut text)
-                .context("reading the manifest")?;
-            ensure!(
-                text.len() as u64 <= MAX_DOCUMENT_BYTES,
-                "the manifest is too large"
-            );
-            let read: BundleManifest =
-                serde_json::from_slice(&text).context("reading the manifest")?;
-            ensure!(
-                read.format == BUNDLE_FORMAT,
-                "format '{}' is not {BUNDLE_FORMAT}",
-                read.format
-            );
-            ensure!(
-                read.entries.len() < MAX_ENTRIES,
-                "more than {MAX_ENTRIES} entries"
-            );
-            // Every name the manifest gives is later joined to a directory: each must be
-            // the plain relative path its entry has (checked above), and each size bounded.
-            let mut total = 0u64;
-            for (name, entry) in &read.entries {
-                ensure!(
-                    safe_path(name),
-                    "the manifest names '{}', not a plain relative path",
-                    name.escape_debug()
-                );
-                ensure!(
-                    entry.size <= MAX_ENTRY_BYTES,
-                    "entry '{name}' is larger than {MAX_ENTRY_BYTES} bytes"
-                );
-                total = total
-                    .checked_add(entry.size)
-                    .context("the manifest's sizes add up past what a disk holds")?;
-            }
-            for (action_type, path) in &read.components {
-                ensure!(
-                    path.starts_with("components/") && read.entries.contains_key(path),
-                    "the component of {action_type} is '{}', not one of the bundle's components",
-                    path.escape_debug()
-                );
-            }
-            budget.set(
-                total
-                    .saturating_add(MAX_DOCUMENT_BYTES)
-                    .saturating_add((read.entries.len() as u64 + 1).saturating_mul(TAR_OVERHEAD)),
-            );
-            // Unpacked, then copied into the store: room for both, and the reserve kept.
-            if let Some(free) = sandpipe_runtime::sandbox::free_bytes(dir) {
-                let needed = total
-                    .saturating_mul(2)
-                    .saturating_add(crate::DEFAULT_DISK_RESERVE);
-                ensure!(
-                    free >= needed,
-                    "it holds {total} bytes, and importing it needs {needed} bytes free \
-                     (twice that, and the disk reserve); {free} are"
-                );
-            }
-            manifest = Some(read);
-            continue;
-        };
-        let Some(expected) = manifest.entries.get(&path) else {
-            bail!("entry '{path}' is not in the manifest");
-        };
-        ensure!(
-            expected.size <= MAX_ENTRY_BYTES,
-            "entry '{path}' is larger than {MAX_ENTRY_BYTES} bytes"
-        );
-        let target = dir.join(&path);
-        if target.exists() {
-            bail!("entry '{path}' appears twice");
-        }
-        std::fs::create_dir_all(target.parent().expect("entries are below dir"))?;
-        let mut out = BufWriter::new(File::create_new(&target)?);
-        // One byte more than listed is enough to know it is longer.
-        let mut hashing = HashingReader::new(entry.take(expected.size + 1));
-        io::copy(&mut hashing, &mut out)
-            .with_context(|| format!("reading entry '{path}' (is the bundle cut short?)"))?;
-        out.flush()?;
-        let size = hashing.passed();
-        ensure!(
-            size <= expected.size,
-            "entry '{path}' is longer than listed"
-        );
-        ensure!(
-            size == expected.size,
-            "entry '{path}' is cut short: {size} of its {} bytes (the bundle is truncated)",
-            expected.size
-        );
-        let digest = hashing.finish();
-        ensure!(
-            size == expected.size && digest == expected.sha256,
-            "entry '{path}' has been altered: its SHA-256 is {digest} ({size} bytes), the \
-             manifest says {} ({} bytes)",
-            expected.sha256,
-            expected.size
-        );
-    }
-    let manifest = manifest.with_context(|| format!("no {MANIFEST}"))?;
-    for path in manifest.entries.keys() {
-        ensure!(dir.join(path).is_file(), "entry '{path}' is missing");
-    }
-    Ok(manifest)
 }
 
 fn read_document(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -692,32 +503,6 @@ mod tests {
         for bad in ["", "..", "../x", "a/b", "-rf", "a b", &"x".repeat(65)] {
             assert!(!is_execution_id(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_long_name_past_the_budget_is_refused_before_it_is_held() {
-        // A GNU long-name entry of 80 MiB (compressing to a few kilobytes): tar would hold
-        // it whole before sandpipe sees an entry, so the reader under tar stops it.
-        let size: u64 = 80 << 20;
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::GNULongName);
-        header.set_path("././@LongLink").unwrap();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_cksum();
-        let dir = tempfile::tempdir().unwrap();
-        let bundle = dir.path().join("long.tar.zst");
-        let mut encoder =
-            zstd::stream::write::Encoder::new(File::create(&bundle).unwrap(), 3).unwrap();
-        encoder.write_all(header.as_bytes()).unwrap();
-        io::copy(&mut io::repeat(b'a').take(size), &mut encoder).unwrap();
-        encoder.write_all(&[0; 1024]).unwrap();
-        encoder.finish().unwrap();
-        let refused = unpack(&bundle, &dir.path().join("unpacked")).unwrap_err();
-        assert!(
-            format!("{refused:#}").contains("holds more than its manifest lists"),
-            "{refused:#}"
-        );
     }
 
     #[test]

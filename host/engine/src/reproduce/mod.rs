@@ -6,16 +6,17 @@ mod compare;
 mod diff;
 mod provenance;
 mod replay;
+mod unpack;
 
 pub use bundle::{
-    BUNDLE_FORMAT, BundleManifest, ExportInputs, ImportedBundle, check_bundle_header,
-    export_bundle, import_bundle,
+    BUNDLE_FORMAT, BundleManifest, ExportInputs, ImportedBundle, export_bundle, import_bundle,
 };
 pub use compare::{
     ArtifactComparison, Detail, FileChange, FileDifference, TEXT_DIFF_BYTES, compare_artifacts,
 };
 pub use diff::{ExecutionDiff, ValueChange, diff_executions};
 pub use provenance::{BUILD_TYPE, BUILDER_ID, PREDICATE_TYPE, STATEMENT_TYPE, provenance};
+pub use unpack::check_bundle_header;
 
 use std::time::Duration;
 
